@@ -1,0 +1,48 @@
+
+/*
+ * Copyright (C) nginx-sandbox-bridge authors
+ */
+
+
+#ifndef _NGX_HTTP_SANDBOX_BRIDGE_HANDLER_H_INCLUDED_
+#define _NGX_HTTP_SANDBOX_BRIDGE_HANDLER_H_INCLUDED_
+
+
+#include "ngx_http_sandbox_bridge_module.h"
+
+
+typedef void (*ngx_http_sandbox_bridge_step_pt)(ngx_http_request_t *r);
+
+
+struct ngx_http_sandbox_bridge_ctx_s {
+    ngx_http_request_t               *request;
+    ngx_str_t                         cred_id;
+    ngx_str_t                         path;
+    ngx_str_t                         route;
+
+    json_t                           *body;
+
+    /* the continuation run when a pending async step completes */
+    ngx_http_sandbox_bridge_step_pt   resume;
+    ngx_uint_t                        pending;
+
+    void                             *op;
+    void                             *exec;
+
+    ngx_event_t                       sleep;
+
+    unsigned                          body_read:1;
+    unsigned                          finalized:1;
+};
+
+
+ngx_http_sandbox_bridge_ctx_t *ngx_http_sandbox_bridge_get_ctx(
+    ngx_http_request_t *r);
+ngx_int_t ngx_http_sandbox_bridge_content_handler(ngx_http_request_t *r);
+void ngx_http_sandbox_bridge_wake(ngx_http_request_t *r);
+void ngx_http_sandbox_bridge_finish(ngx_http_request_t *r, ngx_int_t rc);
+void ngx_http_sandbox_bridge_sleep(ngx_http_request_t *r, ngx_msec_t ms,
+    ngx_http_sandbox_bridge_step_pt step);
+
+
+#endif /* _NGX_HTTP_SANDBOX_BRIDGE_HANDLER_H_INCLUDED_ */

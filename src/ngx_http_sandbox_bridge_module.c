@@ -1,0 +1,623 @@
+
+/*
+ * Copyright (C) nginx-sandbox-bridge authors
+ */
+
+
+#include "ngx_http_sandbox_bridge_module.h"
+#include "ngx_http_sandbox_bridge_auth.h"
+#include "ngx_http_sandbox_bridge_docker.h"
+#include "ngx_http_sandbox_bridge_handler.h"
+#include "ngx_http_sandbox_bridge_lease.h"
+#include "ngx_http_sandbox_bridge_reaper.h"
+#include "ngx_http_sandbox_bridge_redis.h"
+#include "ngx_http_sandbox_bridge_util.h"
+
+
+static void *ngx_http_sandbox_bridge_create_main_conf(ngx_conf_t *cf);
+static char *ngx_http_sandbox_bridge_init_main_conf(ngx_conf_t *cf,
+    void *conf);
+static void *ngx_http_sandbox_bridge_create_loc_conf(ngx_conf_t *cf);
+static char *ngx_http_sandbox_bridge_merge_loc_conf(ngx_conf_t *cf,
+    void *parent, void *child);
+static ngx_int_t ngx_http_sandbox_bridge_postconfiguration(ngx_conf_t *cf);
+static ngx_int_t ngx_http_sandbox_bridge_init_process(ngx_cycle_t *cycle);
+static void ngx_http_sandbox_bridge_exit_process(ngx_cycle_t *cycle);
+
+static char *ngx_http_sandbox_bridge(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_sandbox_bridge_docker_location(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+static char *ngx_http_sandbox_bridge_cpus(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_sandbox_bridge_label(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_sandbox_bridge_network(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+
+
+static ngx_conf_enum_t  ngx_http_sandbox_bridge_auth_modes[] = {
+    { ngx_string("off"), NGX_HTTP_SANDBOX_BRIDGE_AUTH_OFF },
+    { ngx_string("bearer"), NGX_HTTP_SANDBOX_BRIDGE_AUTH_BEARER },
+    { ngx_null_string, 0 }
+};
+
+
+static ngx_conf_num_bounds_t  ngx_http_sandbox_bridge_pids_bounds = {
+    ngx_conf_check_num_bounds, 0, 4194304
+};
+
+
+static ngx_command_t  ngx_http_sandbox_bridge_commands[] = {
+
+    { ngx_string("sandbox_bridge"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS|NGX_CONF_TAKE1,
+      ngx_http_sandbox_bridge,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("sandbox_auth"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_enum_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_sandbox_bridge_loc_conf_t, auth),
+      &ngx_http_sandbox_bridge_auth_modes },
+
+    { ngx_string("sandbox_auth_token_file"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_sandbox_bridge_token_file,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("sandbox_redis"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
+      ngx_http_sandbox_bridge_redis_conf,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("sandbox_reaper_interval"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_sandbox_bridge_main_conf_t, reaper_interval),
+      NULL },
+
+    { ngx_string("sandbox_docker_location"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_sandbox_bridge_docker_location,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_sandbox_bridge_loc_conf_t, docker_location),
+      NULL },
+
+    { ngx_string("sandbox_image"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_sandbox_bridge_loc_conf_t, image),
+      NULL },
+
+    { ngx_string("sandbox_network"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_sandbox_bridge_network,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_sandbox_bridge_loc_conf_t, network),
+      NULL },
+
+    { ngx_string("sandbox_memory"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_off_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_sandbox_bridge_loc_conf_t, memory),
+      NULL },
+
+    { ngx_string("sandbox_cpus"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_sandbox_bridge_cpus,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_sandbox_bridge_loc_conf_t, nano_cpus),
+      NULL },
+
+    { ngx_string("sandbox_pids_limit"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_sandbox_bridge_loc_conf_t, pids_limit),
+      &ngx_http_sandbox_bridge_pids_bounds },
+
+    { ngx_string("sandbox_label"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_sandbox_bridge_label,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_sandbox_bridge_loc_conf_t, labels),
+      NULL },
+
+    { ngx_string("sandbox_exec_timeout_max"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_sandbox_bridge_loc_conf_t, exec_timeout_max),
+      NULL },
+
+    { ngx_string("sandbox_output_limit"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_sandbox_bridge_loc_conf_t, output_limit),
+      NULL },
+
+    { ngx_string("sandbox_heartbeat_interval"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_sandbox_bridge_loc_conf_t, heartbeat),
+      NULL },
+
+      ngx_null_command
+};
+
+
+static ngx_http_module_t  ngx_http_sandbox_bridge_module_ctx = {
+    NULL,                                  /* preconfiguration */
+    ngx_http_sandbox_bridge_postconfiguration, /* postconfiguration */
+
+    ngx_http_sandbox_bridge_create_main_conf, /* create main configuration */
+    ngx_http_sandbox_bridge_init_main_conf, /* init main configuration */
+
+    NULL,                                  /* create server configuration */
+    NULL,                                  /* merge server configuration */
+
+    ngx_http_sandbox_bridge_create_loc_conf, /* create location configuration */
+    ngx_http_sandbox_bridge_merge_loc_conf /* merge location configuration */
+};
+
+
+ngx_module_t  ngx_http_sandbox_bridge_module = {
+    NGX_MODULE_V1,
+    &ngx_http_sandbox_bridge_module_ctx,   /* module context */
+    ngx_http_sandbox_bridge_commands,      /* module directives */
+    NGX_HTTP_MODULE,                       /* module type */
+    NULL,                                  /* init master */
+    NULL,                                  /* init module */
+    ngx_http_sandbox_bridge_init_process,  /* init process */
+    NULL,                                  /* init thread */
+    NULL,                                  /* exit thread */
+    ngx_http_sandbox_bridge_exit_process,  /* exit process */
+    NULL,                                  /* exit master */
+    NGX_MODULE_V1_PADDING
+};
+
+
+static void *
+ngx_http_sandbox_bridge_create_main_conf(ngx_conf_t *cf)
+{
+    ngx_http_sandbox_bridge_main_conf_t  *mcf;
+
+    mcf = ngx_pcalloc(cf->pool, sizeof(ngx_http_sandbox_bridge_main_conf_t));
+    if (mcf == NULL) {
+        return NULL;
+    }
+
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     mcf->redis_addr = { 0, NULL };
+     *     mcf->redis_password = { 0, NULL };
+     *     mcf->redis = NULL;
+     */
+
+    mcf->redis_db = NGX_CONF_UNSET;
+    mcf->redis_connect_timeout = NGX_CONF_UNSET_MSEC;
+    mcf->redis_command_timeout = NGX_CONF_UNSET_MSEC;
+    mcf->reaper_interval = NGX_CONF_UNSET_MSEC;
+
+    if (ngx_array_init(&mcf->bridges, cf->pool, 2, sizeof(void *))
+        != NGX_OK)
+    {
+        return NULL;
+    }
+
+    return mcf;
+}
+
+
+static char *
+ngx_http_sandbox_bridge_init_main_conf(ngx_conf_t *cf, void *conf)
+{
+    ngx_http_sandbox_bridge_main_conf_t *mcf = conf;
+
+    ngx_conf_init_value(mcf->redis_db, 0);
+    ngx_conf_init_msec_value(mcf->redis_connect_timeout, 1000);
+    ngx_conf_init_msec_value(mcf->redis_command_timeout, 1000);
+    ngx_conf_init_msec_value(mcf->reaper_interval, 30000);
+
+    if (mcf->redis_prefix.data == NULL) {
+        ngx_str_set(&mcf->redis_prefix, "psb:");
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static void *
+ngx_http_sandbox_bridge_create_loc_conf(ngx_conf_t *cf)
+{
+    ngx_http_sandbox_bridge_loc_conf_t  *lcf;
+
+    lcf = ngx_pcalloc(cf->pool, sizeof(ngx_http_sandbox_bridge_loc_conf_t));
+    if (lcf == NULL) {
+        return NULL;
+    }
+
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     lcf->enable = 0;
+     *     lcf->prefix = { 0, NULL };
+     *     lcf->docker_location = { 0, NULL };
+     *     lcf->image = { 0, NULL };
+     *     lcf->network = { 0, NULL };
+     *     lcf->cscf = NULL;
+     */
+
+    lcf->auth = NGX_CONF_UNSET_UINT;
+    lcf->creds = NGX_CONF_UNSET_PTR;
+    lcf->memory = NGX_CONF_UNSET;
+    lcf->nano_cpus = NGX_CONF_UNSET;
+    lcf->pids_limit = NGX_CONF_UNSET;
+    lcf->labels = NGX_CONF_UNSET_PTR;
+    lcf->exec_timeout_max = NGX_CONF_UNSET_MSEC;
+    lcf->output_limit = NGX_CONF_UNSET_SIZE;
+    lcf->heartbeat = NGX_CONF_UNSET_MSEC;
+
+    return lcf;
+}
+
+
+static char *
+ngx_http_sandbox_bridge_merge_loc_conf(ngx_conf_t *cf, void *parent,
+    void *child)
+{
+    ngx_http_sandbox_bridge_loc_conf_t *prev = parent;
+    ngx_http_sandbox_bridge_loc_conf_t *conf = child;
+
+    ngx_http_sandbox_bridge_main_conf_t  *mcf;
+
+    ngx_conf_merge_uint_value(conf->auth, prev->auth,
+                              NGX_HTTP_SANDBOX_BRIDGE_AUTH_OFF);
+
+    if (conf->creds == NGX_CONF_UNSET_PTR) {
+        conf->creds = prev->creds;
+        conf->token_file = prev->token_file;
+    }
+
+    if (conf->creds == NGX_CONF_UNSET_PTR) {
+        conf->creds = NULL;
+    }
+
+    ngx_conf_merge_str_value(conf->docker_location, prev->docker_location,
+                             "");
+    ngx_conf_merge_str_value(conf->image, prev->image, "");
+    ngx_conf_merge_str_value(conf->network, prev->network, "none");
+    ngx_conf_merge_off_value(conf->memory, prev->memory, 1024 * 1024 * 1024);
+    ngx_conf_merge_value(conf->nano_cpus, prev->nano_cpus, 1000000000);
+    ngx_conf_merge_value(conf->pids_limit, prev->pids_limit, 512);
+    ngx_conf_merge_ptr_value(conf->labels, prev->labels, NULL);
+    ngx_conf_merge_msec_value(conf->exec_timeout_max, prev->exec_timeout_max,
+                              3600000);
+    ngx_conf_merge_size_value(conf->output_limit, prev->output_limit,
+                              8 * 1024 * 1024);
+    ngx_conf_merge_msec_value(conf->heartbeat, prev->heartbeat, 15000);
+
+    if (conf->auth != NGX_HTTP_SANDBOX_BRIDGE_AUTH_OFF
+        && conf->creds == NULL)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"sandbox_auth\" needs "
+                           "\"sandbox_auth_token_file\"");
+        return NGX_CONF_ERROR;
+    }
+
+    if (conf->enable) {
+        mcf = ngx_http_conf_get_module_main_conf(cf,
+                                              ngx_http_sandbox_bridge_module);
+
+        if (mcf->redis_addr.len == 0) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"sandbox_bridge\" needs \"sandbox_redis\" "
+                               "in the http block");
+            return NGX_CONF_ERROR;
+        }
+
+        if (conf->docker_location.len == 0 || conf->image.len == 0) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"sandbox_bridge\" needs "
+                               "\"sandbox_docker_location\" and "
+                               "\"sandbox_image\"");
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    if (conf->enable && conf->exec_timeout_max == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"sandbox_exec_timeout_max\" must be positive");
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static ngx_int_t
+ngx_http_sandbox_bridge_postconfiguration(ngx_conf_t *cf)
+{
+    ngx_http_handler_pt        *h;
+    ngx_http_core_main_conf_t  *cmcf;
+
+    cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
+
+    h = ngx_array_push(&cmcf->phases[NGX_HTTP_ACCESS_PHASE].handlers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    *h = ngx_http_sandbox_bridge_auth_handler;
+
+    return ngx_http_sandbox_bridge_filter_init(cf);
+}
+
+
+static ngx_int_t
+ngx_http_sandbox_bridge_init_process(ngx_cycle_t *cycle)
+{
+    ngx_http_sandbox_bridge_main_conf_t  *mcf;
+
+    mcf = ngx_http_cycle_get_module_main_conf(cycle,
+                                              ngx_http_sandbox_bridge_module);
+
+    if (mcf == NULL || mcf->redis_addr.len == 0) {
+        return NGX_OK;
+    }
+
+    if (ngx_http_sandbox_bridge_redis_init_worker(cycle, mcf,
+                                              ngx_http_sandbox_bridge_scripts,
+                                              NGX_HTTP_SANDBOX_BRIDGE_NSCRIPTS)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_sandbox_bridge_reaper_init(cycle, mcf);
+}
+
+
+static void
+ngx_http_sandbox_bridge_exit_process(ngx_cycle_t *cycle)
+{
+    ngx_http_sandbox_bridge_main_conf_t  *mcf;
+
+    mcf = ngx_http_cycle_get_module_main_conf(cycle,
+                                              ngx_http_sandbox_bridge_module);
+
+    if (mcf == NULL || mcf->redis_addr.len == 0) {
+        return;
+    }
+
+    ngx_http_sandbox_bridge_reaper_exit(mcf);
+    ngx_http_sandbox_bridge_redis_exit_worker(mcf);
+}
+
+
+static char *
+ngx_http_sandbox_bridge(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_sandbox_bridge_loc_conf_t *lcf = conf;
+
+    ngx_str_t                            *value;
+    ngx_http_core_loc_conf_t             *clcf;
+    ngx_http_sandbox_bridge_loc_conf_t  **bridge;
+    ngx_http_sandbox_bridge_main_conf_t  *mcf;
+
+    if (lcf->enable) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+
+    if (cf->args->nelts == 2) {
+        lcf->prefix = value[1];
+
+    } else {
+        if (clcf->exact_match || clcf->named
+#if (NGX_PCRE)
+            || clcf->regex
+#endif
+           )
+        {
+            return "needs an explicit API prefix in this location";
+        }
+
+        lcf->prefix = clcf->name;
+    }
+
+    while (lcf->prefix.len && lcf->prefix.data[lcf->prefix.len - 1] == '/') {
+        lcf->prefix.len--;
+    }
+
+    if (lcf->prefix.len == 0 || lcf->prefix.data[0] != '/') {
+        if (cf->args->nelts == 2) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid API prefix \"%V\" in "
+                               "\"sandbox_bridge\" directive, it must start "
+                               "with \"/\" and not be \"/\"", &value[1]);
+            return NGX_CONF_ERROR;
+        }
+
+        return "cannot serve the API at \"/\", give a prefix";
+    }
+
+    lcf->enable = 1;
+    lcf->cscf = ngx_http_conf_get_module_srv_conf(cf, ngx_http_core_module);
+
+    clcf->handler = ngx_http_sandbox_bridge_content_handler;
+
+    mcf = ngx_http_conf_get_module_main_conf(cf,
+                                             ngx_http_sandbox_bridge_module);
+
+    bridge = ngx_array_push(&mcf->bridges);
+    if (bridge == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    *bridge = lcf;
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_sandbox_bridge_docker_location(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_sandbox_bridge_loc_conf_t *lcf = conf;
+
+    ngx_str_t  *value;
+
+    if (lcf->docker_location.data) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (value[1].len < 2 || value[1].data[0] != '/') {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid location \"%V\" in "
+                           "\"sandbox_docker_location\" directive, "
+                           "it must be a URI such as /_docker",
+                           &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    lcf->docker_location = value[1];
+
+    while (lcf->docker_location.data[lcf->docker_location.len - 1] == '/') {
+        lcf->docker_location.len--;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_sandbox_bridge_network(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_sandbox_bridge_loc_conf_t *lcf = conf;
+
+    size_t      i;
+    ngx_str_t  *value;
+
+    if (lcf->network.data) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    for (i = 0; i < value[1].len; i++) {
+        if (!(isalnum(value[1].data[i]) || value[1].data[i] == '-'
+              || value[1].data[i] == '_' || value[1].data[i] == '.'
+              || value[1].data[i] == ':'))
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid network \"%V\" in "
+                               "\"sandbox_network\" directive",
+                               &value[1]);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    if (value[1].len == 0) {
+        return "takes a network name";
+    }
+
+    lcf->network = value[1];
+
+    return NGX_CONF_OK;
+}
+
+
+/* "1.5" -> 1500000000 NanoCPUs */
+
+static char *
+ngx_http_sandbox_bridge_cpus(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_sandbox_bridge_loc_conf_t *lcf = conf;
+
+    ngx_int_t   n;
+    ngx_str_t  *value;
+
+    if (lcf->nano_cpus != NGX_CONF_UNSET) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    n = ngx_atofp(value[1].data, value[1].len, 3);
+
+    if (n == NGX_ERROR || n > 1024000) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid value \"%V\" in \"sandbox_cpus\" "
+                           "directive, it must be a number such as 1 or "
+                           "0.5", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    lcf->nano_cpus = n * 1000000;
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_sandbox_bridge_label(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_sandbox_bridge_loc_conf_t *lcf = conf;
+
+    u_char                        *eq;
+    ngx_str_t                     *value;
+    ngx_http_sandbox_bridge_kv_t  *kv;
+
+    value = cf->args->elts;
+
+    eq = ngx_strlchr(value[1].data, value[1].data + value[1].len, '=');
+
+    if (eq == NULL || eq == value[1].data) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid label \"%V\" in \"sandbox_label\" "
+                           "directive, it must be key=value", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    if (lcf->labels == NGX_CONF_UNSET_PTR) {
+        lcf->labels = ngx_array_create(cf->pool, 4,
+                                       sizeof(ngx_http_sandbox_bridge_kv_t));
+        if (lcf->labels == NULL) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    kv = ngx_array_push(lcf->labels);
+    if (kv == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    kv->key.data = value[1].data;
+    kv->key.len = eq - value[1].data;
+    kv->value.data = eq + 1;
+    kv->value.len = value[1].data + value[1].len - eq - 1;
+
+    return NGX_CONF_OK;
+}

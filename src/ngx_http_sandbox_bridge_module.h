@@ -1,0 +1,97 @@
+
+/*
+ * Copyright (C) nginx-sandbox-bridge authors
+ */
+
+
+#ifndef _NGX_HTTP_SANDBOX_BRIDGE_MODULE_H_INCLUDED_
+#define _NGX_HTTP_SANDBOX_BRIDGE_MODULE_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+#include <jansson.h>
+
+
+#define NGX_HTTP_SANDBOX_BRIDGE_VERSION  "0.1.0"
+
+#define NGX_HTTP_SANDBOX_BRIDGE_AUTH_OFF     0
+#define NGX_HTTP_SANDBOX_BRIDGE_AUTH_BEARER  1
+#define NGX_HTTP_SANDBOX_BRIDGE_AUTH_HMAC    2
+#define NGX_HTTP_SANDBOX_BRIDGE_AUTH_ANY     3
+
+#define NGX_HTTP_SANDBOX_BRIDGE_DIGEST_LEN   32
+
+
+typedef struct ngx_http_sandbox_bridge_redis_s  ngx_http_sandbox_bridge_redis_t;
+typedef struct ngx_http_sandbox_bridge_ctx_s    ngx_http_sandbox_bridge_ctx_t;
+
+
+/* one accepted bearer token, kept only as its SHA-256 digest */
+typedef struct {
+    u_char                          digest[NGX_HTTP_SANDBOX_BRIDGE_DIGEST_LEN];
+    ngx_str_t                       id;
+} ngx_http_sandbox_bridge_cred_t;
+
+
+typedef struct {
+    ngx_str_t                       key;
+    ngx_str_t                       value;
+} ngx_http_sandbox_bridge_kv_t;
+
+
+typedef struct {
+    /* sandbox_redis */
+    ngx_str_t                       redis_addr;
+    ngx_str_t                       redis_host;
+    ngx_int_t                       redis_port;
+    ngx_str_t                       redis_unix;
+    ngx_int_t                       redis_db;
+    ngx_str_t                       redis_password;
+    ngx_str_t                       redis_prefix;
+    ngx_msec_t                      redis_connect_timeout;
+    ngx_msec_t                      redis_command_timeout;
+
+    ngx_msec_t                      reaper_interval;
+
+    /* bridge locations, for the reaper */
+    ngx_array_t                     bridges;
+
+    /* per worker */
+    ngx_http_sandbox_bridge_redis_t *redis;
+    ngx_event_t                     reaper_ev;
+    ngx_uint_t                      reaper_running;
+    ngx_str_t                       worker_id;
+} ngx_http_sandbox_bridge_main_conf_t;
+
+
+typedef struct {
+    ngx_flag_t                      enable;
+    ngx_str_t                       prefix;
+
+    ngx_uint_t                      auth;
+    ngx_array_t                    *creds;
+    ngx_str_t                       token_file;
+
+    ngx_str_t                       driver;
+    ngx_str_t                       docker_location;
+    ngx_str_t                       image;
+    ngx_str_t                       network;
+    off_t                           memory;
+    ngx_int_t                       nano_cpus;
+    ngx_int_t                       pids_limit;
+    ngx_array_t                    *labels;
+
+    ngx_msec_t                      exec_timeout_max;
+    size_t                          output_limit;
+    ngx_msec_t                      heartbeat;
+
+    ngx_http_core_srv_conf_t       *cscf;
+} ngx_http_sandbox_bridge_loc_conf_t;
+
+
+extern ngx_module_t  ngx_http_sandbox_bridge_module;
+
+
+#endif /* _NGX_HTTP_SANDBOX_BRIDGE_MODULE_H_INCLUDED_ */

@@ -1,0 +1,20 @@
+
+/*
+ * Copyright (C) nginx-sandbox-bridge authors
+ */
+
+
+#ifndef _NGX_HTTP_SANDBOX_BRIDGE_REAPER_H_INCLUDED_
+#define _NGX_HTTP_SANDBOX_BRIDGE_REAPER_H_INCLUDED_
+
+
+#include "ngx_http_sandbox_bridge_module.h"
+
+
+ngx_int_t ngx_http_sandbox_bridge_reaper_init(ngx_cycle_t *cycle,
+    ngx_http_sandbox_bridge_main_conf_t *mcf);
+void ngx_http_sandbox_bridge_reaper_exit(
+    ngx_http_sandbox_bridge_main_conf_t *mcf);
+
+
+#endif /* _NGX_HTTP_SANDBOX_BRIDGE_REAPER_H_INCLUDED_ */

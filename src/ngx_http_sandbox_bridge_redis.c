@@ -1,0 +1,1045 @@
+
+/*
+ * Copyright (C) nginx-sandbox-bridge authors
+ */
+
+
+#include <sys/ioctl.h>
+#include <openssl/sha.h>
+
+#include "ngx_http_sandbox_bridge_redis.h"
+#include "ngx_http_sandbox_bridge_util.h"
+
+
+#define NGX_HTTP_SANDBOX_BRIDGE_REDIS_DOWN        0
+#define NGX_HTTP_SANDBOX_BRIDGE_REDIS_CONNECTING  1
+#define NGX_HTTP_SANDBOX_BRIDGE_REDIS_READY       2
+
+#define NGX_HTTP_SANDBOX_BRIDGE_BACKOFF_MIN       100
+#define NGX_HTTP_SANDBOX_BRIDGE_BACKOFF_MAX       5000
+
+
+struct ngx_http_sandbox_bridge_redis_s {
+    ngx_http_sandbox_bridge_main_conf_t  *mcf;
+    redisAsyncContext                    *ac;
+    ngx_connection_t                     *conn;
+    ngx_uint_t                            state;
+    ngx_event_t                           reconnect;
+    ngx_event_t                           connect_timer;
+    ngx_msec_t                            backoff;
+    ngx_http_sandbox_bridge_script_t     *scripts;
+    ngx_uint_t                            nscripts;
+    ngx_uint_t                            handshake_failed;
+    ngx_log_t                            *log;
+    unsigned                              exiting:1;
+};
+
+
+typedef struct {
+    ngx_http_sandbox_bridge_redis_t      *redis;
+    ngx_http_request_t                   *r;
+    ngx_pool_cleanup_t                   *cln;
+    ngx_http_sandbox_bridge_redis_pt      handler;
+    void                                 *data;
+    ngx_event_t                           timer;
+    ngx_int_t                             script;
+    int                                   argc;
+    char                                **argv;
+    size_t                               *argvlen;
+    unsigned                              done:1;
+    unsigned                              retried:1;
+} ngx_http_sandbox_bridge_redis_cmd_t;
+
+
+static void ngx_http_sandbox_bridge_redis_connect(
+    ngx_http_sandbox_bridge_redis_t *redis);
+static void ngx_http_sandbox_bridge_redis_reset(
+    ngx_http_sandbox_bridge_redis_t *redis, const char *why);
+static void ngx_http_sandbox_bridge_redis_schedule(
+    ngx_http_sandbox_bridge_redis_t *redis);
+static void ngx_http_sandbox_bridge_redis_reconnect_handler(ngx_event_t *ev);
+static void ngx_http_sandbox_bridge_redis_connect_timeout(ngx_event_t *ev);
+static void ngx_http_sandbox_bridge_redis_on_connect(
+    const redisAsyncContext *ac, int status);
+static void ngx_http_sandbox_bridge_redis_on_disconnect(
+    const redisAsyncContext *ac, int status);
+static void ngx_http_sandbox_bridge_redis_handshake_reply(
+    ngx_http_request_t *r, void *data, redisReply *reply);
+static void ngx_http_sandbox_bridge_redis_ready_reply(ngx_http_request_t *r,
+    void *data, redisReply *reply);
+
+static ngx_int_t ngx_http_sandbox_bridge_redis_send(
+    ngx_http_sandbox_bridge_redis_t *redis, ngx_http_request_t *r,
+    ngx_int_t script, ngx_http_sandbox_bridge_redis_pt handler, void *data,
+    int argc, const char **argv, const size_t *argvlen);
+static void ngx_http_sandbox_bridge_redis_reply(redisAsyncContext *ac,
+    void *reply, void *privdata);
+static void ngx_http_sandbox_bridge_redis_deliver(
+    ngx_http_sandbox_bridge_redis_cmd_t *cmd, redisReply *reply);
+static void ngx_http_sandbox_bridge_redis_cmd_timeout(ngx_event_t *ev);
+static void ngx_http_sandbox_bridge_redis_cmd_detach(void *data);
+static void ngx_http_sandbox_bridge_redis_cmd_free(
+    ngx_http_sandbox_bridge_redis_cmd_t *cmd);
+
+static void ngx_http_sandbox_bridge_redis_add_read(void *privdata);
+static void ngx_http_sandbox_bridge_redis_del_read(void *privdata);
+static void ngx_http_sandbox_bridge_redis_add_write(void *privdata);
+static void ngx_http_sandbox_bridge_redis_del_write(void *privdata);
+static void ngx_http_sandbox_bridge_redis_cleanup(void *privdata);
+static void ngx_http_sandbox_bridge_redis_read_handler(ngx_event_t *ev);
+static void ngx_http_sandbox_bridge_redis_write_handler(ngx_event_t *ev);
+
+
+ngx_int_t
+ngx_http_sandbox_bridge_redis_init_worker(ngx_cycle_t *cycle,
+    ngx_http_sandbox_bridge_main_conf_t *mcf,
+    ngx_http_sandbox_bridge_script_t *scripts, ngx_uint_t nscripts)
+{
+    ngx_uint_t                        i;
+    ngx_http_sandbox_bridge_redis_t  *redis;
+    u_char                            sha[SHA_DIGEST_LENGTH];
+
+    redis = ngx_pcalloc(cycle->pool, sizeof(ngx_http_sandbox_bridge_redis_t));
+    if (redis == NULL) {
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < nscripts; i++) {
+        SHA1((u_char *) scripts[i].source, ngx_strlen(scripts[i].source), sha);
+        ngx_hex_dump((u_char *) scripts[i].sha, sha, SHA_DIGEST_LENGTH);
+        scripts[i].sha[40] = '\0';
+    }
+
+    redis->mcf = mcf;
+    redis->log = cycle->log;
+    redis->scripts = scripts;
+    redis->nscripts = nscripts;
+    redis->backoff = NGX_HTTP_SANDBOX_BRIDGE_BACKOFF_MIN;
+
+    redis->reconnect.handler = ngx_http_sandbox_bridge_redis_reconnect_handler;
+    redis->reconnect.data = redis;
+    redis->reconnect.log = cycle->log;
+    redis->reconnect.cancelable = 1;
+
+    redis->connect_timer.handler =
+                                 ngx_http_sandbox_bridge_redis_connect_timeout;
+    redis->connect_timer.data = redis;
+    redis->connect_timer.log = cycle->log;
+    redis->connect_timer.cancelable = 1;
+
+    mcf->redis = redis;
+
+    ngx_http_sandbox_bridge_redis_connect(redis);
+
+    return NGX_OK;
+}
+
+
+void
+ngx_http_sandbox_bridge_redis_exit_worker(
+    ngx_http_sandbox_bridge_main_conf_t *mcf)
+{
+    redisAsyncContext                *ac;
+    ngx_http_sandbox_bridge_redis_t  *redis;
+
+    redis = mcf->redis;
+
+    if (redis == NULL) {
+        return;
+    }
+
+    redis->exiting = 1;
+
+    if (redis->reconnect.timer_set) {
+        ngx_del_timer(&redis->reconnect);
+    }
+
+    if (redis->connect_timer.timer_set) {
+        ngx_del_timer(&redis->connect_timer);
+    }
+
+    ac = redis->ac;
+    redis->ac = NULL;
+
+    if (ac) {
+        redisAsyncFree(ac);
+    }
+
+    mcf->redis = NULL;
+}
+
+
+ngx_int_t
+ngx_http_sandbox_bridge_redis_ready(ngx_http_sandbox_bridge_main_conf_t *mcf)
+{
+    return mcf->redis != NULL
+           && mcf->redis->state == NGX_HTTP_SANDBOX_BRIDGE_REDIS_READY
+           && mcf->redis->ac != NULL;
+}
+
+
+static void
+ngx_http_sandbox_bridge_redis_connect(ngx_http_sandbox_bridge_redis_t *redis)
+{
+    char                                 *host;
+    redisAsyncContext                    *ac;
+    ngx_uint_t                            i;
+    ngx_connection_t                     *c;
+    ngx_http_sandbox_bridge_main_conf_t  *mcf;
+    const char                           *argv[3];
+    size_t                                argvlen[3];
+    u_char                                db[NGX_INT_T_LEN];
+
+    mcf = redis->mcf;
+
+    if (mcf->redis_unix.len) {
+        ac = redisAsyncConnectUnix((char *) mcf->redis_unix.data);
+
+    } else {
+        host = (char *) mcf->redis_host.data;
+        ac = redisAsyncConnect(host, (int) mcf->redis_port);
+    }
+
+    if (ac == NULL || ac->err) {
+        ngx_log_error(NGX_LOG_ERR, redis->log, 0,
+                      "sandbox bridge: redis connect to \"%V\" failed: %s",
+                      &mcf->redis_addr, ac ? ac->errstr : "out of memory");
+        if (ac) {
+            redisAsyncFree(ac);
+        }
+
+        ngx_http_sandbox_bridge_redis_schedule(redis);
+        return;
+    }
+
+    c = ngx_get_connection(ac->c.fd, redis->log);
+    if (c == NULL) {
+        redisAsyncFree(ac);
+        ngx_http_sandbox_bridge_redis_schedule(redis);
+        return;
+    }
+
+    c->data = redis;
+    c->read->handler = ngx_http_sandbox_bridge_redis_read_handler;
+    c->write->handler = ngx_http_sandbox_bridge_redis_write_handler;
+    c->read->log = redis->log;
+    c->write->log = redis->log;
+
+    redis->conn = c;
+    redis->ac = ac;
+    redis->state = NGX_HTTP_SANDBOX_BRIDGE_REDIS_CONNECTING;
+    redis->handshake_failed = 0;
+
+    ac->data = redis;
+    ac->ev.data = redis;
+    ac->ev.addRead = ngx_http_sandbox_bridge_redis_add_read;
+    ac->ev.delRead = ngx_http_sandbox_bridge_redis_del_read;
+    ac->ev.addWrite = ngx_http_sandbox_bridge_redis_add_write;
+    ac->ev.delWrite = ngx_http_sandbox_bridge_redis_del_write;
+    ac->ev.cleanup = ngx_http_sandbox_bridge_redis_cleanup;
+
+    redisAsyncSetConnectCallback(ac, ngx_http_sandbox_bridge_redis_on_connect);
+    redisAsyncSetDisconnectCallback(ac,
+                                 ngx_http_sandbox_bridge_redis_on_disconnect);
+
+    ngx_add_timer(&redis->connect_timer, mcf->redis_connect_timeout);
+
+    /* the handshake is pipelined; its last PING marks the link ready */
+
+    if (mcf->redis_password.len) {
+        argv[0] = "AUTH";
+        argvlen[0] = 4;
+        argv[1] = (char *) mcf->redis_password.data;
+        argvlen[1] = mcf->redis_password.len;
+
+        (void) ngx_http_sandbox_bridge_redis_send(redis, NULL, -1,
+                               ngx_http_sandbox_bridge_redis_handshake_reply,
+                               redis, 2, argv, argvlen);
+    }
+
+    if (mcf->redis_db) {
+        argv[0] = "SELECT";
+        argvlen[0] = 6;
+        argv[1] = (char *) db;
+        argvlen[1] = ngx_sprintf(db, "%i", mcf->redis_db) - db;
+
+        (void) ngx_http_sandbox_bridge_redis_send(redis, NULL, -1,
+                               ngx_http_sandbox_bridge_redis_handshake_reply,
+                               redis, 2, argv, argvlen);
+    }
+
+    for (i = 0; i < redis->nscripts; i++) {
+        argv[0] = "SCRIPT";
+        argvlen[0] = 6;
+        argv[1] = "LOAD";
+        argvlen[1] = 4;
+        argv[2] = redis->scripts[i].source;
+        argvlen[2] = ngx_strlen(redis->scripts[i].source);
+
+        (void) ngx_http_sandbox_bridge_redis_send(redis, NULL, -1,
+                               ngx_http_sandbox_bridge_redis_handshake_reply,
+                               redis, 3, argv, argvlen);
+    }
+
+    argv[0] = "PING";
+    argvlen[0] = 4;
+
+    (void) ngx_http_sandbox_bridge_redis_send(redis, NULL, -1,
+                                   ngx_http_sandbox_bridge_redis_ready_reply,
+                                   redis, 1, argv, argvlen);
+}
+
+
+static void
+ngx_http_sandbox_bridge_redis_handshake_reply(ngx_http_request_t *r,
+    void *data, redisReply *reply)
+{
+    ngx_http_sandbox_bridge_redis_t  *redis = data;
+
+    if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
+        if (reply && !redis->handshake_failed) {
+            ngx_log_error(NGX_LOG_ERR, redis->log, 0,
+                          "sandbox bridge: redis handshake failed: %*s",
+                          (size_t) reply->len, reply->str);
+        }
+
+        redis->handshake_failed = 1;
+    }
+}
+
+
+static void
+ngx_http_sandbox_bridge_redis_ready_reply(ngx_http_request_t *r, void *data,
+    redisReply *reply)
+{
+    ngx_http_sandbox_bridge_redis_t  *redis = data;
+
+    if (reply == NULL) {
+        return;
+    }
+
+    if (redis->handshake_failed || reply->type == REDIS_REPLY_ERROR) {
+        ngx_http_sandbox_bridge_redis_reset(redis, "handshake failed");
+        return;
+    }
+
+    if (redis->connect_timer.timer_set) {
+        ngx_del_timer(&redis->connect_timer);
+    }
+
+    redis->state = NGX_HTTP_SANDBOX_BRIDGE_REDIS_READY;
+    redis->backoff = NGX_HTTP_SANDBOX_BRIDGE_BACKOFF_MIN;
+
+    ngx_log_error(NGX_LOG_NOTICE, redis->log, 0,
+                  "sandbox bridge: redis \"%V\" ready",
+                  &redis->mcf->redis_addr);
+}
+
+
+static void
+ngx_http_sandbox_bridge_redis_on_connect(const redisAsyncContext *ac,
+    int status)
+{
+    ngx_http_sandbox_bridge_redis_t  *redis = ac->data;
+
+    if (status == REDIS_OK) {
+        return;
+    }
+
+    ngx_log_error(NGX_LOG_ERR, redis->log, 0,
+                  "sandbox bridge: redis connect to \"%V\" failed: %s",
+                  &redis->mcf->redis_addr, ac->errstr);
+
+    /* hiredis frees the context after this callback */
+    if (redis->ac == ac) {
+        redis->ac = NULL;
+    }
+
+    redis->state = NGX_HTTP_SANDBOX_BRIDGE_REDIS_DOWN;
+
+    ngx_http_sandbox_bridge_redis_schedule(redis);
+}
+
+
+static void
+ngx_http_sandbox_bridge_redis_on_disconnect(const redisAsyncContext *ac,
+    int status)
+{
+    ngx_http_sandbox_bridge_redis_t  *redis = ac->data;
+
+    if (redis->ac == ac) {
+        redis->ac = NULL;
+    }
+
+    redis->state = NGX_HTTP_SANDBOX_BRIDGE_REDIS_DOWN;
+
+    if (redis->exiting) {
+        return;
+    }
+
+    ngx_log_error(NGX_LOG_WARN, redis->log, 0,
+                  "sandbox bridge: redis \"%V\" connection lost%s%s",
+                  &redis->mcf->redis_addr, status == REDIS_OK ? "" : ": ",
+                  status == REDIS_OK ? "" : ac->errstr);
+
+    ngx_http_sandbox_bridge_redis_schedule(redis);
+}
+
+
+static void
+ngx_http_sandbox_bridge_redis_reset(ngx_http_sandbox_bridge_redis_t *redis,
+    const char *why)
+{
+    redisAsyncContext  *ac;
+
+    ac = redis->ac;
+
+    if (ac == NULL) {
+        return;
+    }
+
+    ngx_log_error(NGX_LOG_WARN, redis->log, 0,
+                  "sandbox bridge: redis \"%V\" reset: %s",
+                  &redis->mcf->redis_addr, why);
+
+    redis->ac = NULL;
+    redis->state = NGX_HTTP_SANDBOX_BRIDGE_REDIS_DOWN;
+
+    /* runs every pending callback with a NULL reply */
+    redisAsyncFree(ac);
+
+    ngx_http_sandbox_bridge_redis_schedule(redis);
+}
+
+
+static void
+ngx_http_sandbox_bridge_redis_schedule(ngx_http_sandbox_bridge_redis_t *redis)
+{
+    ngx_msec_t  delay;
+
+    if (redis->exiting || redis->reconnect.timer_set) {
+        return;
+    }
+
+    if (redis->connect_timer.timer_set) {
+        ngx_del_timer(&redis->connect_timer);
+    }
+
+    /* exponential backoff with +-25% jitter */
+    delay = redis->backoff - redis->backoff / 4
+            + (ngx_msec_t) ngx_random() % (redis->backoff / 2 + 1);
+
+    redis->backoff *= 2;
+    if (redis->backoff > NGX_HTTP_SANDBOX_BRIDGE_BACKOFF_MAX) {
+        redis->backoff = NGX_HTTP_SANDBOX_BRIDGE_BACKOFF_MAX;
+    }
+
+    ngx_add_timer(&redis->reconnect, delay);
+}
+
+
+static void
+ngx_http_sandbox_bridge_redis_reconnect_handler(ngx_event_t *ev)
+{
+    ngx_http_sandbox_bridge_redis_t  *redis = ev->data;
+
+    if (redis->exiting || redis->ac) {
+        return;
+    }
+
+    ngx_http_sandbox_bridge_redis_connect(redis);
+}
+
+
+static void
+ngx_http_sandbox_bridge_redis_connect_timeout(ngx_event_t *ev)
+{
+    ngx_http_sandbox_bridge_redis_t  *redis = ev->data;
+
+    if (redis->state != NGX_HTTP_SANDBOX_BRIDGE_REDIS_READY) {
+        ngx_http_sandbox_bridge_redis_reset(redis, "connect timed out");
+    }
+}
+
+
+ngx_int_t
+ngx_http_sandbox_bridge_redis_command(ngx_http_sandbox_bridge_main_conf_t *mcf,
+    ngx_http_request_t *r, ngx_http_sandbox_bridge_redis_pt handler,
+    void *data, int argc, const char **argv, const size_t *argvlen)
+{
+    if (!ngx_http_sandbox_bridge_redis_ready(mcf)) {
+        return NGX_DECLINED;
+    }
+
+    return ngx_http_sandbox_bridge_redis_send(mcf->redis, r, -1, handler,
+                                              data, argc, argv, argvlen);
+}
+
+
+/* EVALSHA sha nkeys argv...; falls back to EVAL once on NOSCRIPT */
+
+ngx_int_t
+ngx_http_sandbox_bridge_redis_script(ngx_http_sandbox_bridge_main_conf_t *mcf,
+    ngx_http_request_t *r, ngx_uint_t script,
+    ngx_http_sandbox_bridge_redis_pt handler, void *data, int nkeys,
+    int argc, const char **argv, const size_t *argvlen)
+{
+    int         i;
+    const char  *av[NGX_HTTP_SANDBOX_BRIDGE_REDIS_MAX_ARGS];
+    size_t       al[NGX_HTTP_SANDBOX_BRIDGE_REDIS_MAX_ARGS];
+    u_char       nk[NGX_INT_T_LEN];
+
+    if (!ngx_http_sandbox_bridge_redis_ready(mcf)) {
+        return NGX_DECLINED;
+    }
+
+    if (argc + 3 > NGX_HTTP_SANDBOX_BRIDGE_REDIS_MAX_ARGS
+        || script >= mcf->redis->nscripts)
+    {
+        return NGX_ERROR;
+    }
+
+    av[0] = "EVALSHA";
+    al[0] = 7;
+    av[1] = mcf->redis->scripts[script].sha;
+    al[1] = 40;
+    av[2] = (char *) nk;
+    al[2] = ngx_sprintf(nk, "%d", nkeys) - nk;
+
+    for (i = 0; i < argc; i++) {
+        av[i + 3] = argv[i];
+        al[i + 3] = argvlen[i];
+    }
+
+    return ngx_http_sandbox_bridge_redis_send(mcf->redis, r, script, handler,
+                                              data, argc + 3, av, al);
+}
+
+
+static ngx_int_t
+ngx_http_sandbox_bridge_redis_send(ngx_http_sandbox_bridge_redis_t *redis,
+    ngx_http_request_t *r, ngx_int_t script,
+    ngx_http_sandbox_bridge_redis_pt handler, void *data, int argc,
+    const char **argv, const size_t *argvlen)
+{
+    int                                   i;
+    size_t                                size;
+    u_char                               *p;
+    ngx_http_sandbox_bridge_redis_cmd_t  *cmd;
+
+    if (redis->ac == NULL) {
+        return NGX_DECLINED;
+    }
+
+    /* the command outlives a request that goes away: malloc, not pool */
+    size = sizeof(ngx_http_sandbox_bridge_redis_cmd_t)
+           + argc * (sizeof(char *) + sizeof(size_t));
+
+    if (script >= 0) {
+        for (i = 0; i < argc; i++) {
+            size += argvlen[i] + 1;
+        }
+    }
+
+    cmd = ngx_calloc(size, redis->log);
+    if (cmd == NULL) {
+        return NGX_ERROR;
+    }
+
+    cmd->redis = redis;
+    cmd->r = r;
+    cmd->handler = handler;
+    cmd->data = data;
+    cmd->script = script;
+    cmd->argc = argc;
+
+    if (script >= 0) {
+        /* kept for the NOSCRIPT retry */
+        cmd->argv = (char **) (cmd + 1);
+        cmd->argvlen = (size_t *) (cmd->argv + argc);
+        p = (u_char *) (cmd->argvlen + argc);
+
+        for (i = 0; i < argc; i++) {
+            cmd->argv[i] = (char *) p;
+            cmd->argvlen[i] = argvlen[i];
+            p = ngx_cpymem(p, argv[i], argvlen[i]);
+            *p++ = '\0';
+        }
+    }
+
+    if (r) {
+        cmd->cln = ngx_pool_cleanup_add(r->pool, 0);
+        if (cmd->cln == NULL) {
+            ngx_free(cmd);
+            return NGX_ERROR;
+        }
+
+        cmd->cln->handler = ngx_http_sandbox_bridge_redis_cmd_detach;
+        cmd->cln->data = cmd;
+    }
+
+    if (redisAsyncCommandArgv(redis->ac, ngx_http_sandbox_bridge_redis_reply,
+                              cmd, argc, argv, argvlen)
+        != REDIS_OK)
+    {
+        if (cmd->cln) {
+            cmd->cln->handler = NULL;
+        }
+
+        ngx_free(cmd);
+        return NGX_DECLINED;
+    }
+
+    cmd->timer.handler = ngx_http_sandbox_bridge_redis_cmd_timeout;
+    cmd->timer.data = cmd;
+    cmd->timer.log = redis->log;
+    cmd->timer.cancelable = 1;
+
+    ngx_add_timer(&cmd->timer, redis->mcf->redis_command_timeout);
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_sandbox_bridge_redis_reply(redisAsyncContext *ac, void *reply,
+    void *privdata)
+{
+    redisReply                           *rep = reply;
+    ngx_http_sandbox_bridge_redis_t      *redis;
+    ngx_http_sandbox_bridge_redis_cmd_t  *cmd = privdata;
+
+    redis = cmd->redis;
+
+    if (!cmd->done
+        && rep != NULL
+        && rep->type == REDIS_REPLY_ERROR
+        && cmd->script >= 0
+        && !cmd->retried
+        && rep->len >= 8
+        && ngx_strncmp(rep->str, "NOSCRIPT", 8) == 0
+        && redis->ac == ac)
+    {
+        /* the script cache was flushed: EVAL loads it again */
+        cmd->retried = 1;
+        cmd->argv[0] = "EVAL";
+        cmd->argvlen[0] = 4;
+        cmd->argv[1] = (char *) redis->scripts[cmd->script].source;
+        cmd->argvlen[1] = ngx_strlen(redis->scripts[cmd->script].source);
+
+        if (redisAsyncCommandArgv(ac, ngx_http_sandbox_bridge_redis_reply,
+                                  cmd, cmd->argc, (const char **) cmd->argv,
+                                  cmd->argvlen)
+            == REDIS_OK)
+        {
+            return;
+        }
+    }
+
+    ngx_http_sandbox_bridge_redis_deliver(cmd, rep);
+    ngx_http_sandbox_bridge_redis_cmd_free(cmd);
+}
+
+
+static void
+ngx_http_sandbox_bridge_redis_deliver(ngx_http_sandbox_bridge_redis_cmd_t *cmd,
+    redisReply *reply)
+{
+    ngx_connection_t    *c;
+    ngx_http_request_t  *r;
+
+    if (cmd->done) {
+        return;
+    }
+
+    cmd->done = 1;
+
+    if (cmd->timer.timer_set) {
+        ngx_del_timer(&cmd->timer);
+    }
+
+    if (cmd->cln) {
+        cmd->cln->handler = NULL;
+        cmd->cln = NULL;
+    }
+
+    r = cmd->r;
+    cmd->r = NULL;
+
+    c = r ? r->connection : NULL;
+
+    cmd->handler(r, cmd->data, reply);
+
+    if (c) {
+        ngx_http_run_posted_requests(c);
+    }
+}
+
+
+static void
+ngx_http_sandbox_bridge_redis_cmd_timeout(ngx_event_t *ev)
+{
+    ngx_http_sandbox_bridge_redis_t      *redis;
+    ngx_http_sandbox_bridge_redis_cmd_t  *cmd = ev->data;
+
+    redis = cmd->redis;
+
+    ngx_log_error(NGX_LOG_ERR, redis->log, 0,
+                  "sandbox bridge: redis \"%V\" command timed out",
+                  &redis->mcf->redis_addr);
+
+    ngx_http_sandbox_bridge_redis_deliver(cmd, NULL);
+
+    /* a stuck link is reset; the reset frees this command */
+    ngx_http_sandbox_bridge_redis_reset(redis, "command timed out");
+}
+
+
+static void
+ngx_http_sandbox_bridge_redis_cmd_detach(void *data)
+{
+    ngx_http_sandbox_bridge_redis_cmd_t  *cmd = data;
+
+    /* the request is going away; the reply will just be dropped */
+    cmd->done = 1;
+    cmd->r = NULL;
+    cmd->cln = NULL;
+
+    if (cmd->timer.timer_set) {
+        ngx_del_timer(&cmd->timer);
+    }
+}
+
+
+static void
+ngx_http_sandbox_bridge_redis_cmd_free(ngx_http_sandbox_bridge_redis_cmd_t *cmd)
+{
+    if (cmd->timer.timer_set) {
+        ngx_del_timer(&cmd->timer);
+    }
+
+    if (cmd->cln) {
+        cmd->cln->handler = NULL;
+    }
+
+    ngx_free(cmd);
+}
+
+
+/* hiredis <-> nginx event glue; hiredis owns the fd */
+
+static void
+ngx_http_sandbox_bridge_redis_add_read(void *privdata)
+{
+    ngx_http_sandbox_bridge_redis_t *redis = privdata;
+
+    ngx_connection_t  *c = redis->conn;
+
+    if (c && !c->read->active) {
+        if (ngx_add_event(c->read, NGX_READ_EVENT,
+                          (ngx_event_flags & NGX_USE_CLEAR_EVENT)
+                          ? NGX_CLEAR_EVENT : NGX_LEVEL_EVENT)
+            != NGX_OK)
+        {
+            ngx_log_error(NGX_LOG_ERR, redis->log, 0,
+                          "sandbox bridge: redis add read event failed");
+        }
+    }
+}
+
+
+static void
+ngx_http_sandbox_bridge_redis_del_read(void *privdata)
+{
+    ngx_http_sandbox_bridge_redis_t *redis = privdata;
+
+    ngx_connection_t  *c = redis->conn;
+
+    if (c && c->read->active) {
+        (void) ngx_del_event(c->read, NGX_READ_EVENT, 0);
+    }
+}
+
+
+static void
+ngx_http_sandbox_bridge_redis_add_write(void *privdata)
+{
+    ngx_http_sandbox_bridge_redis_t *redis = privdata;
+
+    ngx_connection_t  *c = redis->conn;
+
+    if (c && !c->write->active) {
+        if (ngx_add_event(c->write, NGX_WRITE_EVENT,
+                          (ngx_event_flags & NGX_USE_CLEAR_EVENT)
+                          ? NGX_CLEAR_EVENT : NGX_LEVEL_EVENT)
+            != NGX_OK)
+        {
+            ngx_log_error(NGX_LOG_ERR, redis->log, 0,
+                          "sandbox bridge: redis add write event failed");
+        }
+    }
+}
+
+
+static void
+ngx_http_sandbox_bridge_redis_del_write(void *privdata)
+{
+    ngx_http_sandbox_bridge_redis_t *redis = privdata;
+
+    ngx_connection_t  *c = redis->conn;
+
+    if (c && c->write->active) {
+        (void) ngx_del_event(c->write, NGX_WRITE_EVENT, 0);
+    }
+}
+
+
+static void
+ngx_http_sandbox_bridge_redis_cleanup(void *privdata)
+{
+    ngx_http_sandbox_bridge_redis_t *redis = privdata;
+
+    ngx_connection_t  *c = redis->conn;
+
+    if (c == NULL) {
+        return;
+    }
+
+    redis->conn = NULL;
+
+    if (c->read->active) {
+        (void) ngx_del_event(c->read, NGX_READ_EVENT, 0);
+    }
+
+    if (c->write->active) {
+        (void) ngx_del_event(c->write, NGX_WRITE_EVENT, 0);
+    }
+
+    if (c->read->posted) {
+        ngx_delete_posted_event(c->read);
+    }
+
+    if (c->write->posted) {
+        ngx_delete_posted_event(c->write);
+    }
+
+    /* hiredis closes the fd itself */
+    ngx_free_connection(c);
+    c->fd = (ngx_socket_t) -1;
+}
+
+
+static void
+ngx_http_sandbox_bridge_redis_read_handler(ngx_event_t *ev)
+{
+    int                               n;
+    ngx_socket_t                      fd;
+    ngx_connection_t                 *c;
+    redisAsyncContext                *ac;
+    ngx_http_sandbox_bridge_redis_t  *redis;
+
+    c = ev->data;
+    redis = c->data;
+    ac = redis->ac;
+
+    if (ac == NULL) {
+        return;
+    }
+
+    fd = c->fd;
+
+    /* hiredis reads one chunk per call; drain under edge triggering */
+    for ( ;; ) {
+        redisAsyncHandleRead(ac);
+
+        if (redis->ac != ac) {
+            break;
+        }
+
+        if (ioctl(fd, FIONREAD, &n) == -1 || n <= 0) {
+            break;
+        }
+    }
+}
+
+
+static void
+ngx_http_sandbox_bridge_redis_write_handler(ngx_event_t *ev)
+{
+    ngx_connection_t                 *c;
+    ngx_http_sandbox_bridge_redis_t  *redis;
+
+    c = ev->data;
+    redis = c->data;
+
+    if (redis->ac) {
+        redisAsyncHandleWrite(redis->ac);
+    }
+}
+
+
+/*
+ * sandbox_redis 127.0.0.1:6379 | unix:/path [db=N] [password_file=path]
+ *     [prefix=str] [connect_timeout=time] [command_timeout=time];
+ */
+
+char *
+ngx_http_sandbox_bridge_redis_conf(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_sandbox_bridge_main_conf_t *mcf = conf;
+
+    u_char      *p;
+    ngx_str_t   *value, s, text;
+    ngx_url_t    u;
+    ngx_int_t    n;
+    ngx_uint_t   i;
+
+    if (mcf->redis_addr.data) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+    mcf->redis_addr = value[1];
+
+    if (ngx_strncmp(value[1].data, "unix:", 5) == 0) {
+        if (value[1].len <= 5) {
+            return "has an empty unix socket path";
+        }
+
+        mcf->redis_unix.data = value[1].data + 5;
+        mcf->redis_unix.len = value[1].len - 5;
+
+    } else {
+        ngx_memzero(&u, sizeof(ngx_url_t));
+        u.url = value[1];
+        u.default_port = 6379;
+
+        /* resolved here: hiredis would resolve with blocking getaddrinfo */
+        if (ngx_parse_url(cf->pool, &u) != NGX_OK || u.naddrs == 0) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid address \"%V\" in \"sandbox_redis\" "
+                               "directive%s%s", &value[1],
+                               u.err ? ": " : "", u.err ? u.err : "");
+            return NGX_CONF_ERROR;
+        }
+
+        p = ngx_pnalloc(cf->pool, NGX_SOCKADDR_STRLEN + 1);
+        if (p == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        mcf->redis_host.data = p;
+        mcf->redis_host.len = ngx_sock_ntop(u.addrs[0].sockaddr,
+                                            u.addrs[0].socklen, p,
+                                            NGX_SOCKADDR_STRLEN, 0);
+        p[mcf->redis_host.len] = '\0';
+
+        if (mcf->redis_host.len > 2 && p[0] == '[') {
+            mcf->redis_host.data++;
+            mcf->redis_host.len -= 2;
+            mcf->redis_host.data[mcf->redis_host.len] = '\0';
+        }
+
+        mcf->redis_port = u.port;
+    }
+
+    for (i = 2; i < cf->args->nelts; i++) {
+
+        if (ngx_strncmp(value[i].data, "db=", 3) == 0) {
+            n = ngx_atoi(value[i].data + 3, value[i].len - 3);
+            if (n == NGX_ERROR || n > 1024) {
+                goto invalid;
+            }
+
+            mcf->redis_db = n;
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "prefix=", 7) == 0) {
+            s.data = value[i].data + 7;
+            s.len = value[i].len - 7;
+
+            if (s.len == 0 || s.len > 64
+                || ngx_strlchr(s.data, s.data + s.len, '{')
+                || ngx_strlchr(s.data, s.data + s.len, '}'))
+            {
+                goto invalid;
+            }
+
+            mcf->redis_prefix = s;
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "password_file=", 14) == 0) {
+            s.data = value[i].data + 14;
+            s.len = value[i].len - 14;
+
+            if (s.len == 0) {
+                goto invalid;
+            }
+
+            if (ngx_http_sandbox_bridge_read_file(cf, &s, &text) != NGX_OK) {
+                return NGX_CONF_ERROR;
+            }
+
+            while (text.len
+                   && (text.data[text.len - 1] == '\n'
+                       || text.data[text.len - 1] == '\r'))
+            {
+                text.len--;
+            }
+
+            mcf->redis_password.data = ngx_pnalloc(cf->pool, text.len + 1);
+            if (mcf->redis_password.data == NULL) {
+                return NGX_CONF_ERROR;
+            }
+
+            ngx_memcpy(mcf->redis_password.data, text.data, text.len);
+            mcf->redis_password.data[text.len] = '\0';
+            mcf->redis_password.len = text.len;
+            ngx_explicit_memzero(text.data, text.len);
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "connect_timeout=", 16) == 0) {
+            s.data = value[i].data + 16;
+            s.len = value[i].len - 16;
+
+            mcf->redis_connect_timeout = ngx_parse_time(&s, 0);
+            if (mcf->redis_connect_timeout == (ngx_msec_t) NGX_ERROR
+                || mcf->redis_connect_timeout == 0)
+            {
+                goto invalid;
+            }
+
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "command_timeout=", 16) == 0) {
+            s.data = value[i].data + 16;
+            s.len = value[i].len - 16;
+
+            mcf->redis_command_timeout = ngx_parse_time(&s, 0);
+            if (mcf->redis_command_timeout == (ngx_msec_t) NGX_ERROR
+                || mcf->redis_command_timeout == 0)
+            {
+                goto invalid;
+            }
+
+            continue;
+        }
+
+        goto invalid;
+    }
+
+    return NGX_CONF_OK;
+
+invalid:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "invalid parameter \"%V\" in \"sandbox_redis\" "
+                       "directive", &value[i]);
+
+    return NGX_CONF_ERROR;
+}

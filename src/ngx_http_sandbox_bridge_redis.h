@@ -1,0 +1,53 @@
+
+/*
+ * Copyright (C) nginx-sandbox-bridge authors
+ */
+
+
+#ifndef _NGX_HTTP_SANDBOX_BRIDGE_REDIS_H_INCLUDED_
+#define _NGX_HTTP_SANDBOX_BRIDGE_REDIS_H_INCLUDED_
+
+
+#include <hiredis/hiredis.h>
+#include <hiredis/async.h>
+
+#include "ngx_http_sandbox_bridge_module.h"
+
+
+#define NGX_HTTP_SANDBOX_BRIDGE_REDIS_MAX_ARGS  64
+
+
+/* reply is NULL when Redis failed, timed out or went away */
+typedef void (*ngx_http_sandbox_bridge_redis_pt)(ngx_http_request_t *r,
+    void *data, redisReply *reply);
+
+
+typedef struct {
+    const char                      *name;
+    const char                      *source;
+    char                             sha[41];
+} ngx_http_sandbox_bridge_script_t;
+
+
+ngx_int_t ngx_http_sandbox_bridge_redis_init_worker(ngx_cycle_t *cycle,
+    ngx_http_sandbox_bridge_main_conf_t *mcf,
+    ngx_http_sandbox_bridge_script_t *scripts, ngx_uint_t nscripts);
+void ngx_http_sandbox_bridge_redis_exit_worker(
+    ngx_http_sandbox_bridge_main_conf_t *mcf);
+ngx_int_t ngx_http_sandbox_bridge_redis_ready(
+    ngx_http_sandbox_bridge_main_conf_t *mcf);
+
+ngx_int_t ngx_http_sandbox_bridge_redis_command(
+    ngx_http_sandbox_bridge_main_conf_t *mcf, ngx_http_request_t *r,
+    ngx_http_sandbox_bridge_redis_pt handler, void *data,
+    int argc, const char **argv, const size_t *argvlen);
+ngx_int_t ngx_http_sandbox_bridge_redis_script(
+    ngx_http_sandbox_bridge_main_conf_t *mcf, ngx_http_request_t *r,
+    ngx_uint_t script, ngx_http_sandbox_bridge_redis_pt handler, void *data,
+    int nkeys, int argc, const char **argv, const size_t *argvlen);
+
+char *ngx_http_sandbox_bridge_redis_conf(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+
+
+#endif /* _NGX_HTTP_SANDBOX_BRIDGE_REDIS_H_INCLUDED_ */
