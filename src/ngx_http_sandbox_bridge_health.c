@@ -14,6 +14,7 @@
 static void ngx_http_sandbox_bridge_health_pong(ngx_http_request_t *r,
     void *data, redisReply *reply);
 static void ngx_http_sandbox_bridge_health_pinged(ngx_http_request_t *r);
+static void ngx_http_sandbox_bridge_health_ok(ngx_http_request_t *r);
 
 
 /* PROTOCOL §3.1 with D13: also checks Redis and Docker */
@@ -72,6 +73,12 @@ ngx_http_sandbox_bridge_health_pong(ngx_http_request_t *r, void *data,
         return;
     }
 
+    /* a recent good answer from Docker is reused for a second */
+    if ((ngx_msec_int_t) (lcf->driver_ok_until - ngx_current_msec) > 0) {
+        ngx_http_sandbox_bridge_health_ok(r);
+        return;
+    }
+
     call = ngx_pcalloc(r->pool, sizeof(ngx_http_sandbox_bridge_call_t));
     if (call == NULL) {
         ngx_http_sandbox_bridge_finish(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
@@ -96,11 +103,11 @@ ngx_http_sandbox_bridge_health_pong(ngx_http_request_t *r, void *data,
 static void
 ngx_http_sandbox_bridge_health_pinged(ngx_http_request_t *r)
 {
-    u_char                          *p;
-    json_t                          *body, *caps;
-    ngx_http_sandbox_bridge_ctx_t   *ctx;
-    ngx_http_sandbox_bridge_call_t  *call;
-    u_char                           buf[256];
+    u_char                              *p;
+    ngx_http_sandbox_bridge_ctx_t       *ctx;
+    ngx_http_sandbox_bridge_call_t      *call;
+    ngx_http_sandbox_bridge_loc_conf_t  *lcf;
+    u_char                               buf[256];
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_sandbox_bridge_module);
     call = ctx->op;
@@ -114,6 +121,18 @@ ngx_http_sandbox_bridge_health_pinged(ngx_http_request_t *r)
                                 "driver_unavailable", "%*s", p - buf, buf));
         return;
     }
+
+    lcf = ngx_http_get_module_loc_conf(r, ngx_http_sandbox_bridge_module);
+    lcf->driver_ok_until = ngx_current_msec + 1000;
+
+    ngx_http_sandbox_bridge_health_ok(r);
+}
+
+
+static void
+ngx_http_sandbox_bridge_health_ok(ngx_http_request_t *r)
+{
+    json_t  *body, *caps;
 
     body = json_object();
     caps = json_object();

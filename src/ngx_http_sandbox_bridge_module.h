@@ -88,6 +88,9 @@ typedef struct {
     ngx_msec_t                      heartbeat;
 
     ngx_http_core_srv_conf_t       *cscf;
+
+    /* per worker: Docker answered /_ping until then */
+    ngx_msec_t                      driver_ok_until;
 } ngx_http_sandbox_bridge_loc_conf_t;
 
 
