@@ -593,7 +593,6 @@ ngx_http_sandbox_bridge_redis_send(ngx_http_sandbox_bridge_redis_t *redis,
     cmd->timer.handler = ngx_http_sandbox_bridge_redis_cmd_timeout;
     cmd->timer.data = cmd;
     cmd->timer.log = redis->log;
-    cmd->timer.cancelable = 1;
 
     ngx_add_timer(&cmd->timer, redis->mcf->redis_command_timeout);
 
