@@ -1,0 +1,110 @@
+# ngx_http_sandbox_bridge_module -- build, test and run helpers.
+#
+#   make / make build   build build/module/ngx_http_sandbox_bridge_module.so
+#                       against Debian's nginx-dev (/usr untouched) + load test
+#   make deps           install missing Debian packages (no-op when present)
+#   make test           build, start private redis + dockerd, prove -r t, stop
+#                       make test T=t/010-auth.t   PROVE_FLAGS=-v
+#                       make test TEST_NGINX_BINARY=/path/to/nginx
+#   make nginx-asan     debug+ASan nginx 1.22.1 from Debian's source package
+#                       -> build/asan/sbin/nginx, build/asan/modules/*.so
+#   make test-asan      the suite against the ASan nginx; fails on any report
+#   make test-valgrind  the suite under valgrind (TEST_NGINX_USE_VALGRIND=1)
+#   make run            services + nginx in the foreground with
+#                       conf-examples/quickstart.conf (Ctrl-C stops all)
+#   make services-start / services-stop / services-status
+#   make clean          remove the module build and t/servroot*
+#   make distclean      remove all of build/ (nginx-dev copy, Debian source,
+#                       ASan nginx)
+#
+# Everything that does real work lives in util/*.sh (traps, retries).
+
+SHELL         := /bin/bash
+.SHELLFLAGS   := -eu -o pipefail -c
+.DEFAULT_GOAL := build
+
+MODULE        := ngx_http_sandbox_bridge_module
+BUILD         := $(CURDIR)/build
+SO            := $(BUILD)/module/$(MODULE).so
+ASAN_NGINX    := $(BUILD)/asan/sbin/nginx
+
+# Test knobs (also read from the environment).
+T                 ?= t
+PROVE_FLAGS       ?=
+TEST_NGINX_BINARY ?= /usr/sbin/nginx
+NGINX_SRC_VERSION ?= 1.22.1-9+deb12u9
+
+MODULE_SRCS := $(wildcard $(CURDIR)/src/*.c $(CURDIR)/src/*.h)
+
+.PHONY: all build deps deps-asan deps-valgrind test test-asan test-valgrind \
+        nginx-asan run services-start services-stop services-status image \
+        clean distclean help
+
+all: build
+
+help:
+	@awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' $(firstword $(MAKEFILE_LIST))
+
+# ---------------------------------------------------------------- deps
+# util/deps.sh only touches apt when a package is missing (one dpkg-query
+# call otherwise), so it is fine as a prerequisite of everything.
+deps:
+	@util/deps.sh build test
+
+deps-asan: deps
+	@util/deps.sh asan
+
+deps-valgrind: deps
+	@util/deps.sh valgrind
+
+# ---------------------------------------------------------------- build
+# The .so is rebuilt when config or any src/*.c|*.h is newer; util/build.sh
+# reconfigures only when config/flags changed and otherwise lets nginx's own
+# Makefile do the incremental compile.  `deps` is order-only: it always runs
+# but never makes the .so look out of date.
+build: $(SO)
+
+$(SO): $(CURDIR)/config $(MODULE_SRCS) $(CURDIR)/util/build.sh | deps
+	@util/build.sh
+	@touch $@
+
+# ---------------------------------------------------------------- ASan
+nginx-asan: deps-asan
+	@NGINX_SRC_VERSION='$(NGINX_SRC_VERSION)' util/build-asan.sh
+
+# ---------------------------------------------------------------- tests
+test: build
+	@T='$(T)' PROVE_FLAGS='$(PROVE_FLAGS)' TEST_NGINX_BINARY='$(TEST_NGINX_BINARY)' \
+	    util/test.sh
+
+test-asan: nginx-asan
+	@T='$(T)' PROVE_FLAGS='$(PROVE_FLAGS)' util/test.sh --asan
+
+test-valgrind: build deps-valgrind
+	@T='$(T)' PROVE_FLAGS='$(PROVE_FLAGS)' TEST_NGINX_BINARY='$(TEST_NGINX_BINARY)' \
+	    util/test.sh --valgrind
+
+# ---------------------------------------------------------------- services / run
+services-start: deps
+	@util/services.sh start
+
+services-stop:
+	@util/services.sh stop
+
+services-status:
+	@util/services.sh status
+
+image: deps
+	@util/services.sh image
+
+run: build
+	@util/run.sh
+
+# ---------------------------------------------------------------- cleanup
+clean:
+	rm -rf $(BUILD)/module $(BUILD)/smoke.conf $(BUILD)/configure.log \
+	       $(CURDIR)/t/servroot*
+
+# also drops the nginx-dev copy and the cached Debian source + ASan nginx
+distclean: clean
+	rm -rf $(BUILD)

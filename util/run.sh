@@ -1,0 +1,160 @@
+#!/usr/bin/env bash
+# Run the bridge locally: private services + the stock nginx in the foreground
+# with conf-examples/quickstart.conf.  Called by `make run` (which builds first).
+#
+# Environment:
+#   BRIDGE_PORT         listen port (default 8080)
+#   BRIDGE_AUTH_TOKEN   bearer token (default: generated, printed, kept in
+#                       <rt>/bridge-token, mode 0600)
+#   BRIDGE_REDIS / BRIDGE_DOCKER_SOCKET / BRIDGE_IMAGE   use existing services
+#   BRIDGE_TEMPLATE     config template (default conf-examples/quickstart.conf)
+#   NGINX_BIN           default /usr/sbin/nginx
+#   PSB_INSTANCE        services instance (default "run": separate from tests)
+#
+# Template placeholders (util/render-conf, ${BRIDGE_*} only): BRIDGE_PORT,
+# BRIDGE_MODULE, BRIDGE_TOKEN_FILE, BRIDGE_REDIS, BRIDGE_DOCKER_SOCKET,
+# BRIDGE_IMAGE, BRIDGE_PREFIX (nginx runtime dir: logs, temp paths), and also
+# BRIDGE_USER (the current user, for a `user` directive) if the template wants it.
+# The template must not contain `daemon`; nginx runs with -g 'daemon off;'.
+#
+# Ctrl-C / SIGTERM: nginx is stopped, then the services; nothing is left running.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd -P)
+cd "$ROOT"
+MODNAME=ngx_http_sandbox_bridge_module
+NGINX_BIN=${NGINX_BIN:-/usr/sbin/nginx}
+TEMPLATE=${BRIDGE_TEMPLATE:-$ROOT/conf-examples/quickstart.conf}
+export PSB_INSTANCE=${PSB_INSTANCE-run}
+export BRIDGE_PORT=${BRIDGE_PORT:-8080}
+SO=$ROOT/build/module/$MODNAME.so
+
+die() { echo "run.sh: error: $*" >&2; exit 1; }
+
+[ -f "$SO" ] || die "$SO missing: run make build"
+[ -f "$TEMPLATE" ] || die "config template $TEMPLATE not found"
+case "$BRIDGE_PORT" in ''|*[!0-9]*) die "BRIDGE_PORT must be a number" ;; esac
+if (exec 3<>"/dev/tcp/127.0.0.1/$BRIDGE_PORT") 2>/dev/null; then
+    die "port $BRIDGE_PORT is already in use (set BRIDGE_PORT)"
+fi
+
+nginx_pid=
+started_services=0
+
+# If our parent dies (e.g. `make` killed with SIGTERM, which GNU make does
+# not forward to its recipe), clean up as if we had been sent SIGTERM.
+watcher_pid=
+start_parent_watch() {
+    local parent=$PPID self=$$
+    (
+        trap - EXIT INT TERM
+        local _p _c _s ppid
+        while read -r _p _c _s ppid _ 2>/dev/null < "/proc/$self/stat" \
+              && [ "$ppid" = "$parent" ]; do
+            sleep 1
+        done
+        kill -TERM "$self" 2>/dev/null
+    ) </dev/null >/dev/null 2>&1 &
+    watcher_pid=$!
+}
+stop_parent_watch() {
+    [ -n "$watcher_pid" ] || return 0
+    pkill -P "$watcher_pid" 2>/dev/null || true
+    kill "$watcher_pid" 2>/dev/null || true
+    wait "$watcher_pid" 2>/dev/null || true
+    watcher_pid=
+}
+cleanup() {
+    local rc=$?
+    trap - EXIT INT TERM
+    stop_parent_watch
+    if [ -n "$nginx_pid" ] && kill -0 "$nginx_pid" 2>/dev/null; then
+        echo "run.sh: stopping nginx" >&2
+        kill -QUIT "$nginx_pid" 2>/dev/null || true      # graceful
+        for _ in $(seq 1 100); do kill -0 "$nginx_pid" 2>/dev/null || break; sleep 0.1; done
+        if kill -0 "$nginx_pid" 2>/dev/null; then
+            kill -TERM "$nginx_pid" 2>/dev/null || true  # fast
+            for _ in $(seq 1 50); do kill -0 "$nginx_pid" 2>/dev/null || break; sleep 0.1; done
+        fi
+        if kill -0 "$nginx_pid" 2>/dev/null; then
+            pkill -KILL -P "$nginx_pid" 2>/dev/null || true
+            kill -KILL "$nginx_pid" 2>/dev/null || true
+        fi
+        wait "$nginx_pid" 2>/dev/null || true
+    fi
+    if [ "$started_services" = 1 ]; then
+        "$ROOT/util/services.sh" stop || rc=1
+    fi
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'echo >&2; exit 130' INT
+trap 'exit 143' TERM
+start_parent_watch
+
+# ---------------------------------------------------------------- services
+# Always start/own a runtime dir (also used for the token, config and nginx
+# prefix); services.sh itself skips whatever BRIDGE_* overrides provide.
+if "$ROOT/util/services.sh" status -q; then
+    echo "run.sh: reusing running services (instance '${PSB_INSTANCE}')" >&2
+else
+    started_services=1
+    "$ROOT/util/services.sh" start
+fi
+# shellcheck disable=SC1090
+. "$("$ROOT/util/services.sh" env)"
+RT=$PSB_RUNTIME
+
+export BRIDGE_REDIS=${BRIDGE_REDIS:-$TEST_NGINX_REDIS_HOST:$TEST_NGINX_REDIS_PORT}
+export BRIDGE_DOCKER_SOCKET=${BRIDGE_DOCKER_SOCKET:-$TEST_NGINX_DOCKER_SOCKET}
+export BRIDGE_IMAGE=${BRIDGE_IMAGE:-$TEST_NGINX_SANDBOX_IMAGE}
+export BRIDGE_MODULE=$SO
+export BRIDGE_PREFIX=$RT/nginx
+export BRIDGE_TOKEN_FILE=$RT/bridge-token
+export BRIDGE_USER=${BRIDGE_USER:-$(id -un)}
+
+# ---------------------------------------------------------------- token
+umask 077
+if [ -n "${BRIDGE_AUTH_TOKEN:-}" ]; then
+    token=$BRIDGE_AUTH_TOKEN
+else
+    token=$(openssl rand -hex 32)
+fi
+printf '%s\n' "$token" > "$BRIDGE_TOKEN_FILE"
+chmod 0600 "$BRIDGE_TOKEN_FILE"
+umask 022
+
+# ---------------------------------------------------------------- config
+mkdir -p "$BRIDGE_PREFIX"/{conf,logs,tmp}
+"$ROOT/util/render-conf" "$TEMPLATE" "$BRIDGE_PREFIX/conf/nginx.conf"
+if grep -qE '^[[:space:]]*daemon[[:space:]]' "$BRIDGE_PREFIX/conf/nginx.conf"; then
+    die "$TEMPLATE must not set 'daemon' (run.sh passes -g 'daemon off;')"
+fi
+"$NGINX_BIN" -p "$BRIDGE_PREFIX/" -c conf/nginx.conf -g 'daemon off;' -t -q \
+    || die "nginx -t failed for $BRIDGE_PREFIX/conf/nginx.conf"
+
+# ---------------------------------------------------------------- run
+cat <<INFO
+
+  config:          $BRIDGE_PREFIX/conf/nginx.conf
+  logs:            $BRIDGE_PREFIX/logs/
+  redis:           $BRIDGE_REDIS
+  docker:          unix://$BRIDGE_DOCKER_SOCKET  (image $BRIDGE_IMAGE)
+  token file:      $BRIDGE_TOKEN_FILE
+
+bridgeBaseUrl: http://127.0.0.1:$BRIDGE_PORT/api/paperclip-sandbox/v1
+bridgeAuthToken: $token
+
+(Ctrl-C to stop nginx and the services)
+INFO
+
+# nginx in the background + wait: the INT/TERM traps run immediately.
+# (A background job of a non-interactive shell ignores SIGINT, so Ctrl-C
+# reaches nginx only through cleanup(), which stops it gracefully.)
+"$NGINX_BIN" -p "$BRIDGE_PREFIX/" -c conf/nginx.conf -g 'daemon off;' </dev/null &
+nginx_pid=$!
+rc=0
+wait "$nginx_pid" || rc=$?
+nginx_pid=
+echo "run.sh: nginx exited with status $rc" >&2
+exit "$rc"
