@@ -271,11 +271,40 @@ static ngx_int_t
 ngx_http_sandbox_bridge_not_found(ngx_http_request_t *r,
     ngx_http_sandbox_bridge_ctx_t *ctx)
 {
+    u_char     *p, c;
+    size_t      i;
+    ngx_str_t   path;
+
+    static u_char  hex[] = "0123456789ABCDEF";
+
+    /* like a URL's pathname: bytes outside printable ASCII are escaped */
+    path.data = ngx_pnalloc(r->pool, 3 * ctx->path.len);
+    if (path.data == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    p = path.data;
+
+    for (i = 0; i < ctx->path.len; i++) {
+        c = ctx->path.data[i];
+
+        if (c <= 0x20 || c >= 0x7f) {
+            *p++ = '%';
+            *p++ = hex[c >> 4];
+            *p++ = hex[c & 0xf];
+            continue;
+        }
+
+        *p++ = c;
+    }
+
+    path.len = p - path.data;
+
     return ngx_http_sandbox_bridge_send_error(r, NGX_HTTP_NOT_FOUND,
                                               "not_found",
                                               "No bridge route matched "
                                               "%V %V.",
-                                              &r->method_name, &ctx->path);
+                                              &r->method_name, &path);
 }
 
 
@@ -325,7 +354,7 @@ ngx_http_sandbox_bridge_parse_body(ngx_http_request_t *r,
     }
 
     if (len == 0) {
-        return ngx_http_sandbox_bridge_send_error(r, NGX_HTTP_BAD_REQUEST,
+        return ngx_http_sandbox_bridge_reply_error(r, NGX_HTTP_BAD_REQUEST,
                                                   "invalid_request",
                                                   "Request body must be a "
                                                   "JSON object.");
@@ -334,7 +363,7 @@ ngx_http_sandbox_bridge_parse_body(ngx_http_request_t *r,
     ctx->body = json_loadb((char *) data, len, JSON_DECODE_ANY, &err);
 
     if (ctx->body == NULL) {
-        return ngx_http_sandbox_bridge_send_error(r, NGX_HTTP_BAD_REQUEST,
+        return ngx_http_sandbox_bridge_reply_error(r, NGX_HTTP_BAD_REQUEST,
                                                   "invalid_request",
                                                   "Request body is not "
                                                   "valid JSON: %s.",
@@ -342,7 +371,7 @@ ngx_http_sandbox_bridge_parse_body(ngx_http_request_t *r,
     }
 
     if (!json_is_object(ctx->body)) {
-        return ngx_http_sandbox_bridge_send_error(r, NGX_HTTP_BAD_REQUEST,
+        return ngx_http_sandbox_bridge_reply_error(r, NGX_HTTP_BAD_REQUEST,
                                                   "invalid_request",
                                                   "Request body must be a "
                                                   "JSON object.");
@@ -397,4 +426,23 @@ ngx_http_sandbox_bridge_finish(ngx_http_request_t *r, ngx_int_t rc)
     }
 
     ngx_http_finalize_request(r, rc);
+}
+
+
+/* sends an error, ends the request and says so with NGX_DONE */
+
+ngx_int_t
+ngx_http_sandbox_bridge_reply_error(ngx_http_request_t *r, ngx_uint_t status,
+    const char *code, const char *fmt, ...)
+{
+    va_list    args;
+    ngx_int_t  rc;
+
+    va_start(args, fmt);
+    rc = ngx_http_sandbox_bridge_send_error_v(r, status, code, fmt, args);
+    va_end(args);
+
+    ngx_http_sandbox_bridge_finish(r, rc);
+
+    return NGX_DONE;
 }

@@ -41,6 +41,8 @@ ngx_http_sandbox_bridge_ctx_t *ngx_http_sandbox_bridge_get_ctx(
 ngx_int_t ngx_http_sandbox_bridge_content_handler(ngx_http_request_t *r);
 void ngx_http_sandbox_bridge_wake(ngx_http_request_t *r);
 void ngx_http_sandbox_bridge_finish(ngx_http_request_t *r, ngx_int_t rc);
+ngx_int_t ngx_http_sandbox_bridge_reply_error(ngx_http_request_t *r,
+    ngx_uint_t status, const char *code, const char *fmt, ...);
 void ngx_http_sandbox_bridge_sleep(ngx_http_request_t *r, ngx_msec_t ms,
     ngx_http_sandbox_bridge_step_pt step);
 

@@ -323,7 +323,7 @@ ngx_http_sandbox_bridge_lease_parse(ngx_http_request_t *r,
                                    op->sleep_after.data, op->sleep_after.len);
 
     if (op->sleep_ms <= 0) {
-        return ngx_http_sandbox_bridge_send_error(r, NGX_HTTP_BAD_REQUEST,
+        return ngx_http_sandbox_bridge_reply_error(r, NGX_HTTP_BAD_REQUEST,
                                                   "invalid_request",
                                                   "sleepAfter must be a "
                                                   "duration such as 30s, "
@@ -408,7 +408,7 @@ ngx_http_sandbox_bridge_lease_id(ngx_http_request_t *r,
 
     err = ngx_http_sandbox_bridge_check_id(&op->id);
     if (err) {
-        return ngx_http_sandbox_bridge_send_error(r, NGX_HTTP_BAD_REQUEST,
+        return ngx_http_sandbox_bridge_reply_error(r, NGX_HTTP_BAD_REQUEST,
                                                   "invalid_request", "%s",
                                                   err);
     }

@@ -43,8 +43,36 @@ static ngx_conf_enum_t  ngx_http_sandbox_bridge_auth_modes[] = {
 };
 
 
-static ngx_conf_num_bounds_t  ngx_http_sandbox_bridge_pids_bounds = {
-    ngx_conf_check_num_bounds, 0, 4194304
+/* bounds whose errors name the directive */
+typedef struct {
+    ngx_conf_post_handler_pt  post_handler;
+    ngx_int_t                 low;
+    ngx_int_t                 high;
+} ngx_http_sandbox_bridge_bounds_t;
+
+
+static char *ngx_http_sandbox_bridge_check_bounds(ngx_conf_t *cf,
+    void *post, void *data);
+static char *ngx_http_sandbox_bridge_check_msec(ngx_conf_t *cf, void *post,
+    void *data);
+static char *ngx_http_sandbox_bridge_auth_mode(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+
+
+static ngx_http_sandbox_bridge_bounds_t  ngx_http_sandbox_bridge_pids_bounds = {
+    ngx_http_sandbox_bridge_check_bounds, 0, 4194304
+};
+
+
+static ngx_http_sandbox_bridge_bounds_t
+    ngx_http_sandbox_bridge_reaper_bounds = {
+    ngx_http_sandbox_bridge_check_msec, 1000, 86400000
+};
+
+
+static ngx_http_sandbox_bridge_bounds_t
+    ngx_http_sandbox_bridge_heartbeat_bounds = {
+    ngx_http_sandbox_bridge_check_msec, 100, 3600000
 };
 
 
@@ -59,7 +87,7 @@ static ngx_command_t  ngx_http_sandbox_bridge_commands[] = {
 
     { ngx_string("sandbox_auth"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
-      ngx_conf_set_enum_slot,
+      ngx_http_sandbox_bridge_auth_mode,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_sandbox_bridge_loc_conf_t, auth),
       &ngx_http_sandbox_bridge_auth_modes },
@@ -83,7 +111,7 @@ static ngx_command_t  ngx_http_sandbox_bridge_commands[] = {
       ngx_conf_set_msec_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_sandbox_bridge_main_conf_t, reaper_interval),
-      NULL },
+      &ngx_http_sandbox_bridge_reaper_bounds },
 
     { ngx_string("sandbox_docker_location"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
@@ -153,7 +181,7 @@ static ngx_command_t  ngx_http_sandbox_bridge_commands[] = {
       ngx_conf_set_msec_slot,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_sandbox_bridge_loc_conf_t, heartbeat),
-      NULL },
+      &ngx_http_sandbox_bridge_heartbeat_bounds },
 
       ngx_null_command
 };
@@ -620,4 +648,82 @@ ngx_http_sandbox_bridge_label(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     kv->value.len = value[1].data + value[1].len - eq - 1;
 
     return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_sandbox_bridge_auth_mode(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_uint_t       *mode;
+    ngx_str_t        *value;
+    ngx_conf_enum_t  *e;
+
+    mode = (ngx_uint_t *) ((char *) conf + cmd->offset);
+    value = cf->args->elts;
+
+    for (e = cmd->post; e->name.len; e++) {
+        if (e->name.len == value[1].len
+            && ngx_strcasecmp(e->name.data, value[1].data) == 0)
+        {
+            if (*mode != NGX_CONF_UNSET_UINT) {
+                return "is duplicate";
+            }
+
+            *mode = e->value;
+            return NGX_CONF_OK;
+        }
+    }
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "invalid value \"%V\" in \"%V\" directive, it must "
+                       "be \"off\" or \"bearer\"", &value[1], &value[0]);
+
+    return NGX_CONF_ERROR;
+}
+
+
+static char *
+ngx_http_sandbox_bridge_check_bounds(ngx_conf_t *cf, void *post, void *data)
+{
+    ngx_http_sandbox_bridge_bounds_t *b = post;
+
+    ngx_int_t  *np = data;
+    ngx_str_t  *value;
+
+    if (*np >= b->low && *np <= b->high) {
+        return NGX_CONF_OK;
+    }
+
+    value = cf->args->elts;
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "invalid value \"%V\" in \"%V\" directive, it must "
+                       "be between %i and %i", &value[1], &value[0],
+                       b->low, b->high);
+
+    return NGX_CONF_ERROR;
+}
+
+
+static char *
+ngx_http_sandbox_bridge_check_msec(ngx_conf_t *cf, void *post, void *data)
+{
+    ngx_http_sandbox_bridge_bounds_t *b = post;
+
+    ngx_msec_t  *mp = data;
+    ngx_str_t   *value;
+
+    if (*mp >= (ngx_msec_t) b->low && *mp <= (ngx_msec_t) b->high) {
+        return NGX_CONF_OK;
+    }
+
+    value = cf->args->elts;
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "invalid value \"%V\" in \"%V\" directive, it must "
+                       "be between %ims and %ims", &value[1], &value[0],
+                       b->low, b->high);
+
+    return NGX_CONF_ERROR;
 }

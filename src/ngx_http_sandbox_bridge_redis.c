@@ -169,11 +169,16 @@ ngx_http_sandbox_bridge_redis_exit_worker(
 }
 
 
+/*
+ * Commands are accepted while connecting too: hiredis queues them behind
+ * the handshake, and a failed connect fails them within connect_timeout.
+ */
+
 ngx_int_t
 ngx_http_sandbox_bridge_redis_ready(ngx_http_sandbox_bridge_main_conf_t *mcf)
 {
     return mcf->redis != NULL
-           && mcf->redis->state == NGX_HTTP_SANDBOX_BRIDGE_REDIS_READY
+           && mcf->redis->state != NGX_HTTP_SANDBOX_BRIDGE_REDIS_DOWN
            && mcf->redis->ac != NULL;
 }
 

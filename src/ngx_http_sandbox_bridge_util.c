@@ -10,7 +10,7 @@
 #include "ngx_http_sandbox_bridge_util.h"
 
 
-#define NGX_HTTP_SANDBOX_BRIDGE_ERRMSG_MAX  1024
+#define NGX_HTTP_SANDBOX_BRIDGE_ERRMSG_MAX  (16 * 1024)
 
 
 static ngx_int_t ngx_http_sandbox_bridge_js_number(json_t *v, double *out);
@@ -133,14 +133,26 @@ ngx_int_t
 ngx_http_sandbox_bridge_send_error(ngx_http_request_t *r, ngx_uint_t status,
     const char *code, const char *fmt, ...)
 {
-    u_char    *p;
-    json_t    *body;
     va_list    args;
-    u_char     msg[NGX_HTTP_SANDBOX_BRIDGE_ERRMSG_MAX];
+    ngx_int_t  rc;
 
     va_start(args, fmt);
-    p = ngx_vslprintf(msg, msg + sizeof(msg), fmt, args);
+    rc = ngx_http_sandbox_bridge_send_error_v(r, status, code, fmt, args);
     va_end(args);
+
+    return rc;
+}
+
+
+ngx_int_t
+ngx_http_sandbox_bridge_send_error_v(ngx_http_request_t *r, ngx_uint_t status,
+    const char *code, const char *fmt, va_list args)
+{
+    u_char  *p;
+    json_t  *body;
+    u_char   msg[NGX_HTTP_SANDBOX_BRIDGE_ERRMSG_MAX];
+
+    p = ngx_vslprintf(msg, msg + sizeof(msg), fmt, args);
 
     body = json_object();
     if (body == NULL) {
@@ -660,13 +672,18 @@ ngx_http_sandbox_bridge_raw_path(ngx_http_request_t *r, ngx_str_t *path)
 }
 
 
+/* reads a small file at configuration time; errors name the directive */
+
 ngx_int_t
 ngx_http_sandbox_bridge_read_file(ngx_conf_t *cf, ngx_str_t *name,
     ngx_str_t *out)
 {
     ssize_t          n;
+    ngx_str_t       *directive;
     ngx_file_t       file;
     ngx_file_info_t  fi;
+
+    directive = cf->args->elts;
 
     if (ngx_conf_full_name(cf->cycle, name, 1) != NGX_OK) {
         return NGX_ERROR;
@@ -679,20 +696,18 @@ ngx_http_sandbox_bridge_read_file(ngx_conf_t *cf, ngx_str_t *name,
     file.fd = ngx_open_file(name->data, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
     if (file.fd == NGX_INVALID_FILE) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
-                           ngx_open_file_n " \"%V\" failed", name);
+                           "\"%V\" directive cannot open \"%V\"",
+                           &directive[0], name);
         return NGX_ERROR;
     }
 
-    if (ngx_fd_info(file.fd, &fi) == NGX_FILE_ERROR) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
-                           ngx_fd_info_n " \"%V\" failed", name);
-        ngx_close_file(file.fd);
-        return NGX_ERROR;
-    }
-
-    if (ngx_file_size(&fi) > 1024 * 1024) {
+    if (ngx_fd_info(file.fd, &fi) == NGX_FILE_ERROR
+        || !ngx_is_file(&fi)
+        || ngx_file_size(&fi) > 1024 * 1024)
+    {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"%V\" is larger than 1m", name);
+                           "\"%V\" directive: \"%V\" is not a regular "
+                           "file of at most 1m", &directive[0], name);
         ngx_close_file(file.fd);
         return NGX_ERROR;
     }
@@ -710,7 +725,8 @@ ngx_http_sandbox_bridge_read_file(ngx_conf_t *cf, ngx_str_t *name,
 
     if (n == NGX_ERROR || (size_t) n != out->len) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "could not read \"%V\"", name);
+                           "\"%V\" directive could not read \"%V\"",
+                           &directive[0], name);
         return NGX_ERROR;
     }
 

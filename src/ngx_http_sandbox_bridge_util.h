@@ -18,6 +18,8 @@ ngx_int_t ngx_http_sandbox_bridge_send_json(ngx_http_request_t *r,
     ngx_uint_t status, json_t *body);
 ngx_int_t ngx_http_sandbox_bridge_send_error(ngx_http_request_t *r,
     ngx_uint_t status, const char *code, const char *fmt, ...);
+ngx_int_t ngx_http_sandbox_bridge_send_error_v(ngx_http_request_t *r,
+    ngx_uint_t status, const char *code, const char *fmt, va_list args);
 u_char *ngx_http_sandbox_bridge_json_dump(ngx_pool_t *pool, json_t *j,
     size_t *len);
 void ngx_http_sandbox_bridge_json_cleanup(void *data);
