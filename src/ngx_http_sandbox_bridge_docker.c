@@ -363,7 +363,8 @@ ngx_http_sandbox_bridge_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
         return ngx_http_next_body_filter(r, in);
     }
 
-    if (call->body_filter) {
+    /* an error answer is JSON, not the stream: capture it */
+    if (call->body_filter && r->headers_out.status == NGX_HTTP_OK) {
         return call->body_filter(r, call, in);
     }
 

@@ -55,6 +55,10 @@ static void ngx_http_sandbox_bridge_exec_leased(ngx_http_request_t *r,
     ngx_http_sandbox_bridge_lease_t *lease, ngx_int_t rc);
 static void ngx_http_sandbox_bridge_exec_respond(ngx_http_request_t *r,
     ngx_http_sandbox_bridge_exec_t *ex);
+static ngx_int_t ngx_http_sandbox_bridge_sse_start(ngx_http_request_t *r,
+    ngx_http_sandbox_bridge_exec_t *ex);
+static void ngx_http_sandbox_bridge_exec_flush_utf8(ngx_http_request_t *r,
+    ngx_http_sandbox_bridge_exec_t *ex);
 
 
 static ngx_str_t  ngx_http_sandbox_bridge_keepalive = ngx_string(": keepalive\n\n");
@@ -287,6 +291,7 @@ ngx_http_sandbox_bridge_exec_uploaded(ngx_http_request_t *r)
     ex = ctx->exec;
 
     if (ex->call.status != NGX_HTTP_OK) {
+        ex->lost = (ex->call.status == NGX_HTTP_NOT_FOUND);
         ngx_http_sandbox_bridge_exec_fail(r, ex, &ex->call, "stage stdin");
         return;
     }
@@ -422,6 +427,11 @@ ngx_http_sandbox_bridge_exec_created(ngx_http_request_t *r)
     ngx_memcpy(ex->exec_id.data, json_string_value(id), ex->exec_id.len);
     json_decref(reply);
 
+    if (ex->stream && ngx_http_sandbox_bridge_sse_start(r, ex) != NGX_OK) {
+        ngx_http_sandbox_bridge_exec_fail(r, ex, NULL, "start stream");
+        return;
+    }
+
     uri.len = sizeof("/exec//start") - 1 + ex->exec_id.len;
     uri.data = ngx_pnalloc(r->pool, uri.len);
     if (uri.data == NULL) {
@@ -479,6 +489,10 @@ ngx_http_sandbox_bridge_exec_started(ngx_http_request_t *r)
 
     if (ex->timer.timer_set) {
         ngx_del_timer(&ex->timer);
+    }
+
+    if (ex->stream) {
+        ngx_http_sandbox_bridge_exec_flush_utf8(r, ex);
     }
 
     if (ex->stream_call.status != NGX_HTTP_OK) {
@@ -1135,15 +1149,26 @@ ngx_http_sandbox_bridge_exec_kill(ngx_http_sandbox_bridge_loc_conf_t *lcf,
     ngx_http_sandbox_bridge_kill_t  *k;
 
     static const char  kill_head[] =
-        "m='PSB_EXEC=";
-    /* stop them all first, so none can react, then kill */
+        "exec 2>/dev/null; m='PSB_EXEC=";
+
+    /*
+     * The marked processes and all their descendants (which catches those
+     * that dropped the marker with env -i); stopped first so none can
+     * react or fork away, then killed.
+     */
     static const char  kill_body[] =
-        "'; for i in 1 2 3; do l=''; for p in /proc/[0-9]*; do "
-        "n=${p#/proc/}; [ \"$n\" = \"$$\" ] && continue; "
-        "if tr '\\000' '\\n' < \"$p/environ\" 2>/dev/null "
-        "| grep -qxF \"$m\"; then l=\"$l $n\"; fi; done; "
-        "[ -n \"$l\" ] || break; kill -STOP $l 2>/dev/null; "
-        "kill -KILL $l 2>/dev/null; done";
+        "'; for i in 1 2 3; do l=' '; "
+        "for p in /proc/[0-9]*; do n=${p#/proc/}; "
+        "[ \"$n\" = \"$$\" ] && continue; "
+        "if tr '\\000' '\\n' < \"$p/environ\" | grep -qxF \"$m\"; "
+        "then l=\"$l$n \"; fi; done; "
+        "c=1; while [ $c = 1 ]; do c=0; "
+        "for p in /proc/[0-9]*; do n=${p#/proc/}; "
+        "case \"$l\" in *\" $n \"*) continue;; esac; v=; "
+        "while read k v; do [ \"$k\" = PPid: ] && break; "
+        "done < \"$p/status\"; "
+        "case \"$l\" in *\" $v \"*) l=\"$l$n \"; c=1;; esac; done; done; "
+        "[ \"$l\" = ' ' ] && break; kill -STOP $l; kill -KILL $l; done";
 
     r = ngx_http_sandbox_bridge_fake_request(log, lcf);
     if (r == NULL) {
@@ -1434,7 +1459,6 @@ ngx_http_sandbox_bridge_exec_leased(ngx_http_request_t *r,
     ngx_http_sandbox_bridge_lease_t *lease, ngx_int_t rc)
 {
     u_char                              *p;
-    ngx_str_t                            text;
     const char                          *bad;
     ngx_http_sandbox_bridge_ctx_t       *ctx;
     ngx_http_sandbox_bridge_exec_t      *ex;
@@ -1463,6 +1487,7 @@ ngx_http_sandbox_bridge_exec_leased(ngx_http_request_t *r,
     }
 
     ex->lcf = lcf;
+    ex->request = r;
     ex->container = lease->container;
     ex->session = op->session;
     ex->stdin_data = op->stdin_data;
@@ -1470,42 +1495,6 @@ ngx_http_sandbox_bridge_exec_leased(ngx_http_request_t *r,
     ex->limit = lcf->output_limit;
     ex->stream = op->stream;
     ex->done = ngx_http_sandbox_bridge_exec_respond;
-
-    if (op->stream) {
-        /* §5.6: from here on, errors are SSE error events */
-        r->headers_out.status = NGX_HTTP_OK;
-        ngx_str_set(&r->headers_out.content_type, "text/event-stream");
-        r->headers_out.content_type_len = r->headers_out.content_type.len;
-        r->headers_out.content_length_n = -1;
-
-        if (ngx_http_sandbox_bridge_add_header(r, "Cache-Control",
-                                               "no-cache")
-            != NGX_OK
-            || ngx_http_sandbox_bridge_add_header(r, "X-Accel-Buffering",
-                                                  "no")
-               != NGX_OK)
-        {
-            ngx_http_sandbox_bridge_finish(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-            return;
-        }
-
-        rc = ngx_http_send_header(r);
-        if (rc == NGX_ERROR || rc > NGX_OK) {
-            ngx_http_sandbox_bridge_finish(r, rc);
-            return;
-        }
-
-        /* push the headers out now */
-        ngx_str_null(&text);
-        (void) ngx_http_sandbox_bridge_sse_send(r, &text, 0);
-
-        ex->heartbeat.handler = ngx_http_sandbox_bridge_exec_heartbeat;
-        ex->heartbeat.data = ex;
-        ex->heartbeat.log = r->connection->log;
-        ex->request = r;
-
-        ngx_add_timer(&ex->heartbeat, lcf->heartbeat);
-    }
 
     if (op->stdin_data.len) {
         ex->stdin_path.len = sizeof("/tmp/.paperclip-bridge-stdin-") - 1 + 32;
@@ -1571,7 +1560,7 @@ ngx_http_sandbox_bridge_exec_respond(ngx_http_request_t *r,
         ngx_del_timer(&ex->heartbeat);
     }
 
-    if (ex->lost && !ex->stream) {
+    if (ex->lost && !ex->sse_started) {
         ngx_http_sandbox_bridge_finish(r,
                               ngx_http_sandbox_bridge_send_error(r,
                                   NGX_HTTP_CONFLICT, "sandbox_state_lost",
@@ -1585,6 +1574,11 @@ ngx_http_sandbox_bridge_exec_respond(ngx_http_request_t *r,
                               ngx_http_sandbox_bridge_send_error(r,
                                   NGX_HTTP_INTERNAL_SERVER_ERROR,
                                   "internal_error", "%V", &ex->error));
+            return;
+        }
+
+        if (ngx_http_sandbox_bridge_sse_start(r, ex) != NGX_OK) {
+            ngx_http_sandbox_bridge_finish(r, NGX_ERROR);
             return;
         }
 
@@ -1655,4 +1649,98 @@ ngx_http_sandbox_bridge_exec_respond(ngx_http_request_t *r,
 
     rc = ngx_http_sandbox_bridge_sse_send(r, &text, 1);
     ngx_http_sandbox_bridge_finish(r, rc);
+}
+
+
+/*
+ * §5.6: the SSE response starts once the command is about to run, so a
+ * lost lease can still get its 409 (D3); later errors are SSE events.
+ */
+
+static ngx_int_t
+ngx_http_sandbox_bridge_sse_start(ngx_http_request_t *r,
+    ngx_http_sandbox_bridge_exec_t *ex)
+{
+    ngx_int_t  rc;
+    ngx_str_t  text;
+
+    if (ex->sse_started) {
+        return NGX_OK;
+    }
+
+    ex->sse_started = 1;
+
+    r->headers_out.status = NGX_HTTP_OK;
+    ngx_str_set(&r->headers_out.content_type, "text/event-stream");
+    r->headers_out.content_type_len = r->headers_out.content_type.len;
+    r->headers_out.content_length_n = -1;
+
+    if (ngx_http_sandbox_bridge_add_header(r, "Cache-Control", "no-cache")
+        != NGX_OK
+        || ngx_http_sandbox_bridge_add_header(r, "X-Accel-Buffering", "no")
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    rc = ngx_http_send_header(r);
+    if (rc == NGX_ERROR || rc > NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    /* push the headers out now */
+    ngx_str_null(&text);
+
+    if (ngx_http_sandbox_bridge_sse_send(r, &text, 0) == NGX_ERROR) {
+        return NGX_ERROR;
+    }
+
+    if (ex->finished) {
+        /* only an error event follows */
+        return NGX_OK;
+    }
+
+    ex->heartbeat.handler = ngx_http_sandbox_bridge_exec_heartbeat;
+    ex->heartbeat.data = ex;
+    ex->heartbeat.log = r->connection->log;
+
+    ngx_add_timer(&ex->heartbeat, ex->lcf->heartbeat);
+
+    return NGX_OK;
+}
+
+
+/* D8: a sequence cut off at the end of the output becomes U+FFFD */
+
+static void
+ngx_http_sandbox_bridge_exec_flush_utf8(ngx_http_request_t *r,
+    ngx_http_sandbox_bridge_exec_t *ex)
+{
+    u_char      *p;
+    ngx_str_t    text;
+    ngx_uint_t   i;
+
+    for (i = 0; i < 2; i++) {
+        if (ex->utf8[i].len == 0) {
+            continue;
+        }
+
+        text.data = ngx_pnalloc(r->pool,
+                                ngx_http_sandbox_bridge_sse_event_len(4));
+        if (text.data == NULL) {
+            return;
+        }
+
+        p = ngx_cpymem(text.data, i ? "event: stderr\ndata: {\"data\":\""
+                                    : "event: stdout\ndata: {\"data\":\"",
+                       sizeof("event: stdout\ndata: {\"data\":\"") - 1);
+        p = ngx_http_sandbox_bridge_escape(p, &ex->utf8[i], (u_char *) "",
+                                           0, 1);
+        p = ngx_cpymem(p, "\"}\n\n", 4);
+
+        ex->utf8[i].len = 0;
+        text.len = p - text.data;
+
+        (void) ngx_http_sandbox_bridge_sse_send(r, &text, 0);
+    }
 }

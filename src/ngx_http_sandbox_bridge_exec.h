@@ -51,6 +51,7 @@ struct ngx_http_sandbox_bridge_exec_s {
     /* internal */
     unsigned                              running:1;
     unsigned                              finished:1;
+    unsigned                              sse_started:1;
     ngx_http_request_t                   *request;
     ngx_str_t                             exec_id;
     ngx_str_t                             stdin_path;

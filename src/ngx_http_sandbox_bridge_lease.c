@@ -161,11 +161,16 @@ ngx_http_sandbox_bridge_script_t  ngx_http_sandbox_bridge_scripts[] = {
       "return redis.call('HGETALL', KEYS[1])\n",
       "" },
 
-    /* COMMIT: KEYS[1] lease; ARGV container, now. 0 if destroyed */
+    /*
+     * COMMIT: KEYS[1] lease; ARGV container, now, ttl_ms ("0" persists).
+     * 0 if destroyed meanwhile. The idle clock starts here.
+     */
     { "commit",
       "if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end\n"
       "redis.call('HSET', KEYS[1], 'state', 'ready', 'cid', ARGV[1], "
-      "'ready_at', ARGV[2])\n"
+      "'ready_at', ARGV[2], 'last_used', ARGV[2])\n"
+      "if ARGV[3] == '0' then redis.call('PERSIST', KEYS[1])\n"
+      "else redis.call('PEXPIRE', KEYS[1], ARGV[3]) end\n"
       "return 1\n",
       "" },
 
@@ -568,18 +573,9 @@ ngx_http_sandbox_bridge_lease_begin(ngx_http_request_t *r)
     ngx_http_sandbox_bridge_arg(now,
                                 ngx_http_sandbox_bridge_now_ms(now) - now);
 
-    if (op->kind == NGX_HTTP_SANDBOX_BRIDGE_PROBE) {
-        /* a probe lease lives at most as long as its work */
-        ngx_http_sandbox_bridge_arg(ttl, ngx_sprintf(ttl, "%M",
-                                    op->timeout * 4 + 600000) - ttl);
-
-    } else if (op->keepalive) {
-        ngx_http_sandbox_bridge_arg("0", 1);
-
-    } else {
-        ngx_http_sandbox_bridge_arg(ttl, ngx_sprintf(ttl, "%M",
-                                    (ngx_msec_t) op->sleep_ms) - ttl);
-    }
+    /* the record outlives the setup; COMMIT sets the lease's own TTL */
+    ngx_http_sandbox_bridge_arg(ttl, ngx_sprintf(ttl, "%M",
+                                op->timeout * 4 + 600000) - ttl);
 
     ngx_http_sandbox_bridge_field("id", op->id);
     ngx_http_sandbox_bridge_arg("driver", 6);
@@ -1074,9 +1070,10 @@ ngx_http_sandbox_bridge_lease_commit(ngx_http_request_t *r)
     ngx_http_sandbox_bridge_ctx_t        *ctx;
     ngx_http_sandbox_bridge_lease_op_t   *op;
     ngx_http_sandbox_bridge_main_conf_t  *mcf;
-    const char                           *argv[3];
-    size_t                                argvlen[3];
+    const char                           *argv[4];
+    size_t                                argvlen[4];
     u_char                                now[NGX_INT64_LEN];
+    u_char                                ttl[NGX_INT64_LEN];
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_sandbox_bridge_module);
     mcf = ngx_http_get_module_main_conf(r, ngx_http_sandbox_bridge_module);
@@ -1088,11 +1085,15 @@ ngx_http_sandbox_bridge_lease_commit(ngx_http_request_t *r)
     argvlen[1] = op->container.len;
     argv[2] = (char *) now;
     argvlen[2] = ngx_http_sandbox_bridge_now_ms(now) - now;
+    argv[3] = (char *) ttl;
+    argvlen[3] = op->keepalive ? (size_t) (ngx_cpymem(ttl, "0", 1) - ttl)
+                 : (size_t) (ngx_sprintf(ttl, "%M", (ngx_msec_t) op->sleep_ms)
+                             - ttl);
 
     rc = ngx_http_sandbox_bridge_redis_script(mcf, r,
                                     NGX_HTTP_SANDBOX_BRIDGE_SCRIPT_COMMIT,
                                     ngx_http_sandbox_bridge_lease_committed,
-                                    op, 1, 3, argv, argvlen);
+                                    op, 1, 4, argv, argvlen);
     if (rc != NGX_OK) {
         ngx_http_sandbox_bridge_lease_fail(r, NGX_HTTP_SERVICE_UNAVAILABLE,
                                            "store_unavailable",
