@@ -141,6 +141,7 @@ ngx_http_sandbox_bridge_auth_handler(ngx_http_request_t *r)
     }
 
     ctx->cred_id = cred[matched].id;
+    ctx->cred_admin = cred[matched].admin;
 
     return NGX_DECLINED;
 }
@@ -172,7 +173,7 @@ ngx_http_sandbox_bridge_reject(ngx_http_request_t *r)
 
 ngx_int_t
 ngx_http_sandbox_bridge_parse_tokens(ngx_pool_t *pool, ngx_str_t *text,
-    ngx_array_t *creds)
+    ngx_array_t *creds, ngx_uint_t admin)
 {
     u_char                          *p, *last, *eol, *s;
     ngx_http_sandbox_bridge_cred_t  *cred;
@@ -203,6 +204,8 @@ ngx_http_sandbox_bridge_parse_tokens(ngx_pool_t *pool, ngx_str_t *text,
                 return NGX_ERROR;
             }
 
+            cred->admin = admin;
+
             /* the token itself is hashed untrimmed at its end */
             if (ngx_http_sandbox_bridge_sha256(p, s - p, cred->digest)
                 != NGX_OK
@@ -230,34 +233,42 @@ ngx_http_sandbox_bridge_parse_tokens(ngx_pool_t *pool, ngx_str_t *text,
 }
 
 
+/* sandbox_auth_token_file and sandbox_auth_admin_token_file */
+
 char *
 ngx_http_sandbox_bridge_token_file(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf)
 {
     ngx_http_sandbox_bridge_loc_conf_t *lcf = conf;
 
-    ngx_str_t  *value, text;
+    ngx_str_t   *value, *file, text;
+    ngx_uint_t   n;
 
-    if (lcf->creds != NGX_CONF_UNSET_PTR) {
+    file = (ngx_str_t *) ((char *) conf + cmd->offset);
+
+    if (file->data) {
         return "is duplicate";
     }
 
     value = cf->args->elts;
-    lcf->token_file = value[1];
+    *file = value[1];
 
-    if (ngx_http_sandbox_bridge_read_file(cf, &lcf->token_file, &text)
-        != NGX_OK)
-    {
+    if (ngx_http_sandbox_bridge_read_file(cf, file, &text) != NGX_OK) {
         return NGX_CONF_ERROR;
     }
 
-    lcf->creds = ngx_array_create(cf->pool, 2,
-                                  sizeof(ngx_http_sandbox_bridge_cred_t));
-    if (lcf->creds == NULL) {
-        return NGX_CONF_ERROR;
+    if (lcf->creds == NGX_CONF_UNSET_PTR) {
+        lcf->creds = ngx_array_create(cf->pool, 2,
+                                      sizeof(ngx_http_sandbox_bridge_cred_t));
+        if (lcf->creds == NULL) {
+            return NGX_CONF_ERROR;
+        }
     }
 
-    if (ngx_http_sandbox_bridge_parse_tokens(cf->pool, &text, lcf->creds)
+    n = lcf->creds->nelts;
+
+    if (ngx_http_sandbox_bridge_parse_tokens(cf->pool, &text, lcf->creds,
+                                             cmd->post ? 1 : 0)
         != NGX_OK)
     {
         ngx_explicit_memzero(text.data, text.len);
@@ -266,10 +277,9 @@ ngx_http_sandbox_bridge_token_file(ngx_conf_t *cf, ngx_command_t *cmd,
 
     ngx_explicit_memzero(text.data, text.len);
 
-    if (lcf->creds->nelts == 0) {
+    if (lcf->creds->nelts == n) {
         ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
-                           "\"%V\" holds no token, every request "
-                           "will be refused", &lcf->token_file);
+                           "\"%V\" holds no token", file);
     }
 
     return NGX_CONF_OK;

@@ -32,6 +32,7 @@ typedef struct ngx_http_sandbox_bridge_ctx_s    ngx_http_sandbox_bridge_ctx_t;
 typedef struct {
     u_char                          digest[NGX_HTTP_SANDBOX_BRIDGE_DIGEST_LEN];
     ngx_str_t                       id;
+    ngx_uint_t                      admin;
 } ngx_http_sandbox_bridge_cred_t;
 
 
@@ -73,6 +74,7 @@ typedef struct {
     ngx_uint_t                      auth;
     ngx_array_t                    *creds;
     ngx_str_t                       token_file;
+    ngx_str_t                       admin_token_file;
 
     ngx_str_t                       driver;
     ngx_str_t                       docker_location;
@@ -82,8 +84,20 @@ typedef struct {
     ngx_int_t                       nano_cpus;
     ngx_int_t                       pids_limit;
     ngx_array_t                    *labels;
+    ngx_array_t                    *cap_add;
+    ngx_flag_t                      no_new_privileges;
+    ngx_flag_t                      read_only_root;
 
     ngx_msec_t                      exec_timeout_max;
+
+    /* D9 limits */
+    size_t                          max_body_size;
+    ngx_uint_t                      max_json_depth;
+    ngx_uint_t                      max_args;
+    size_t                          max_arg_size;
+    ngx_uint_t                      max_env;
+    size_t                          max_stdin_size;
+    size_t                          max_command_size;
     size_t                          output_limit;
     ngx_msec_t                      heartbeat;
 
