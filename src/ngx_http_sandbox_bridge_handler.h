@@ -18,6 +18,13 @@ struct ngx_http_sandbox_bridge_ctx_s {
     ngx_http_request_t               *request;
     ngx_str_t                         cred_id;
     ngx_uint_t                        cred_admin;
+
+    /* signed requests (access phase) */
+    ngx_uint_t                        auth_state;
+    ngx_uint_t                        auth_in_read;
+    const char                       *auth_error;
+    ngx_http_sandbox_bridge_hmac_auth_t   hmac;
+    ngx_http_sandbox_bridge_hmac_key_t   *hmac_key;
     ngx_str_t                         path;
     ngx_str_t                         route;
 

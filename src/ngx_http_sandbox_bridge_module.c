@@ -8,6 +8,7 @@
 #include "ngx_http_sandbox_bridge_auth.h"
 #include "ngx_http_sandbox_bridge_docker.h"
 #include "ngx_http_sandbox_bridge_handler.h"
+#include "ngx_http_sandbox_bridge_hmac.h"
 #include "ngx_http_sandbox_bridge_lease.h"
 #include "ngx_http_sandbox_bridge_reaper.h"
 #include "ngx_http_sandbox_bridge_redis.h"
@@ -41,6 +42,8 @@ static char *ngx_http_sandbox_bridge_cap_add(ngx_conf_t *cf,
 static ngx_conf_enum_t  ngx_http_sandbox_bridge_auth_modes[] = {
     { ngx_string("off"), NGX_HTTP_SANDBOX_BRIDGE_AUTH_OFF },
     { ngx_string("bearer"), NGX_HTTP_SANDBOX_BRIDGE_AUTH_BEARER },
+    { ngx_string("hmac"), NGX_HTTP_SANDBOX_BRIDGE_AUTH_HMAC },
+    { ngx_string("any"), NGX_HTTP_SANDBOX_BRIDGE_AUTH_ANY },
     { ngx_null_string, 0 }
 };
 
@@ -105,6 +108,27 @@ static ngx_command_t  ngx_http_sandbox_bridge_commands[] = {
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_sandbox_bridge_loc_conf_t, admin_token_file),
       &ngx_http_sandbox_bridge_admin },
+
+    { ngx_string("sandbox_auth_hmac_key_file"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_sandbox_bridge_hmac_key_file,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("sandbox_auth_hmac_skew"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_sandbox_bridge_loc_conf_t, hmac_skew),
+      NULL },
+
+    { ngx_string("sandbox_auth_hmac_hosts"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_sandbox_bridge_hmac_hosts,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
 
     { ngx_string("sandbox_redis"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
@@ -369,6 +393,9 @@ ngx_http_sandbox_bridge_create_loc_conf(ngx_conf_t *cf)
 
     lcf->auth = NGX_CONF_UNSET_UINT;
     lcf->creds = NGX_CONF_UNSET_PTR;
+    lcf->hmac_keys = NGX_CONF_UNSET_PTR;
+    lcf->hmac_skew = NGX_CONF_UNSET_MSEC;
+    lcf->hmac_hosts = NGX_CONF_UNSET_PTR;
     lcf->memory = NGX_CONF_UNSET;
     lcf->nano_cpus = NGX_CONF_UNSET;
     lcf->pids_limit = NGX_CONF_UNSET;
@@ -463,13 +490,44 @@ ngx_http_sandbox_bridge_merge_loc_conf(ngx_conf_t *cf, void *parent,
                               8 * 1024 * 1024);
     ngx_conf_merge_msec_value(conf->heartbeat, prev->heartbeat, 15000);
 
-    if (conf->auth != NGX_HTTP_SANDBOX_BRIDGE_AUTH_OFF
+    if (conf->hmac_keys == NGX_CONF_UNSET_PTR) {
+        conf->hmac_keys = prev->hmac_keys;
+        conf->hmac_key_file = prev->hmac_key_file;
+    }
+
+    if (conf->hmac_keys == NGX_CONF_UNSET_PTR) {
+        conf->hmac_keys = NULL;
+    }
+
+    ngx_conf_merge_ptr_value(conf->hmac_hosts, prev->hmac_hosts, NULL);
+    ngx_conf_merge_msec_value(conf->hmac_skew, prev->hmac_skew, 300000);
+
+    if (conf->hmac_skew < 1000) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"sandbox_auth_hmac_skew\" must be at least 1s");
+        return NGX_CONF_ERROR;
+    }
+
+    if ((conf->auth & NGX_HTTP_SANDBOX_BRIDGE_AUTH_BEARER)
         && conf->creds == NULL)
     {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"sandbox_auth\" needs "
                            "\"sandbox_auth_token_file\"");
         return NGX_CONF_ERROR;
+    }
+
+    if (conf->auth & NGX_HTTP_SANDBOX_BRIDGE_AUTH_HMAC) {
+        mcf = ngx_http_conf_get_module_main_conf(cf,
+                                              ngx_http_sandbox_bridge_module);
+
+        if (conf->hmac_keys == NULL || mcf->redis_addr.len == 0) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"sandbox_auth hmac\" needs "
+                               "\"sandbox_auth_hmac_key_file\" and "
+                               "\"sandbox_redis\" for its nonces");
+            return NGX_CONF_ERROR;
+        }
     }
 
     if (conf->enable) {

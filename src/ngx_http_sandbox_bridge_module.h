@@ -16,6 +16,7 @@
 
 #define NGX_HTTP_SANDBOX_BRIDGE_VERSION  "0.1.0"
 
+/* bits: bearer, hmac; "any" is both */
 #define NGX_HTTP_SANDBOX_BRIDGE_AUTH_OFF     0
 #define NGX_HTTP_SANDBOX_BRIDGE_AUTH_BEARER  1
 #define NGX_HTTP_SANDBOX_BRIDGE_AUTH_HMAC    2
@@ -40,6 +41,23 @@ typedef struct {
     ngx_str_t                       key;
     ngx_str_t                       value;
 } ngx_http_sandbox_bridge_kv_t;
+
+
+typedef struct {
+    ngx_str_t                       key_id;
+    ngx_str_t                       ts;
+    ngx_str_t                       nonce;
+    ngx_str_t                       sig;
+} ngx_http_sandbox_bridge_hmac_auth_t;
+
+
+typedef struct {
+    ngx_str_t                       id;
+    ngx_str_t                       secret;
+    ngx_str_t                       cred;
+    ngx_uint_t                      admin;
+} ngx_http_sandbox_bridge_hmac_key_t;
+
 
 
 typedef struct {
@@ -75,6 +93,10 @@ typedef struct {
     ngx_array_t                    *creds;
     ngx_str_t                       token_file;
     ngx_str_t                       admin_token_file;
+    ngx_array_t                    *hmac_keys;
+    ngx_str_t                       hmac_key_file;
+    ngx_msec_t                      hmac_skew;
+    ngx_array_t                    *hmac_hosts;
 
     ngx_str_t                       driver;
     ngx_str_t                       docker_location;
