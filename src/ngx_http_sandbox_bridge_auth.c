@@ -9,6 +9,7 @@
 
 #include "ngx_http_sandbox_bridge_auth.h"
 #include "ngx_http_sandbox_bridge_handler.h"
+#include "ngx_http_sandbox_bridge_hmac.h"
 #include "ngx_http_sandbox_bridge_util.h"
 
 
@@ -18,7 +19,6 @@
 
 static ngx_int_t ngx_http_sandbox_bridge_sha256(u_char *data, size_t len,
     u_char *digest);
-static ngx_int_t ngx_http_sandbox_bridge_reject(ngx_http_request_t *r);
 
 
 /*
@@ -85,6 +85,7 @@ ngx_http_sandbox_bridge_auth_handler(ngx_http_request_t *r)
     int                                  diff;
     ngx_str_t                            token;
     ngx_uint_t                           i, matched;
+    ngx_table_elt_t                     *h;
     ngx_http_sandbox_bridge_ctx_t       *ctx;
     ngx_http_sandbox_bridge_cred_t      *cred;
     ngx_http_sandbox_bridge_loc_conf_t  *lcf;
@@ -100,17 +101,38 @@ ngx_http_sandbox_bridge_auth_handler(ngx_http_request_t *r)
         return NGX_DECLINED;
     }
 
-    /* fail closed: no usable token configured */
-    if (lcf->creds == NULL || lcf->creds->nelts == 0) {
-        return ngx_http_sandbox_bridge_reject(r);
+    h = r->headers_in.authorization;
+
+    if (h && (lcf->auth & NGX_HTTP_SANDBOX_BRIDGE_AUTH_HMAC)
+        && h->value.len > sizeof(NGX_HTTP_SANDBOX_BRIDGE_HMAC_SCHEME)
+        && ngx_strncmp(h->value.data, NGX_HTTP_SANDBOX_BRIDGE_HMAC_SCHEME " ",
+                       sizeof(NGX_HTTP_SANDBOX_BRIDGE_HMAC_SCHEME)) == 0)
+    {
+        ctx = ngx_http_sandbox_bridge_get_ctx(r);
+        if (ctx == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        return ngx_http_sandbox_bridge_hmac_check(r, ctx);
     }
 
-    if (r->headers_in.authorization == NULL
-        || ngx_http_sandbox_bridge_parse_bearer(
-               &r->headers_in.authorization->value, &token)
-           != NGX_OK)
+    if (!(lcf->auth & NGX_HTTP_SANDBOX_BRIDGE_AUTH_BEARER)) {
+        return ngx_http_sandbox_bridge_auth_reject(r,
+                                     "This location requires signed "
+                                     "requests.");
+    }
+
+    /* fail closed: no usable token configured */
+    if (lcf->creds == NULL || lcf->creds->nelts == 0) {
+        return ngx_http_sandbox_bridge_auth_reject(r,
+                                        NGX_HTTP_SANDBOX_BRIDGE_UNAUTHORIZED);
+    }
+
+    if (h == NULL
+        || ngx_http_sandbox_bridge_parse_bearer(&h->value, &token) != NGX_OK)
     {
-        return ngx_http_sandbox_bridge_reject(r);
+        return ngx_http_sandbox_bridge_auth_reject(r,
+                                        NGX_HTTP_SANDBOX_BRIDGE_UNAUTHORIZED);
     }
 
     if (ngx_http_sandbox_bridge_sha256(token.data, token.len, digest)
@@ -132,7 +154,8 @@ ngx_http_sandbox_bridge_auth_handler(ngx_http_request_t *r)
     }
 
     if (matched == lcf->creds->nelts) {
-        return ngx_http_sandbox_bridge_reject(r);
+        return ngx_http_sandbox_bridge_auth_reject(r,
+                                        NGX_HTTP_SANDBOX_BRIDGE_UNAUTHORIZED);
     }
 
     ctx = ngx_http_sandbox_bridge_get_ctx(r);
@@ -141,26 +164,26 @@ ngx_http_sandbox_bridge_auth_handler(ngx_http_request_t *r)
     }
 
     ctx->cred_id = cred[matched].id;
+    ctx->cred_admin = cred[matched].admin;
 
     return NGX_DECLINED;
 }
 
 
-static ngx_int_t
-ngx_http_sandbox_bridge_reject(ngx_http_request_t *r)
+ngx_int_t
+ngx_http_sandbox_bridge_auth_reject(ngx_http_request_t *r, const char *msg)
 {
     ngx_int_t  rc;
 
     ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                  "sandbox bridge: bearer authentication failed");
+                  "sandbox bridge: authentication failed: %s", msg);
 
     if (ngx_http_discard_request_body(r) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     rc = ngx_http_sandbox_bridge_send_error(r, NGX_HTTP_UNAUTHORIZED,
-                                            "unauthorized",
-                                            NGX_HTTP_SANDBOX_BRIDGE_UNAUTHORIZED);
+                                            "unauthorized", "%s", msg);
 
     ngx_http_finalize_request(r, rc);
 
@@ -172,7 +195,7 @@ ngx_http_sandbox_bridge_reject(ngx_http_request_t *r)
 
 ngx_int_t
 ngx_http_sandbox_bridge_parse_tokens(ngx_pool_t *pool, ngx_str_t *text,
-    ngx_array_t *creds)
+    ngx_array_t *creds, ngx_uint_t admin)
 {
     u_char                          *p, *last, *eol, *s;
     ngx_http_sandbox_bridge_cred_t  *cred;
@@ -203,6 +226,8 @@ ngx_http_sandbox_bridge_parse_tokens(ngx_pool_t *pool, ngx_str_t *text,
                 return NGX_ERROR;
             }
 
+            cred->admin = admin;
+
             /* the token itself is hashed untrimmed at its end */
             if (ngx_http_sandbox_bridge_sha256(p, s - p, cred->digest)
                 != NGX_OK
@@ -230,34 +255,42 @@ ngx_http_sandbox_bridge_parse_tokens(ngx_pool_t *pool, ngx_str_t *text,
 }
 
 
+/* sandbox_auth_token_file and sandbox_auth_admin_token_file */
+
 char *
 ngx_http_sandbox_bridge_token_file(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf)
 {
     ngx_http_sandbox_bridge_loc_conf_t *lcf = conf;
 
-    ngx_str_t  *value, text;
+    ngx_str_t   *value, *file, text;
+    ngx_uint_t   n;
 
-    if (lcf->creds != NGX_CONF_UNSET_PTR) {
+    file = (ngx_str_t *) ((char *) conf + cmd->offset);
+
+    if (file->data) {
         return "is duplicate";
     }
 
     value = cf->args->elts;
-    lcf->token_file = value[1];
+    *file = value[1];
 
-    if (ngx_http_sandbox_bridge_read_file(cf, &lcf->token_file, &text)
-        != NGX_OK)
-    {
+    if (ngx_http_sandbox_bridge_read_file(cf, file, &text) != NGX_OK) {
         return NGX_CONF_ERROR;
     }
 
-    lcf->creds = ngx_array_create(cf->pool, 2,
-                                  sizeof(ngx_http_sandbox_bridge_cred_t));
-    if (lcf->creds == NULL) {
-        return NGX_CONF_ERROR;
+    if (lcf->creds == NGX_CONF_UNSET_PTR) {
+        lcf->creds = ngx_array_create(cf->pool, 2,
+                                      sizeof(ngx_http_sandbox_bridge_cred_t));
+        if (lcf->creds == NULL) {
+            return NGX_CONF_ERROR;
+        }
     }
 
-    if (ngx_http_sandbox_bridge_parse_tokens(cf->pool, &text, lcf->creds)
+    n = lcf->creds->nelts;
+
+    if (ngx_http_sandbox_bridge_parse_tokens(cf->pool, &text, lcf->creds,
+                                             cmd->post ? 1 : 0)
         != NGX_OK)
     {
         ngx_explicit_memzero(text.data, text.len);
@@ -266,10 +299,9 @@ ngx_http_sandbox_bridge_token_file(ngx_conf_t *cf, ngx_command_t *cmd,
 
     ngx_explicit_memzero(text.data, text.len);
 
-    if (lcf->creds->nelts == 0) {
+    if (lcf->creds->nelts == n) {
         ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
-                           "\"%V\" holds no token, every request "
-                           "will be refused", &lcf->token_file);
+                           "\"%V\" holds no token", file);
     }
 
     return NGX_CONF_OK;

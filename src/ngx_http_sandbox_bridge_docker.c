@@ -335,7 +335,12 @@ ngx_http_sandbox_bridge_header_filter(ngx_http_request_t *r)
 {
     ngx_http_sandbox_bridge_call_t  *call;
 
-    if (r != r->main) {
+    if (r == r->main) {
+        if (ngx_http_sandbox_bridge_error_header(r) == NGX_ERROR) {
+            return NGX_ERROR;
+        }
+
+    } else {
         call = ngx_http_get_module_ctx(r, ngx_http_sandbox_bridge_module);
 
         if (call && r->upstream) {
@@ -351,10 +356,22 @@ ngx_http_sandbox_bridge_header_filter(ngx_http_request_t *r)
 static ngx_int_t
 ngx_http_sandbox_bridge_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
 {
+    ngx_int_t                        rc;
+    ngx_chain_t                     *out;
     ngx_http_sandbox_bridge_call_t  *call;
 
     if (r == r->main) {
-        return ngx_http_next_body_filter(r, in);
+        rc = ngx_http_sandbox_bridge_error_body(r, in, &out);
+
+        if (rc == NGX_DECLINED) {
+            return ngx_http_next_body_filter(r, in);
+        }
+
+        if (rc == NGX_ERROR) {
+            return NGX_ERROR;
+        }
+
+        return ngx_http_next_body_filter(r, out);
     }
 
     call = ngx_http_get_module_ctx(r, ngx_http_sandbox_bridge_module);

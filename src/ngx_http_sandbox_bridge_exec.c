@@ -1362,6 +1362,10 @@ typedef struct {
 } ngx_http_sandbox_bridge_exec_op_t;
 
 
+static ngx_int_t ngx_http_sandbox_bridge_exec_limits(ngx_http_request_t *r,
+    ngx_http_sandbox_bridge_ctx_t *ctx, ngx_http_sandbox_bridge_exec_op_t *op);
+
+
 ngx_int_t
 ngx_http_sandbox_bridge_exec_route(ngx_http_request_t *r,
     ngx_http_sandbox_bridge_ctx_t *ctx)
@@ -1439,6 +1443,11 @@ ngx_http_sandbox_bridge_exec_route(ngx_http_request_t *r,
     op->timeout = (ngx_msec_t) timeout;
     op->stream = json_is_true(json_object_get(ctx->body, "streamOutput"));
 
+    rc = ngx_http_sandbox_bridge_exec_limits(r, ctx, op);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
     rc = ngx_http_sandbox_bridge_lease_touch(r, &op->id,
                                           ngx_http_sandbox_bridge_exec_leased);
 
@@ -1451,6 +1460,75 @@ ngx_http_sandbox_bridge_exec_route(ngx_http_request_t *r,
     }
 
     return NGX_DONE;
+}
+
+
+/* D9: refused before anything is touched */
+
+static ngx_int_t
+ngx_http_sandbox_bridge_exec_limits(ngx_http_request_t *r,
+    ngx_http_sandbox_bridge_ctx_t *ctx, ngx_http_sandbox_bridge_exec_op_t *op)
+{
+    size_t                               i;
+    json_t                              *v, *args, *env;
+    ngx_uint_t                           n;
+    ngx_http_sandbox_bridge_loc_conf_t  *lcf;
+
+    lcf = ngx_http_get_module_loc_conf(r, ngx_http_sandbox_bridge_module);
+
+    if (op->command.len > lcf->max_command_size) {
+        return ngx_http_sandbox_bridge_reply_error(r, NGX_HTTP_BAD_REQUEST,
+                                                  "invalid_request",
+                                                  "command is longer than "
+                                                  "%uz bytes.",
+                                                  lcf->max_command_size);
+    }
+
+    args = json_object_get(ctx->body, "args");
+    n = 0;
+
+    if (json_is_array(args)) {
+        json_array_foreach(args, i, v) {
+            if (!json_is_string(v)) {
+                continue;
+            }
+
+            if (++n > lcf->max_args) {
+                return ngx_http_sandbox_bridge_reply_error(r,
+                                           NGX_HTTP_BAD_REQUEST,
+                                           "invalid_request",
+                                           "args has more than %ui entries.",
+                                           lcf->max_args);
+            }
+
+            if (json_string_length(v) > lcf->max_arg_size) {
+                return ngx_http_sandbox_bridge_reply_error(r,
+                                           NGX_HTTP_BAD_REQUEST,
+                                           "invalid_request",
+                                           "An args entry is longer than "
+                                           "%uz bytes.", lcf->max_arg_size);
+            }
+        }
+    }
+
+    env = json_object_get(ctx->body, "env");
+
+    if (json_is_object(env) && json_object_size(env) > lcf->max_env) {
+        return ngx_http_sandbox_bridge_reply_error(r, NGX_HTTP_BAD_REQUEST,
+                                                  "invalid_request",
+                                                  "env has more than %ui "
+                                                  "entries.", lcf->max_env);
+    }
+
+    if (op->stdin_data.len > lcf->max_stdin_size) {
+        return ngx_http_sandbox_bridge_reply_error(r, NGX_HTTP_BAD_REQUEST,
+                                                  "invalid_request",
+                                                  "stdin is larger than %uz "
+                                                  "bytes.",
+                                                  lcf->max_stdin_size);
+    }
+
+    return NGX_OK;
 }
 
 
@@ -1474,6 +1552,12 @@ ngx_http_sandbox_bridge_exec_leased(ngx_http_request_t *r,
     if (rc == NGX_ERROR) {
         ngx_http_sandbox_bridge_finish(r,
                                ngx_http_sandbox_bridge_store_unavailable(r));
+        return;
+    }
+
+    if (rc == NGX_BUSY) {
+        ngx_http_sandbox_bridge_finish(r,
+                          ngx_http_sandbox_bridge_not_owned(r, &lease->id));
         return;
     }
 

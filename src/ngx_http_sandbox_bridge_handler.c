@@ -29,6 +29,8 @@ static ngx_int_t ngx_http_sandbox_bridge_parse_body(ngx_http_request_t *r,
     ngx_http_sandbox_bridge_ctx_t *ctx);
 static ngx_int_t ngx_http_sandbox_bridge_not_found(ngx_http_request_t *r,
     ngx_http_sandbox_bridge_ctx_t *ctx);
+static ngx_int_t ngx_http_sandbox_bridge_too_large(ngx_http_request_t *r);
+static ngx_uint_t ngx_http_sandbox_bridge_json_depth(u_char *p, size_t len);
 static ngx_http_sandbox_bridge_route_pt ngx_http_sandbox_bridge_match(
     ngx_http_request_t *r, ngx_http_sandbox_bridge_ctx_t *ctx);
 
@@ -85,6 +87,7 @@ ngx_http_sandbox_bridge_get_ctx(ngx_http_request_t *r)
     cln->data = ctx;
 
     ctx->request = r;
+    ngx_str_set(&ctx->cred_id, "");
 
     ngx_http_set_ctx(r, ctx, ngx_http_sandbox_bridge_module);
 
@@ -150,8 +153,9 @@ ngx_http_sandbox_bridge_sleep_handler(ngx_event_t *ev)
 ngx_int_t
 ngx_http_sandbox_bridge_content_handler(ngx_http_request_t *r)
 {
-    ngx_int_t                       rc;
-    ngx_http_sandbox_bridge_ctx_t  *ctx;
+    ngx_int_t                            rc;
+    ngx_http_sandbox_bridge_ctx_t       *ctx;
+    ngx_http_sandbox_bridge_loc_conf_t  *lcf;
 
     if (r != r->main) {
         return NGX_HTTP_NOT_FOUND;
@@ -160,6 +164,13 @@ ngx_http_sandbox_bridge_content_handler(ngx_http_request_t *r)
     ctx = ngx_http_sandbox_bridge_get_ctx(r);
     if (ctx == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    lcf = ngx_http_get_module_loc_conf(r, ngx_http_sandbox_bridge_module);
+
+    /* D9: refused before a byte of it is read */
+    if (r->headers_in.content_length_n > (off_t) lcf->max_body_size) {
+        return ngx_http_sandbox_bridge_too_large(r);
     }
 
     r->request_body_in_single_buf = 1;
@@ -315,9 +326,12 @@ ngx_http_sandbox_bridge_parse_body(ngx_http_request_t *r,
     size_t         len;
     u_char        *data;
     ssize_t        n;
-    ngx_buf_t     *b;
-    ngx_chain_t   *cl;
-    json_error_t   err;
+    ngx_buf_t                           *b;
+    ngx_chain_t                         *cl;
+    json_error_t                         err;
+    ngx_http_sandbox_bridge_loc_conf_t  *lcf;
+
+    lcf = ngx_http_get_module_loc_conf(r, ngx_http_sandbox_bridge_module);
 
     len = 0;
     data = NULL;
@@ -358,6 +372,19 @@ ngx_http_sandbox_bridge_parse_body(ngx_http_request_t *r,
                                                   "invalid_request",
                                                   "Request body must be a "
                                                   "JSON object.");
+    }
+
+    if (len > lcf->max_body_size) {
+        ngx_http_sandbox_bridge_finish(r, ngx_http_sandbox_bridge_too_large(r));
+        return NGX_DONE;
+    }
+
+    if (ngx_http_sandbox_bridge_json_depth(data, len) > lcf->max_json_depth) {
+        return ngx_http_sandbox_bridge_reply_error(r, NGX_HTTP_BAD_REQUEST,
+                                                  "invalid_request",
+                                                  "Request body nests "
+                                                  "deeper than %ui levels.",
+                                                  lcf->max_json_depth);
     }
 
     ctx->body = json_loadb((char *) data, len, JSON_DECODE_ANY, &err);
@@ -445,4 +472,197 @@ ngx_http_sandbox_bridge_reply_error(ngx_http_request_t *r, ngx_uint_t status,
     ngx_http_sandbox_bridge_finish(r, rc);
 
     return NGX_DONE;
+}
+
+
+static ngx_int_t
+ngx_http_sandbox_bridge_too_large(ngx_http_request_t *r)
+{
+    ngx_http_sandbox_bridge_loc_conf_t  *lcf;
+
+    lcf = ngx_http_get_module_loc_conf(r, ngx_http_sandbox_bridge_module);
+
+    r->keepalive = 0;
+
+    return ngx_http_sandbox_bridge_send_error(r,
+                                              NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
+                                              "payload_too_large",
+                                              "Request body is larger than "
+                                              "%uz bytes.",
+                                              lcf->max_body_size);
+}
+
+
+/* the deepest nesting of arrays and objects, outside strings */
+
+static ngx_uint_t
+ngx_http_sandbox_bridge_json_depth(u_char *p, size_t len)
+{
+    u_char      *last;
+    ngx_uint_t   depth, max, in_string;
+
+    last = p + len;
+    depth = 0;
+    max = 0;
+    in_string = 0;
+
+    for ( /* void */ ; p < last; p++) {
+
+        if (in_string) {
+            if (*p == '\\') {
+                p++;
+
+            } else if (*p == '"') {
+                in_string = 0;
+            }
+
+            continue;
+        }
+
+        switch (*p) {
+        case '"':
+            in_string = 1;
+            break;
+
+        case '[':
+        case '{':
+            if (++depth > max) {
+                max = depth;
+            }
+            break;
+
+        case ']':
+        case '}':
+            if (depth) {
+                depth--;
+            }
+            break;
+        }
+    }
+
+    return max;
+}
+
+
+/*
+ * nginx's own error pages (413, 400, 408 ...) in a bridge location become
+ * the bridge's JSON envelope.
+ */
+
+ngx_int_t
+ngx_http_sandbox_bridge_error_header(ngx_http_request_t *r)
+{
+    size_t                               len;
+    u_char                              *p;
+    const char                          *code, *msg;
+    ngx_http_sandbox_bridge_ctx_t       *ctx;
+    ngx_http_sandbox_bridge_loc_conf_t  *lcf;
+
+    lcf = ngx_http_get_module_loc_conf(r, ngx_http_sandbox_bridge_module);
+
+    if (!lcf->enable || r->err_status == 0 || r->header_only) {
+        return NGX_DECLINED;
+    }
+
+    ctx = ngx_http_sandbox_bridge_get_ctx(r);
+    if (ctx == NULL) {
+        return NGX_ERROR;
+    }
+
+    switch (r->err_status) {
+    case NGX_HTTP_REQUEST_ENTITY_TOO_LARGE:
+        code = "payload_too_large";
+        msg = "Request body is too large.";
+        break;
+    case NGX_HTTP_BAD_REQUEST:
+        code = "invalid_request";
+        msg = "Bad request.";
+        break;
+    case NGX_HTTP_REQUEST_TIME_OUT:
+        code = "request_timeout";
+        msg = "Request timed out.";
+        break;
+    case NGX_HTTP_NOT_FOUND:
+        code = "not_found";
+        msg = "Not found.";
+        break;
+    case NGX_HTTP_SERVICE_UNAVAILABLE:
+        code = "unavailable";
+        msg = "Service unavailable.";
+        break;
+    default:
+        code = "internal_error";
+        msg = "Internal error.";
+    }
+
+    len = sizeof("{\"error\":\"\",\"message\":\"\"}") - 1
+          + ngx_strlen(code) + ngx_strlen(msg);
+
+    p = ngx_pnalloc(r->pool, len);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    ctx->error_page.data = p;
+    ctx->error_page.len = ngx_sprintf(p, "{\"error\":\"%s\",\"message\":\"%s\"}",
+                                      code, msg) - p;
+
+    ngx_str_set(&r->headers_out.content_type, "application/json");
+    r->headers_out.content_type_len = r->headers_out.content_type.len;
+    r->headers_out.content_type_lowcase = NULL;
+    r->headers_out.charset.len = 0;
+    r->headers_out.content_length_n = ctx->error_page.len;
+
+    if (r->headers_out.content_length) {
+        r->headers_out.content_length->hash = 0;
+        r->headers_out.content_length = NULL;
+    }
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_sandbox_bridge_error_body(ngx_http_request_t *r, ngx_chain_t *in,
+    ngx_chain_t **out)
+{
+    ngx_buf_t                      *b;
+    ngx_chain_t                    *cl;
+    ngx_http_sandbox_bridge_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_sandbox_bridge_module);
+
+    if (ctx == NULL || ctx->error_page.data == NULL) {
+        return NGX_DECLINED;
+    }
+
+    for (cl = in; cl; cl = cl->next) {
+        cl->buf->pos = cl->buf->last;
+    }
+
+    *out = NULL;
+
+    if (ctx->error_page_sent) {
+        return NGX_OK;
+    }
+
+    ctx->error_page_sent = 1;
+
+    b = ngx_calloc_buf(r->pool);
+    cl = ngx_alloc_chain_link(r->pool);
+    if (b == NULL || cl == NULL) {
+        return NGX_ERROR;
+    }
+
+    b->pos = ctx->error_page.data;
+    b->last = b->pos + ctx->error_page.len;
+    b->memory = 1;
+    b->last_buf = 1;
+    b->last_in_chain = 1;
+
+    cl->buf = b;
+    cl->next = NULL;
+    *out = cl;
+
+    return NGX_OK;
 }

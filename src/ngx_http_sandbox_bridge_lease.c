@@ -104,6 +104,8 @@ static void ngx_http_sandbox_bridge_lease_forgotten(ngx_http_request_t *r,
 static void ngx_http_sandbox_bridge_lease_send(ngx_http_request_t *r);
 static ngx_int_t ngx_http_sandbox_bridge_destroy_start(ngx_http_request_t *r,
     ngx_str_t *id);
+static void ngx_http_sandbox_bridge_destroy_forgot(ngx_http_request_t *r,
+    void *data, redisReply *reply);
 static void ngx_http_sandbox_bridge_destroy_done(ngx_http_request_t *r);
 
 static void ngx_http_sandbox_bridge_touch_reply(ngx_http_request_t *r,
@@ -120,14 +122,20 @@ static ngx_int_t ngx_http_sandbox_bridge_lease_fields(ngx_pool_t *pool,
 
 ngx_http_sandbox_bridge_script_t  ngx_http_sandbox_bridge_scripts[] = {
 
-    /* BEGIN: KEYS[1] lease; ARGV now, ttl_ms ("0" persists), field pairs */
+    /*
+     * BEGIN: KEYS[1] lease; ARGV now, ttl_ms ("0" persists), credential,
+     * admin ("1"), field pairs. -1 when another credential owns it.
+     */
     { "begin",
       "local prev = redis.call('HGET', KEYS[1], 'state')\n"
       "if not prev then\n"
       "  redis.call('HSET', KEYS[1], 'created', ARGV[1], 'state', "
-      "'creating')\n"
+      "'creating', 'cred', ARGV[3])\n"
+      "elseif redis.call('HGET', KEYS[1], 'cred') ~= ARGV[3]\n"
+      "       and ARGV[4] ~= '1' then\n"
+      "  return -1\n"
       "end\n"
-      "for i = 3, #ARGV, 2 do\n"
+      "for i = 5, #ARGV, 2 do\n"
       "  redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])\n"
       "end\n"
       "redis.call('HSET', KEYS[1], 'last_used', ARGV[1])\n"
@@ -138,13 +146,18 @@ ngx_http_sandbox_bridge_script_t  ngx_http_sandbox_bridge_scripts[] = {
 
     /*
      * TOUCH: KEYS[1] lease; ARGV now, ttl_ms ("" keeps the record's
-     * policy), field pairs. A missing or unfinished lease gives nil.
+     * policy), credential, admin, field pairs. nil for a missing or
+     * unfinished lease, -1 when another credential owns it.
      */
     { "touch",
       "if redis.call('HGET', KEYS[1], 'state') ~= 'ready' then\n"
       "  return false\n"
       "end\n"
-      "for i = 3, #ARGV, 2 do\n"
+      "if redis.call('HGET', KEYS[1], 'cred') ~= ARGV[3]\n"
+      "   and ARGV[4] ~= '1' then\n"
+      "  return -1\n"
+      "end\n"
+      "for i = 5, #ARGV, 2 do\n"
       "  redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])\n"
       "end\n"
       "redis.call('HSET', KEYS[1], 'last_used', ARGV[1])\n"
@@ -172,6 +185,19 @@ ngx_http_sandbox_bridge_script_t  ngx_http_sandbox_bridge_scripts[] = {
       "if ARGV[3] == '0' then redis.call('PERSIST', KEYS[1])\n"
       "else redis.call('PEXPIRE', KEYS[1], ARGV[3]) end\n"
       "return 1\n",
+      "" },
+
+    /*
+     * DESTROY: KEYS[1] lease; ARGV credential, admin. 1 forgotten,
+     * 0 unknown, -1 when another credential owns it.
+     */
+    { "destroy",
+      "if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end\n"
+      "if redis.call('HGET', KEYS[1], 'cred') ~= ARGV[1]\n"
+      "   and ARGV[2] ~= '1' then\n"
+      "  return -1\n"
+      "end\n"
+      "return redis.call('DEL', KEYS[1])\n",
       "" },
 
     /*
@@ -236,6 +262,18 @@ ngx_http_sandbox_bridge_container_name(ngx_pool_t *pool,
     }
 
     return NGX_OK;
+}
+
+
+/* per-credential ownership: another credential's lease is not found */
+
+ngx_int_t
+ngx_http_sandbox_bridge_not_owned(ngx_http_request_t *r, ngx_str_t *id)
+{
+    return ngx_http_sandbox_bridge_send_error(r, NGX_HTTP_NOT_FOUND,
+                                              "not_found",
+                                              "No lease %V for this "
+                                              "credential.", id);
 }
 
 
@@ -577,6 +615,9 @@ ngx_http_sandbox_bridge_lease_begin(ngx_http_request_t *r)
     ngx_http_sandbox_bridge_arg(ttl, ngx_sprintf(ttl, "%M",
                                 op->timeout * 4 + 600000) - ttl);
 
+    ngx_http_sandbox_bridge_arg(ctx->cred_id.data, ctx->cred_id.len);
+    ngx_http_sandbox_bridge_arg(ctx->cred_admin ? "1" : "0", 1);
+
     ngx_http_sandbox_bridge_field("id", op->id);
     ngx_http_sandbox_bridge_arg("driver", 6);
     ngx_http_sandbox_bridge_arg("docker", 6);
@@ -594,7 +635,6 @@ ngx_http_sandbox_bridge_lease_begin(ngx_http_request_t *r)
     ngx_http_sandbox_bridge_field("env_id", op->env_id);
     ngx_http_sandbox_bridge_field("run_id", op->run_id);
     ngx_http_sandbox_bridge_field("issue_id", op->issue_id);
-    ngx_http_sandbox_bridge_field("cred", ctx->cred_id);
     ngx_http_sandbox_bridge_arg("reuse", 5);
     ngx_http_sandbox_bridge_arg(op->reuse ? "1" : "0", 1);
     ngx_http_sandbox_bridge_arg("kind", 4);
@@ -624,7 +664,8 @@ static void
 ngx_http_sandbox_bridge_lease_begun(ngx_http_request_t *r, void *data,
     redisReply *reply)
 {
-    ngx_http_sandbox_bridge_ctx_t  *ctx;
+    ngx_http_sandbox_bridge_ctx_t       *ctx;
+    ngx_http_sandbox_bridge_lease_op_t  *op;
 
     if (r == NULL) {
         return;
@@ -645,6 +686,16 @@ ngx_http_sandbox_bridge_lease_begun(ngx_http_request_t *r, void *data,
         return;
     }
 
+    if (reply->type == REDIS_REPLY_INTEGER && reply->integer == -1) {
+        op = data;
+        ngx_http_sandbox_bridge_finish(r,
+                              ngx_http_sandbox_bridge_send_error(r,
+                                  NGX_HTTP_CONFLICT, "lease_conflict",
+                                  "Lease %V belongs to another credential.",
+                                  &op->id));
+        return;
+    }
+
     ngx_http_sandbox_bridge_lease_create(r);
 }
 
@@ -652,8 +703,8 @@ ngx_http_sandbox_bridge_lease_begun(ngx_http_request_t *r, void *data,
 static void
 ngx_http_sandbox_bridge_lease_create(ngx_http_request_t *r)
 {
-    json_t                               *body, *labels, *host;
-    ngx_str_t                             uri, args;
+    json_t                               *body, *labels, *host, *caps;
+    ngx_str_t                             uri, args, *cap;
     ngx_uint_t                            i;
     ngx_http_sandbox_bridge_kv_t         *kv;
     ngx_http_sandbox_bridge_ctx_t        *ctx;
@@ -711,6 +762,32 @@ ngx_http_sandbox_bridge_lease_create(ngx_http_request_t *r)
     }
 
     json_object_set_new(host, "Init", json_true());
+
+    /* hardening: no capabilities but a small documented set */
+    caps = json_array();
+    if (caps) {
+        cap = lcf->cap_add->elts;
+        for (i = 0; i < lcf->cap_add->nelts; i++) {
+            json_array_append_new(caps,
+                                  ngx_http_sandbox_bridge_json_strn(&cap[i]));
+        }
+
+        json_object_set_new(host, "CapAdd", caps);
+    }
+
+    json_object_set_new(host, "CapDrop", json_pack("[s]", "ALL"));
+
+    if (lcf->no_new_privileges) {
+        json_object_set_new(host, "SecurityOpt",
+                            json_pack("[s]", "no-new-privileges"));
+    }
+
+    if (lcf->read_only_root) {
+        /* anonymous volumes keep /workspace and /tmp writable */
+        json_object_set_new(host, "ReadonlyRootfs", json_true());
+        json_object_set_new(body, "Volumes",
+                            json_pack("{s{}s{}}", "/workspace", "/tmp"));
+    }
 
     json_object_set_new(body, "Image",
                         ngx_http_sandbox_bridge_json_strn(&lcf->image));
@@ -1227,8 +1304,8 @@ ngx_http_sandbox_bridge_resume(ngx_http_request_t *r,
     ngx_str_t                             raw;
     ngx_http_sandbox_bridge_lease_op_t   *op;
     ngx_http_sandbox_bridge_main_conf_t  *mcf;
-    const char                           *argv[16];
-    size_t                                argvlen[16];
+    const char                           *argv[24];
+    size_t                                argvlen[24];
     u_char                                now[NGX_INT64_LEN];
     u_char                                ttl[NGX_INT64_LEN];
     u_char                                sleep[NGX_INT64_LEN];
@@ -1282,6 +1359,9 @@ ngx_http_sandbox_bridge_resume(ngx_http_request_t *r,
                                     (ngx_msec_t) op->sleep_ms) - ttl);
     }
 
+    ngx_http_sandbox_bridge_arg(ctx->cred_id.data, ctx->cred_id.len);
+    ngx_http_sandbox_bridge_arg(ctx->cred_admin ? "1" : "0", 1);
+
     ngx_http_sandbox_bridge_field("cwd", op->cwd);
     ngx_http_sandbox_bridge_field("strategy", op->strategy);
     ngx_http_sandbox_bridge_field("session", op->session);
@@ -1331,6 +1411,12 @@ ngx_http_sandbox_bridge_lease_resume_touched(ngx_http_request_t *r,
     if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
         ngx_http_sandbox_bridge_finish(r,
                                ngx_http_sandbox_bridge_store_unavailable(r));
+        return;
+    }
+
+    if (reply->type == REDIS_REPLY_INTEGER && reply->integer == -1) {
+        ngx_http_sandbox_bridge_finish(r,
+                              ngx_http_sandbox_bridge_not_owned(r, &op->id));
         return;
     }
 
@@ -1860,11 +1946,15 @@ ngx_http_sandbox_bridge_delete(ngx_http_request_t *r,
 static ngx_int_t
 ngx_http_sandbox_bridge_destroy_start(ngx_http_request_t *r, ngx_str_t *id)
 {
-    ngx_int_t                            rc;
-    ngx_http_sandbox_bridge_ctx_t       *ctx;
-    ngx_http_sandbox_bridge_lease_op_t  *op;
+    ngx_int_t                             rc;
+    ngx_http_sandbox_bridge_ctx_t        *ctx;
+    ngx_http_sandbox_bridge_lease_op_t   *op;
+    ngx_http_sandbox_bridge_main_conf_t  *mcf;
+    const char                           *argv[3];
+    size_t                                argvlen[3];
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_sandbox_bridge_module);
+    mcf = ngx_http_get_module_main_conf(r, ngx_http_sandbox_bridge_module);
 
     op = ngx_pcalloc(r->pool, sizeof(ngx_http_sandbox_bridge_lease_op_t));
     if (op == NULL) {
@@ -1879,21 +1969,84 @@ ngx_http_sandbox_bridge_destroy_start(ngx_http_request_t *r, ngx_str_t *id)
         return rc;
     }
 
-    if (!ngx_http_sandbox_bridge_redis_ready(
-             ngx_http_get_module_main_conf(r, ngx_http_sandbox_bridge_module)))
-    {
+    argv[0] = (char *) op->key.data;
+    argvlen[0] = op->key.len;
+    argv[1] = (char *) ctx->cred_id.data;
+    argvlen[1] = ctx->cred_id.len;
+    argv[2] = ctx->cred_admin ? "1" : "0";
+    argvlen[2] = 1;
+
+    /* forget the record first: a racing acquire then cleans up after us */
+    rc = ngx_http_sandbox_bridge_redis_script(mcf, r,
+                                       NGX_HTTP_SANDBOX_BRIDGE_SCRIPT_DESTROY,
+                                       ngx_http_sandbox_bridge_destroy_forgot,
+                                       op, 1, 3, argv, argvlen);
+    if (rc == NGX_DECLINED) {
         return ngx_http_sandbox_bridge_store_unavailable(r);
+    }
+
+    if (rc != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ctx->pending++;
+
+    return NGX_DONE;
+}
+
+
+static void
+ngx_http_sandbox_bridge_destroy_forgot(ngx_http_request_t *r, void *data,
+    redisReply *reply)
+{
+    ngx_str_t                            uri, args;
+    ngx_http_sandbox_bridge_ctx_t       *ctx;
+    ngx_http_sandbox_bridge_lease_op_t  *op = data;
+    ngx_http_sandbox_bridge_loc_conf_t  *lcf;
+
+    if (r == NULL) {
+        return;
+    }
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_sandbox_bridge_module);
+    lcf = ngx_http_get_module_loc_conf(r, ngx_http_sandbox_bridge_module);
+    ctx->pending--;
+
+    if (reply == NULL || reply->type != REDIS_REPLY_INTEGER) {
+        ngx_http_sandbox_bridge_finish(r,
+                               ngx_http_sandbox_bridge_store_unavailable(r));
+        return;
+    }
+
+    if (reply->integer == -1) {
+        ngx_http_sandbox_bridge_finish(r,
+                              ngx_http_sandbox_bridge_not_owned(r, &op->id));
+        return;
     }
 
     op->resp_status = NGX_HTTP_OK;
     op->resp = json_pack("{sb}", "ok", 1);
 
-    ctx->resume = ngx_http_sandbox_bridge_destroy_done;
+    uri.len = sizeof("/containers/") - 1 + op->container.len;
+    uri.data = ngx_pnalloc(r->pool, uri.len);
+    if (uri.data == NULL) {
+        ngx_http_sandbox_bridge_lease_send(r);
+        return;
+    }
+
+    ngx_sprintf(uri.data, "/containers/%V", &op->container);
+    ngx_str_set(&args, "force=true&v=true");
 
     /* errors removing the container are ignored (§3.5, §3.6) */
-    ngx_http_sandbox_bridge_lease_destroy(r);
+    ctx->resume = ngx_http_sandbox_bridge_destroy_done;
 
-    return NGX_DONE;
+    if (ngx_http_sandbox_bridge_docker_call(r, &lcf->docker_location,
+                                            NGX_HTTP_DELETE, &uri, &args,
+                                            NULL, NULL, 0, &op->call)
+        != NGX_OK)
+    {
+        ngx_http_sandbox_bridge_lease_send(r);
+    }
 }
 
 
@@ -1915,8 +2068,8 @@ ngx_http_sandbox_bridge_lease_touch(ngx_http_request_t *r, ngx_str_t *id,
     ngx_http_sandbox_bridge_ctx_t        *ctx;
     ngx_http_sandbox_bridge_touch_t      *t;
     ngx_http_sandbox_bridge_main_conf_t  *mcf;
-    const char                           *argv[3];
-    size_t                                argvlen[3];
+    const char                           *argv[5];
+    size_t                                argvlen[5];
     u_char                                now[NGX_INT64_LEN];
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_sandbox_bridge_module);
@@ -1939,11 +2092,15 @@ ngx_http_sandbox_bridge_lease_touch(ngx_http_request_t *r, ngx_str_t *id,
     argvlen[1] = ngx_http_sandbox_bridge_now_ms(now) - now;
     argv[2] = "";
     argvlen[2] = 0;
+    argv[3] = (char *) ctx->cred_id.data;
+    argvlen[3] = ctx->cred_id.len;
+    argv[4] = ctx->cred_admin ? "1" : "0";
+    argvlen[4] = 1;
 
     rc = ngx_http_sandbox_bridge_redis_script(mcf, r,
                                          NGX_HTTP_SANDBOX_BRIDGE_SCRIPT_TOUCH,
                                          ngx_http_sandbox_bridge_touch_reply,
-                                         t, 1, 3, argv, argvlen);
+                                         t, 1, 5, argv, argvlen);
     if (rc == NGX_OK) {
         ctx->pending++;
     }
@@ -1972,6 +2129,11 @@ ngx_http_sandbox_bridge_touch_reply(ngx_http_request_t *r, void *data,
 
     if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
         t->handler(r, &lease, NGX_ERROR);
+        return;
+    }
+
+    if (reply->type == REDIS_REPLY_INTEGER && reply->integer == -1) {
+        t->handler(r, &lease, NGX_BUSY);
         return;
     }
 

@@ -14,9 +14,10 @@
 
 #define NGX_HTTP_SANDBOX_BRIDGE_SCRIPT_BEGIN   0
 #define NGX_HTTP_SANDBOX_BRIDGE_SCRIPT_TOUCH   1
-#define NGX_HTTP_SANDBOX_BRIDGE_SCRIPT_COMMIT  2
-#define NGX_HTTP_SANDBOX_BRIDGE_SCRIPT_FORGET  3
-#define NGX_HTTP_SANDBOX_BRIDGE_NSCRIPTS       4
+#define NGX_HTTP_SANDBOX_BRIDGE_SCRIPT_COMMIT   2
+#define NGX_HTTP_SANDBOX_BRIDGE_SCRIPT_DESTROY  3
+#define NGX_HTTP_SANDBOX_BRIDGE_SCRIPT_FORGET   4
+#define NGX_HTTP_SANDBOX_BRIDGE_NSCRIPTS        5
 
 #define NGX_HTTP_SANDBOX_BRIDGE_STATE_LOST                                    \
     "Cloudflare sandbox state is no longer available."
@@ -32,7 +33,10 @@ typedef struct {
 } ngx_http_sandbox_bridge_lease_t;
 
 
-/* rc: NGX_OK found, NGX_DECLINED missing, NGX_ERROR store failure */
+/*
+ * rc: NGX_OK found, NGX_DECLINED missing, NGX_BUSY another credential's,
+ * NGX_ERROR store failure
+ */
 typedef void (*ngx_http_sandbox_bridge_lease_pt)(ngx_http_request_t *r,
     ngx_http_sandbox_bridge_lease_t *lease, ngx_int_t rc);
 
@@ -48,6 +52,8 @@ ngx_int_t ngx_http_sandbox_bridge_container_name(ngx_pool_t *pool,
     ngx_http_sandbox_bridge_main_conf_t *mcf, ngx_str_t *id,
     ngx_str_t *name);
 ngx_int_t ngx_http_sandbox_bridge_store_unavailable(ngx_http_request_t *r);
+ngx_int_t ngx_http_sandbox_bridge_not_owned(ngx_http_request_t *r,
+    ngx_str_t *id);
 
 ngx_int_t ngx_http_sandbox_bridge_probe(ngx_http_request_t *r,
     ngx_http_sandbox_bridge_ctx_t *ctx);

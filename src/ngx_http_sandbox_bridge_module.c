@@ -8,6 +8,7 @@
 #include "ngx_http_sandbox_bridge_auth.h"
 #include "ngx_http_sandbox_bridge_docker.h"
 #include "ngx_http_sandbox_bridge_handler.h"
+#include "ngx_http_sandbox_bridge_hmac.h"
 #include "ngx_http_sandbox_bridge_lease.h"
 #include "ngx_http_sandbox_bridge_reaper.h"
 #include "ngx_http_sandbox_bridge_redis.h"
@@ -34,11 +35,15 @@ static char *ngx_http_sandbox_bridge_label(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_sandbox_bridge_network(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
+static char *ngx_http_sandbox_bridge_cap_add(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
 
 
 static ngx_conf_enum_t  ngx_http_sandbox_bridge_auth_modes[] = {
     { ngx_string("off"), NGX_HTTP_SANDBOX_BRIDGE_AUTH_OFF },
     { ngx_string("bearer"), NGX_HTTP_SANDBOX_BRIDGE_AUTH_BEARER },
+    { ngx_string("hmac"), NGX_HTTP_SANDBOX_BRIDGE_AUTH_HMAC },
+    { ngx_string("any"), NGX_HTTP_SANDBOX_BRIDGE_AUTH_ANY },
     { ngx_null_string, 0 }
 };
 
@@ -76,6 +81,34 @@ static ngx_http_sandbox_bridge_bounds_t
 };
 
 
+static ngx_str_t  ngx_http_sandbox_bridge_default_caps[] = {
+    ngx_string("CHOWN"),
+    ngx_string("DAC_OVERRIDE"),
+    ngx_string("FOWNER"),
+    ngx_string("FSETID"),
+    ngx_string("KILL"),
+    ngx_string("SETGID"),
+    ngx_string("SETUID"),
+    ngx_null_string
+};
+
+
+static ngx_http_sandbox_bridge_bounds_t
+    ngx_http_sandbox_bridge_depth_bounds = {
+    ngx_http_sandbox_bridge_check_bounds, 2, 512
+};
+
+
+static ngx_http_sandbox_bridge_bounds_t
+    ngx_http_sandbox_bridge_count_bounds = {
+    ngx_http_sandbox_bridge_check_bounds, 0, 1048576
+};
+
+
+/* marks sandbox_auth_admin_token_file */
+static ngx_uint_t  ngx_http_sandbox_bridge_admin = 1;
+
+
 static ngx_command_t  ngx_http_sandbox_bridge_commands[] = {
 
     { ngx_string("sandbox_bridge"),
@@ -95,6 +128,34 @@ static ngx_command_t  ngx_http_sandbox_bridge_commands[] = {
     { ngx_string("sandbox_auth_token_file"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
       ngx_http_sandbox_bridge_token_file,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_sandbox_bridge_loc_conf_t, token_file),
+      NULL },
+
+    { ngx_string("sandbox_auth_admin_token_file"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_sandbox_bridge_token_file,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_sandbox_bridge_loc_conf_t, admin_token_file),
+      &ngx_http_sandbox_bridge_admin },
+
+    { ngx_string("sandbox_auth_hmac_key_file"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_sandbox_bridge_hmac_key_file,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("sandbox_auth_hmac_skew"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_sandbox_bridge_loc_conf_t, hmac_skew),
+      NULL },
+
+    { ngx_string("sandbox_auth_hmac_hosts"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_sandbox_bridge_hmac_hosts,
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
       NULL },
@@ -162,11 +223,81 @@ static ngx_command_t  ngx_http_sandbox_bridge_commands[] = {
       offsetof(ngx_http_sandbox_bridge_loc_conf_t, labels),
       NULL },
 
+    { ngx_string("sandbox_cap_add"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_sandbox_bridge_cap_add,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_sandbox_bridge_loc_conf_t, cap_add),
+      NULL },
+
+    { ngx_string("sandbox_no_new_privileges"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_sandbox_bridge_loc_conf_t, no_new_privileges),
+      NULL },
+
+    { ngx_string("sandbox_read_only_root"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_sandbox_bridge_loc_conf_t, read_only_root),
+      NULL },
+
     { ngx_string("sandbox_exec_timeout_max"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_msec_slot,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_sandbox_bridge_loc_conf_t, exec_timeout_max),
+      NULL },
+
+    { ngx_string("sandbox_max_body_size"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_sandbox_bridge_loc_conf_t, max_body_size),
+      NULL },
+
+    { ngx_string("sandbox_max_json_depth"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_sandbox_bridge_loc_conf_t, max_json_depth),
+      &ngx_http_sandbox_bridge_depth_bounds },
+
+    { ngx_string("sandbox_max_args"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_sandbox_bridge_loc_conf_t, max_args),
+      &ngx_http_sandbox_bridge_count_bounds },
+
+    { ngx_string("sandbox_max_arg_size"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_sandbox_bridge_loc_conf_t, max_arg_size),
+      NULL },
+
+    { ngx_string("sandbox_max_env"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_sandbox_bridge_loc_conf_t, max_env),
+      &ngx_http_sandbox_bridge_count_bounds },
+
+    { ngx_string("sandbox_max_stdin_size"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_sandbox_bridge_loc_conf_t, max_stdin_size),
+      NULL },
+
+    { ngx_string("sandbox_max_command_size"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_sandbox_bridge_loc_conf_t, max_command_size),
       NULL },
 
     { ngx_string("sandbox_output_limit"),
@@ -292,12 +423,25 @@ ngx_http_sandbox_bridge_create_loc_conf(ngx_conf_t *cf)
 
     lcf->auth = NGX_CONF_UNSET_UINT;
     lcf->creds = NGX_CONF_UNSET_PTR;
+    lcf->hmac_keys = NGX_CONF_UNSET_PTR;
+    lcf->hmac_skew = NGX_CONF_UNSET_MSEC;
+    lcf->hmac_hosts = NGX_CONF_UNSET_PTR;
     lcf->memory = NGX_CONF_UNSET;
     lcf->nano_cpus = NGX_CONF_UNSET;
     lcf->pids_limit = NGX_CONF_UNSET;
     lcf->labels = NGX_CONF_UNSET_PTR;
+    lcf->cap_add = NGX_CONF_UNSET_PTR;
+    lcf->no_new_privileges = NGX_CONF_UNSET;
+    lcf->read_only_root = NGX_CONF_UNSET;
     lcf->exec_timeout_max = NGX_CONF_UNSET_MSEC;
     lcf->output_limit = NGX_CONF_UNSET_SIZE;
+    lcf->max_body_size = NGX_CONF_UNSET_SIZE;
+    lcf->max_json_depth = NGX_CONF_UNSET_UINT;
+    lcf->max_args = NGX_CONF_UNSET_UINT;
+    lcf->max_arg_size = NGX_CONF_UNSET_SIZE;
+    lcf->max_env = NGX_CONF_UNSET_UINT;
+    lcf->max_stdin_size = NGX_CONF_UNSET_SIZE;
+    lcf->max_command_size = NGX_CONF_UNSET_SIZE;
     lcf->heartbeat = NGX_CONF_UNSET_MSEC;
 
     return lcf;
@@ -311,6 +455,8 @@ ngx_http_sandbox_bridge_merge_loc_conf(ngx_conf_t *cf, void *parent,
     ngx_http_sandbox_bridge_loc_conf_t *prev = parent;
     ngx_http_sandbox_bridge_loc_conf_t *conf = child;
 
+    ngx_str_t                            *s, *cap;
+    ngx_http_core_loc_conf_t             *clcf;
     ngx_http_sandbox_bridge_main_conf_t  *mcf;
 
     ngx_conf_merge_uint_value(conf->auth, prev->auth,
@@ -319,6 +465,7 @@ ngx_http_sandbox_bridge_merge_loc_conf(ngx_conf_t *cf, void *parent,
     if (conf->creds == NGX_CONF_UNSET_PTR) {
         conf->creds = prev->creds;
         conf->token_file = prev->token_file;
+        conf->admin_token_file = prev->admin_token_file;
     }
 
     if (conf->creds == NGX_CONF_UNSET_PTR) {
@@ -333,19 +480,84 @@ ngx_http_sandbox_bridge_merge_loc_conf(ngx_conf_t *cf, void *parent,
     ngx_conf_merge_value(conf->nano_cpus, prev->nano_cpus, 1000000000);
     ngx_conf_merge_value(conf->pids_limit, prev->pids_limit, 512);
     ngx_conf_merge_ptr_value(conf->labels, prev->labels, NULL);
+    ngx_conf_merge_value(conf->no_new_privileges, prev->no_new_privileges, 1);
+    ngx_conf_merge_value(conf->read_only_root, prev->read_only_root, 0);
+
+    if (conf->cap_add == NGX_CONF_UNSET_PTR) {
+        conf->cap_add = prev->cap_add;
+    }
+
+    if (conf->cap_add == NGX_CONF_UNSET_PTR) {
+        /* the documented minimal set; everything else is dropped */
+        conf->cap_add = ngx_array_create(cf->pool, 8, sizeof(ngx_str_t));
+        if (conf->cap_add == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        for (cap = ngx_http_sandbox_bridge_default_caps; cap->len; cap++) {
+            s = ngx_array_push(conf->cap_add);
+            if (s == NULL) {
+                return NGX_CONF_ERROR;
+            }
+
+            *s = *cap;
+        }
+    }
     ngx_conf_merge_msec_value(conf->exec_timeout_max, prev->exec_timeout_max,
                               3600000);
+    ngx_conf_merge_size_value(conf->max_body_size, prev->max_body_size,
+                              4 * 1024 * 1024);
+    ngx_conf_merge_uint_value(conf->max_json_depth, prev->max_json_depth, 32);
+    ngx_conf_merge_uint_value(conf->max_args, prev->max_args, 1024);
+    ngx_conf_merge_size_value(conf->max_arg_size, prev->max_arg_size,
+                              128 * 1024);
+    ngx_conf_merge_uint_value(conf->max_env, prev->max_env, 256);
+    ngx_conf_merge_size_value(conf->max_stdin_size, prev->max_stdin_size,
+                              1024 * 1024);
+    ngx_conf_merge_size_value(conf->max_command_size, prev->max_command_size,
+                              64 * 1024);
     ngx_conf_merge_size_value(conf->output_limit, prev->output_limit,
                               8 * 1024 * 1024);
     ngx_conf_merge_msec_value(conf->heartbeat, prev->heartbeat, 15000);
 
-    if (conf->auth != NGX_HTTP_SANDBOX_BRIDGE_AUTH_OFF
+    if (conf->hmac_keys == NGX_CONF_UNSET_PTR) {
+        conf->hmac_keys = prev->hmac_keys;
+        conf->hmac_key_file = prev->hmac_key_file;
+    }
+
+    if (conf->hmac_keys == NGX_CONF_UNSET_PTR) {
+        conf->hmac_keys = NULL;
+    }
+
+    ngx_conf_merge_ptr_value(conf->hmac_hosts, prev->hmac_hosts, NULL);
+    ngx_conf_merge_msec_value(conf->hmac_skew, prev->hmac_skew, 300000);
+
+    if (conf->hmac_skew < 1000) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"sandbox_auth_hmac_skew\" must be at least 1s");
+        return NGX_CONF_ERROR;
+    }
+
+    if ((conf->auth & NGX_HTTP_SANDBOX_BRIDGE_AUTH_BEARER)
         && conf->creds == NULL)
     {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"sandbox_auth\" needs "
                            "\"sandbox_auth_token_file\"");
         return NGX_CONF_ERROR;
+    }
+
+    if (conf->auth & NGX_HTTP_SANDBOX_BRIDGE_AUTH_HMAC) {
+        mcf = ngx_http_conf_get_module_main_conf(cf,
+                                              ngx_http_sandbox_bridge_module);
+
+        if (conf->hmac_keys == NULL || mcf->redis_addr.len == 0) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"sandbox_auth hmac\" needs "
+                               "\"sandbox_auth_hmac_key_file\" and "
+                               "\"sandbox_redis\" for its nonces");
+            return NGX_CONF_ERROR;
+        }
     }
 
     if (conf->enable) {
@@ -366,6 +578,12 @@ ngx_http_sandbox_bridge_merge_loc_conf(ngx_conf_t *cf, void *parent,
                                "\"sandbox_image\"");
             return NGX_CONF_ERROR;
         }
+    }
+
+    if (conf->enable) {
+        /* one limit: nginx's own 413 is rewritten into our JSON envelope */
+        clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+        clcf->client_max_body_size = conf->max_body_size;
     }
 
     if (conf->enable && conf->exec_timeout_max == 0) {
@@ -677,7 +895,8 @@ ngx_http_sandbox_bridge_auth_mode(ngx_conf_t *cf, ngx_command_t *cmd,
 
     ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                        "invalid value \"%V\" in \"%V\" directive, it must "
-                       "be \"off\" or \"bearer\"", &value[1], &value[0]);
+                       "be \"off\", \"bearer\", \"hmac\" or \"any\"", &value[1],
+                       &value[0]);
 
     return NGX_CONF_ERROR;
 }
@@ -726,4 +945,68 @@ ngx_http_sandbox_bridge_check_msec(ngx_conf_t *cf, void *post, void *data)
                        b->low, b->high);
 
     return NGX_CONF_ERROR;
+}
+
+
+/* sandbox_cap_add CAP ... | none; */
+
+static char *
+ngx_http_sandbox_bridge_cap_add(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_sandbox_bridge_loc_conf_t *lcf = conf;
+
+    size_t       j;
+    ngx_str_t   *value, *cap;
+    ngx_uint_t   i;
+
+    if (lcf->cap_add != NGX_CONF_UNSET_PTR) {
+        return "is duplicate";
+    }
+
+    lcf->cap_add = ngx_array_create(cf->pool, 4, sizeof(ngx_str_t));
+    if (lcf->cap_add == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    value = cf->args->elts;
+
+    if (cf->args->nelts == 2
+        && value[1].len == 4 && ngx_strncmp(value[1].data, "none", 4) == 0)
+    {
+        return NGX_CONF_OK;
+    }
+
+    for (i = 1; i < cf->args->nelts; i++) {
+
+        for (j = 0; j < value[i].len; j++) {
+            if (!((value[i].data[j] >= 'A' && value[i].data[j] <= 'Z')
+                  || value[i].data[j] == '_'))
+            {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid capability \"%V\" in "
+                                   "\"sandbox_cap_add\" directive, such as "
+                                   "CHOWN or NET_BIND_SERVICE", &value[i]);
+                return NGX_CONF_ERROR;
+            }
+        }
+
+        if (value[i].len == 0
+            || (value[i].len == 3 && ngx_strncmp(value[i].data, "ALL", 3) == 0))
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid capability \"%V\" in "
+                               "\"sandbox_cap_add\" directive", &value[i]);
+            return NGX_CONF_ERROR;
+        }
+
+        cap = ngx_array_push(lcf->cap_add);
+        if (cap == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        *cap = value[i];
+    }
+
+    return NGX_CONF_OK;
 }

@@ -16,6 +16,7 @@
 
 #define NGX_HTTP_SANDBOX_BRIDGE_VERSION  "0.1.0"
 
+/* bits: bearer, hmac; "any" is both */
 #define NGX_HTTP_SANDBOX_BRIDGE_AUTH_OFF     0
 #define NGX_HTTP_SANDBOX_BRIDGE_AUTH_BEARER  1
 #define NGX_HTTP_SANDBOX_BRIDGE_AUTH_HMAC    2
@@ -32,6 +33,7 @@ typedef struct ngx_http_sandbox_bridge_ctx_s    ngx_http_sandbox_bridge_ctx_t;
 typedef struct {
     u_char                          digest[NGX_HTTP_SANDBOX_BRIDGE_DIGEST_LEN];
     ngx_str_t                       id;
+    ngx_uint_t                      admin;
 } ngx_http_sandbox_bridge_cred_t;
 
 
@@ -39,6 +41,23 @@ typedef struct {
     ngx_str_t                       key;
     ngx_str_t                       value;
 } ngx_http_sandbox_bridge_kv_t;
+
+
+typedef struct {
+    ngx_str_t                       key_id;
+    ngx_str_t                       ts;
+    ngx_str_t                       nonce;
+    ngx_str_t                       sig;
+} ngx_http_sandbox_bridge_hmac_auth_t;
+
+
+typedef struct {
+    ngx_str_t                       id;
+    ngx_str_t                       secret;
+    ngx_str_t                       cred;
+    ngx_uint_t                      admin;
+} ngx_http_sandbox_bridge_hmac_key_t;
+
 
 
 typedef struct {
@@ -73,6 +92,11 @@ typedef struct {
     ngx_uint_t                      auth;
     ngx_array_t                    *creds;
     ngx_str_t                       token_file;
+    ngx_str_t                       admin_token_file;
+    ngx_array_t                    *hmac_keys;
+    ngx_str_t                       hmac_key_file;
+    ngx_msec_t                      hmac_skew;
+    ngx_array_t                    *hmac_hosts;
 
     ngx_str_t                       driver;
     ngx_str_t                       docker_location;
@@ -82,8 +106,20 @@ typedef struct {
     ngx_int_t                       nano_cpus;
     ngx_int_t                       pids_limit;
     ngx_array_t                    *labels;
+    ngx_array_t                    *cap_add;
+    ngx_flag_t                      no_new_privileges;
+    ngx_flag_t                      read_only_root;
 
     ngx_msec_t                      exec_timeout_max;
+
+    /* D9 limits */
+    size_t                          max_body_size;
+    ngx_uint_t                      max_json_depth;
+    ngx_uint_t                      max_args;
+    size_t                          max_arg_size;
+    ngx_uint_t                      max_env;
+    size_t                          max_stdin_size;
+    size_t                          max_command_size;
     size_t                          output_limit;
     ngx_msec_t                      heartbeat;
 

@@ -768,3 +768,22 @@ ngx_http_sandbox_bridge_now_ms(u_char *dst)
 
     return ngx_sprintf(dst, "%T%03M", tp->sec, tp->msec);
 }
+
+
+ngx_int_t
+ngx_http_sandbox_bridge_unhex(u_char *src, size_t len, u_char *dst)
+{
+    size_t     i;
+    ngx_int_t  n;
+
+    for (i = 0; i + 1 < len; i += 2) {
+        n = ngx_hextoi(src + i, 2);
+        if (n == NGX_ERROR) {
+            return NGX_ERROR;
+        }
+
+        *dst++ = (u_char) n;
+    }
+
+    return NGX_OK;
+}

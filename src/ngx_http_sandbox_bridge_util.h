@@ -45,6 +45,7 @@ size_t ngx_http_sandbox_bridge_shell_quote_len(ngx_str_t *src);
 ngx_int_t ngx_http_sandbox_bridge_random_hex(u_char *dst, size_t n);
 u_char *ngx_http_sandbox_bridge_iso_time(u_char *dst);
 u_char *ngx_http_sandbox_bridge_now_ms(u_char *dst);
+ngx_int_t ngx_http_sandbox_bridge_unhex(u_char *src, size_t len, u_char *dst);
 void ngx_http_sandbox_bridge_raw_path(ngx_http_request_t *r,
     ngx_str_t *path);
 ngx_int_t ngx_http_sandbox_bridge_add_header(ngx_http_request_t *r,
