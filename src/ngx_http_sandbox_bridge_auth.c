@@ -89,7 +89,7 @@ ngx_http_sandbox_bridge_auth_handler(ngx_http_request_t *r)
     ngx_http_sandbox_bridge_ctx_t       *ctx;
     ngx_http_sandbox_bridge_cred_t      *cred;
     ngx_http_sandbox_bridge_loc_conf_t  *lcf;
-    u_char                               digest[NGX_HTTP_SANDBOX_BRIDGE_DIGEST_LEN];
+    u_char                               digest[32];
 
     if (r != r->main) {
         return NGX_DECLINED;

@@ -9,7 +9,8 @@
 #include "ngx_http_sandbox_bridge_util.h"
 
 
-#define NGX_HTTP_SANDBOX_BRIDGE_TAG  (ngx_buf_tag_t) &ngx_http_sandbox_bridge_module
+#define NGX_HTTP_SANDBOX_BRIDGE_TAG                                           \
+    (ngx_buf_tag_t) &ngx_http_sandbox_bridge_module
 
 
 typedef struct {
@@ -61,7 +62,8 @@ static void ngx_http_sandbox_bridge_exec_flush_utf8(ngx_http_request_t *r,
     ngx_http_sandbox_bridge_exec_t *ex);
 
 
-static ngx_str_t  ngx_http_sandbox_bridge_keepalive = ngx_string(": keepalive\n\n");
+static ngx_str_t  ngx_http_sandbox_bridge_keepalive =
+    ngx_string(": keepalive\n\n");
 
 
 /* PROTOCOL §5.2 */

@@ -604,7 +604,8 @@ ngx_http_sandbox_bridge_error_header(ngx_http_request_t *r)
     }
 
     ctx->error_page.data = p;
-    ctx->error_page.len = ngx_sprintf(p, "{\"error\":\"%s\",\"message\":\"%s\"}",
+    ctx->error_page.len = ngx_sprintf(p,
+                                      "{\"error\":\"%s\",\"message\":\"%s\"}",
                                       code, msg) - p;
 
     ngx_str_set(&r->headers_out.content_type, "application/json");

@@ -393,8 +393,8 @@ ngx_http_sandbox_bridge_lease_parse(ngx_http_request_t *r,
 
     /* D4: <= 0 or not a number means the default; the operator caps it */
     (void) ngx_http_sandbox_bridge_read_integer(ctx->body, "timeoutMs",
-                                         NGX_HTTP_SANDBOX_BRIDGE_DEFAULT_TIMEOUT,
-                                         &timeout);
+                                    NGX_HTTP_SANDBOX_BRIDGE_DEFAULT_TIMEOUT,
+                                    &timeout);
     if (timeout <= 0) {
         timeout = NGX_HTTP_SANDBOX_BRIDGE_DEFAULT_TIMEOUT;
     }
