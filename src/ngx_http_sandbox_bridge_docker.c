@@ -416,15 +416,17 @@ ngx_http_sandbox_bridge_next_body_filter(ngx_http_request_t *r,
  */
 
 ngx_http_request_t *
-ngx_http_sandbox_bridge_fake_request(ngx_log_t *log,
-    ngx_http_sandbox_bridge_loc_conf_t *lcf)
+ngx_http_sandbox_bridge_fake_request(ngx_http_sandbox_bridge_loc_conf_t *lcf)
 {
-    ngx_log_t                  *clog;
+    ngx_log_t                  *log, *clog;
     ngx_pool_t                 *pool;
     ngx_connection_t           *c;
     ngx_http_request_t         *r;
     ngx_http_log_ctx_t         *lctx;
     ngx_http_core_main_conf_t  *cmcf;
+
+    /* nothing may point into a client's memory: it can go away first */
+    log = ngx_cycle->log;
 
     c = ngx_get_connection(0, log);
     if (c == NULL) {
@@ -450,6 +452,7 @@ ngx_http_sandbox_bridge_fake_request(ngx_log_t *log,
     clog->action = "sandbox bridge background work";
 
     c->log = clog;
+    c->pool->log = clog;
     c->read->log = clog;
     c->write->log = clog;
 

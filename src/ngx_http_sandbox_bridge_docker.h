@@ -58,7 +58,7 @@ ngx_int_t ngx_http_sandbox_bridge_filter_init(ngx_conf_t *cf);
 ngx_int_t ngx_http_sandbox_bridge_next_body_filter(ngx_http_request_t *r,
     ngx_chain_t *in);
 
-ngx_http_request_t *ngx_http_sandbox_bridge_fake_request(ngx_log_t *log,
+ngx_http_request_t *ngx_http_sandbox_bridge_fake_request(
     ngx_http_sandbox_bridge_loc_conf_t *lcf);
 void ngx_http_sandbox_bridge_fake_request_free(ngx_http_request_t *r);
 

@@ -592,8 +592,6 @@ static void
 ngx_http_sandbox_bridge_exec_finish(ngx_http_request_t *r,
     ngx_http_sandbox_bridge_exec_t *ex)
 {
-    ngx_log_t  *log;
-
     if (ex->finished) {
         return;
     }
@@ -610,8 +608,7 @@ ngx_http_sandbox_bridge_exec_finish(ngx_http_request_t *r,
 
     /* the staged stdin file is removed in the background */
     if (ex->stdin_path.len && !ex->timed_out) {
-        log = r->connection->log;
-        (void) ngx_http_sandbox_bridge_exec_kill(ex->lcf, log, &ex->container,
+        (void) ngx_http_sandbox_bridge_exec_kill(ex->lcf, &ex->container,
                                                  NULL, &ex->stdin_path);
     }
 
@@ -640,9 +637,8 @@ ngx_http_sandbox_bridge_exec_cleanup(void *data)
 
     ex->finished = 1;
 
-    (void) ngx_http_sandbox_bridge_exec_kill(ex->lcf, ngx_cycle->log,
-                                             &ex->container, ex->marker,
-                                             &ex->stdin_path);
+    (void) ngx_http_sandbox_bridge_exec_kill(ex->lcf, &ex->container,
+                                             ex->marker, &ex->stdin_path);
 }
 
 
@@ -658,7 +654,7 @@ ngx_http_sandbox_bridge_exec_timeout(ngx_event_t *ev)
     ex->timed_out = 1;
 
     /* D10: kill the process tree; the stream then ends by itself */
-    if (ngx_http_sandbox_bridge_exec_kill(ex->lcf, ev->log, &ex->container,
+    if (ngx_http_sandbox_bridge_exec_kill(ex->lcf, &ex->container,
                                           ex->marker, &ex->stdin_path)
         != NGX_OK)
     {
@@ -1141,8 +1137,7 @@ ngx_http_sandbox_bridge_tar(ngx_pool_t *pool, ngx_str_t *name,
 
 ngx_int_t
 ngx_http_sandbox_bridge_exec_kill(ngx_http_sandbox_bridge_loc_conf_t *lcf,
-    ngx_log_t *log, ngx_str_t *container, u_char *marker,
-    ngx_str_t *stdin_path)
+    ngx_str_t *container, u_char *marker, ngx_str_t *stdin_path)
 {
     u_char                          *p;
     size_t                           len;
@@ -1172,7 +1167,7 @@ ngx_http_sandbox_bridge_exec_kill(ngx_http_sandbox_bridge_loc_conf_t *lcf,
         "case \"$l\" in *\" $v \"*) l=\"$l$n \"; c=1;; esac; done; done; "
         "[ \"$l\" = ' ' ] && break; kill -STOP $l; kill -KILL $l; done";
 
-    r = ngx_http_sandbox_bridge_fake_request(log, lcf);
+    r = ngx_http_sandbox_bridge_fake_request(lcf);
     if (r == NULL) {
         return NGX_ERROR;
     }

@@ -80,8 +80,8 @@ ngx_int_t ngx_http_sandbox_bridge_exec_script(ngx_pool_t *pool,
     ngx_str_t *stdin_path, ngx_str_t *script, const char **bad_key);
 json_t *ngx_http_sandbox_bridge_exec_result(ngx_http_sandbox_bridge_exec_t *ex);
 ngx_int_t ngx_http_sandbox_bridge_exec_kill(
-    ngx_http_sandbox_bridge_loc_conf_t *lcf, ngx_log_t *log,
-    ngx_str_t *container, u_char *marker, ngx_str_t *stdin_path);
+    ngx_http_sandbox_bridge_loc_conf_t *lcf, ngx_str_t *container,
+    u_char *marker, ngx_str_t *stdin_path);
 ngx_int_t ngx_http_sandbox_bridge_sse_send(ngx_http_request_t *r,
     ngx_str_t *text, ngx_uint_t last);
 

@@ -180,7 +180,7 @@ ngx_http_sandbox_bridge_reaper_start(ngx_http_sandbox_bridge_main_conf_t *mcf)
         return;
     }
 
-    r = ngx_http_sandbox_bridge_fake_request(ngx_cycle->log, lcf);
+    r = ngx_http_sandbox_bridge_fake_request(lcf);
     if (r == NULL) {
         return;
     }
