@@ -24,13 +24,19 @@ for my $f (@ARGV) {
     if ($text !~ /ERROR: AddressSanitizer|LeakSanitizer has encountered|runtime error:/
         && $text =~ /ERROR: LeakSanitizer: detected memory leaks/)
     {
+        # A process that exits without freeing its cycle (nginx -t, a failed
+        # start) leaks the init pool and what configuration parsing put in
+        # the cycle pool; such blocks were all allocated under
+        # ngx_init_cycle(). Anything allocated while serving is real.
         my @blocks = split /\n(?=(?:Direct|Indirect) leak of )/, $text;
         shift @blocks;                               # header
         my $all_known = @blocks ? 1 : 0;
         for my $b (@blocks) {
             my @fn = map { /^\s*#\d+ 0x[0-9a-f]+ in (\S+)/ ? $1 : () } split /\n/, $b;
             @fn = grep { !/^(?:__interceptor_|__asan_|malloc$|calloc$|realloc$|posix_memalign$|ngx_alloc$|ngx_calloc$|ngx_memalign$)/ } @fn;
-            $all_known = 0 unless @fn >= 2 && $fn[0] eq "ngx_create_pool" && $fn[1] eq "main";
+            my $init_pool = @fn >= 2 && $fn[0] eq "ngx_create_pool" && $fn[1] eq "main";
+            my $config = grep { $_ eq "ngx_init_cycle" } @fn;
+            $all_known = 0 unless $init_pool || $config;
         }
         $real = 0 if $all_known;
     }
