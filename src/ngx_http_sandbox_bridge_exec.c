@@ -60,6 +60,8 @@ static ngx_int_t ngx_http_sandbox_bridge_sse_start(ngx_http_request_t *r,
     ngx_http_sandbox_bridge_exec_t *ex);
 static void ngx_http_sandbox_bridge_exec_flush_utf8(ngx_http_request_t *r,
     ngx_http_sandbox_bridge_exec_t *ex);
+static void ngx_http_sandbox_bridge_sse_final(ngx_http_request_t *r,
+    const char *event, json_t *data);
 
 
 static ngx_str_t  ngx_http_sandbox_bridge_keepalive =
@@ -1631,11 +1633,7 @@ static void
 ngx_http_sandbox_bridge_exec_respond(ngx_http_request_t *r,
     ngx_http_sandbox_bridge_exec_t *ex)
 {
-    char       *s;
-    size_t      len;
-    json_t     *res, *e;
-    ngx_int_t   rc;
-    ngx_str_t   text;
+    json_t  *res, *e;
 
     if (ex->heartbeat.timer_set) {
         ngx_del_timer(&ex->heartbeat);
@@ -1671,28 +1669,8 @@ ngx_http_sandbox_bridge_exec_respond(ngx_http_request_t *r,
 
         json_object_set_new(e, "error",
                             ngx_http_sandbox_bridge_json_strn(&ex->error));
-        s = json_dumps(e, JSON_COMPACT);
-        json_decref(e);
 
-        if (s == NULL) {
-            ngx_http_sandbox_bridge_finish(r, NGX_ERROR);
-            return;
-        }
-
-        len = ngx_strlen(s);
-        text.len = sizeof("event: error\ndata: \n\n") - 1 + len;
-        text.data = ngx_pnalloc(r->pool, text.len);
-        if (text.data == NULL) {
-            free(s);
-            ngx_http_sandbox_bridge_finish(r, NGX_ERROR);
-            return;
-        }
-
-        ngx_sprintf(text.data, "event: error\ndata: %*s\n\n", len, s);
-        free(s);
-
-        rc = ngx_http_sandbox_bridge_sse_send(r, &text, 1);
-        ngx_http_sandbox_bridge_finish(r, rc);
+        ngx_http_sandbox_bridge_sse_final(r, "error", e);
         return;
     }
 
@@ -1708,28 +1686,7 @@ ngx_http_sandbox_bridge_exec_respond(ngx_http_request_t *r,
         return;
     }
 
-    s = json_dumps(res, JSON_COMPACT);
-    json_decref(res);
-
-    if (s == NULL) {
-        ngx_http_sandbox_bridge_finish(r, NGX_ERROR);
-        return;
-    }
-
-    len = ngx_strlen(s);
-    text.len = sizeof("event: complete\ndata: \n\n") - 1 + len;
-    text.data = ngx_pnalloc(r->pool, text.len);
-    if (text.data == NULL) {
-        free(s);
-        ngx_http_sandbox_bridge_finish(r, NGX_ERROR);
-        return;
-    }
-
-    ngx_sprintf(text.data, "event: complete\ndata: %*s\n\n", len, s);
-    free(s);
-
-    rc = ngx_http_sandbox_bridge_sse_send(r, &text, 1);
-    ngx_http_sandbox_bridge_finish(r, rc);
+    ngx_http_sandbox_bridge_sse_final(r, "complete", res);
 }
 
 
@@ -1824,4 +1781,40 @@ ngx_http_sandbox_bridge_exec_flush_utf8(ngx_http_request_t *r,
 
         (void) ngx_http_sandbox_bridge_sse_send(r, &text, 0);
     }
+}
+
+
+/* the one terminal event: "event: <name>\ndata: <json>\n\n", then the end */
+
+static void
+ngx_http_sandbox_bridge_sse_final(ngx_http_request_t *r, const char *event,
+    json_t *data)
+{
+    char       *s;
+    size_t      len;
+    ngx_str_t   text;
+
+    s = json_dumps(data, JSON_COMPACT);
+    json_decref(data);
+
+    if (s == NULL) {
+        ngx_http_sandbox_bridge_finish(r, NGX_ERROR);
+        return;
+    }
+
+    len = ngx_strlen(s);
+    text.len = sizeof("event: \ndata: \n\n") - 1 + ngx_strlen(event) + len;
+    text.data = ngx_pnalloc(r->pool, text.len);
+
+    if (text.data == NULL) {
+        free(s);
+        ngx_http_sandbox_bridge_finish(r, NGX_ERROR);
+        return;
+    }
+
+    ngx_sprintf(text.data, "event: %s\ndata: %*s\n\n", event, len, s);
+    free(s);
+
+    ngx_http_sandbox_bridge_finish(r,
+                               ngx_http_sandbox_bridge_sse_send(r, &text, 1));
 }

@@ -98,6 +98,8 @@ static void ngx_http_sandbox_bridge_lease_fail(ngx_http_request_t *r,
 static void ngx_http_sandbox_bridge_lease_docker_fail(ngx_http_request_t *r,
     const char *what);
 static void ngx_http_sandbox_bridge_lease_destroy(ngx_http_request_t *r);
+static void ngx_http_sandbox_bridge_lease_rm(ngx_http_request_t *r,
+    ngx_http_sandbox_bridge_step_pt step);
 static void ngx_http_sandbox_bridge_lease_removed(ngx_http_request_t *r);
 static void ngx_http_sandbox_bridge_lease_forgotten(ngx_http_request_t *r,
     void *data, redisReply *reply);
@@ -106,7 +108,6 @@ static ngx_int_t ngx_http_sandbox_bridge_destroy_start(ngx_http_request_t *r,
     ngx_str_t *id);
 static void ngx_http_sandbox_bridge_destroy_forgot(ngx_http_request_t *r,
     void *data, redisReply *reply);
-static void ngx_http_sandbox_bridge_destroy_done(ngx_http_request_t *r);
 
 static void ngx_http_sandbox_bridge_touch_reply(ngx_http_request_t *r,
     void *data, redisReply *reply);
@@ -1769,6 +1770,16 @@ ngx_http_sandbox_bridge_lease_fail(ngx_http_request_t *r, ngx_uint_t status,
 static void
 ngx_http_sandbox_bridge_lease_destroy(ngx_http_request_t *r)
 {
+    ngx_http_sandbox_bridge_lease_rm(r, ngx_http_sandbox_bridge_lease_removed);
+}
+
+
+/* DELETE /containers/<name>?force=true&v=true, then step */
+
+static void
+ngx_http_sandbox_bridge_lease_rm(ngx_http_request_t *r,
+    ngx_http_sandbox_bridge_step_pt step)
+{
     ngx_str_t                            uri, args;
     ngx_http_sandbox_bridge_ctx_t       *ctx;
     ngx_http_sandbox_bridge_lease_op_t  *op;
@@ -1788,7 +1799,7 @@ ngx_http_sandbox_bridge_lease_destroy(ngx_http_request_t *r)
     ngx_sprintf(uri.data, "/containers/%V", &op->container);
     ngx_str_set(&args, "force=true&v=true");
 
-    ctx->resume = ngx_http_sandbox_bridge_lease_removed;
+    ctx->resume = step;
 
     if (ngx_http_sandbox_bridge_docker_call(r, &lcf->docker_location,
                                             NGX_HTTP_DELETE, &uri, &args,
@@ -1999,17 +2010,14 @@ static void
 ngx_http_sandbox_bridge_destroy_forgot(ngx_http_request_t *r, void *data,
     redisReply *reply)
 {
-    ngx_str_t                            uri, args;
     ngx_http_sandbox_bridge_ctx_t       *ctx;
     ngx_http_sandbox_bridge_lease_op_t  *op = data;
-    ngx_http_sandbox_bridge_loc_conf_t  *lcf;
 
     if (r == NULL) {
         return;
     }
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_sandbox_bridge_module);
-    lcf = ngx_http_get_module_loc_conf(r, ngx_http_sandbox_bridge_module);
     ctx->pending--;
 
     if (reply == NULL || reply->type != REDIS_REPLY_INTEGER) {
@@ -2027,33 +2035,8 @@ ngx_http_sandbox_bridge_destroy_forgot(ngx_http_request_t *r, void *data,
     op->resp_status = NGX_HTTP_OK;
     op->resp = json_pack("{sb}", "ok", 1);
 
-    uri.len = sizeof("/containers/") - 1 + op->container.len;
-    uri.data = ngx_pnalloc(r->pool, uri.len);
-    if (uri.data == NULL) {
-        ngx_http_sandbox_bridge_lease_send(r);
-        return;
-    }
-
-    ngx_sprintf(uri.data, "/containers/%V", &op->container);
-    ngx_str_set(&args, "force=true&v=true");
-
     /* errors removing the container are ignored (§3.5, §3.6) */
-    ctx->resume = ngx_http_sandbox_bridge_destroy_done;
-
-    if (ngx_http_sandbox_bridge_docker_call(r, &lcf->docker_location,
-                                            NGX_HTTP_DELETE, &uri, &args,
-                                            NULL, NULL, 0, &op->call)
-        != NGX_OK)
-    {
-        ngx_http_sandbox_bridge_lease_send(r);
-    }
-}
-
-
-static void
-ngx_http_sandbox_bridge_destroy_done(ngx_http_request_t *r)
-{
-    ngx_http_sandbox_bridge_lease_send(r);
+    ngx_http_sandbox_bridge_lease_rm(r, ngx_http_sandbox_bridge_lease_send);
 }
 
 
