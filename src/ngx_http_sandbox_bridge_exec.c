@@ -9,6 +9,9 @@
 #include "ngx_http_sandbox_bridge_util.h"
 
 
+/* Linux's MAX_ARG_STRLEN: the longest single argument, NUL included */
+#define NGX_HTTP_SANDBOX_BRIDGE_SCRIPT_MAX  131072
+
 #define NGX_HTTP_SANDBOX_BRIDGE_TAG                                           \
     (ngx_buf_tag_t) &ngx_http_sandbox_bridge_module
 
@@ -1357,11 +1360,14 @@ typedef struct {
     ngx_str_t                         session;
     ngx_msec_t                        timeout;
     ngx_uint_t                        stream;
+    const char                       *bad_key;
     ngx_http_sandbox_bridge_exec_t    ex;
 } ngx_http_sandbox_bridge_exec_op_t;
 
 
 static ngx_int_t ngx_http_sandbox_bridge_exec_limits(ngx_http_request_t *r,
+    ngx_http_sandbox_bridge_ctx_t *ctx, ngx_http_sandbox_bridge_exec_op_t *op);
+static ngx_int_t ngx_http_sandbox_bridge_exec_prepare(ngx_http_request_t *r,
     ngx_http_sandbox_bridge_ctx_t *ctx, ngx_http_sandbox_bridge_exec_op_t *op);
 
 
@@ -1443,6 +1449,11 @@ ngx_http_sandbox_bridge_exec_route(ngx_http_request_t *r,
     op->stream = json_is_true(json_object_get(ctx->body, "streamOutput"));
 
     rc = ngx_http_sandbox_bridge_exec_limits(r, ctx, op);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    rc = ngx_http_sandbox_bridge_exec_prepare(r, ctx, op);
     if (rc != NGX_OK) {
         return rc;
     }
@@ -1531,12 +1542,67 @@ ngx_http_sandbox_bridge_exec_limits(ngx_http_request_t *r,
 }
 
 
+/* the §5.2 script, built before anything is touched */
+
+static ngx_int_t
+ngx_http_sandbox_bridge_exec_prepare(ngx_http_request_t *r,
+    ngx_http_sandbox_bridge_ctx_t *ctx, ngx_http_sandbox_bridge_exec_op_t *op)
+{
+    ngx_int_t                        rc;
+    ngx_http_sandbox_bridge_exec_t  *ex;
+
+    ex = &op->ex;
+
+    if (op->stdin_data.len) {
+        ex->stdin_path.len = sizeof("/tmp/.paperclip-bridge-stdin-") - 1 + 32;
+        ex->stdin_path.data = ngx_pnalloc(r->pool, ex->stdin_path.len);
+        if (ex->stdin_path.data == NULL
+            || ngx_http_sandbox_bridge_random_hex(
+                   ngx_cpymem(ex->stdin_path.data,
+                              "/tmp/.paperclip-bridge-stdin-",
+                              sizeof("/tmp/.paperclip-bridge-stdin-") - 1),
+                   32)
+               != NGX_OK)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+    }
+
+    rc = ngx_http_sandbox_bridge_exec_script(r->pool, &op->command,
+                                        json_object_get(ctx->body, "args"),
+                                        &op->cwd,
+                                        json_object_get(ctx->body, "env"),
+                                        &ex->stdin_path, &ex->script,
+                                        &op->bad_key);
+
+    if (rc == NGX_DECLINED) {
+        /* reported once the route has started (§5.2) */
+        ex->stdin_path.len = 0;
+        return NGX_OK;
+    }
+
+    if (rc != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    /* the script is one argument of sh -lc: Linux's MAX_ARG_STRLEN */
+    if (ex->script.len >= NGX_HTTP_SANDBOX_BRIDGE_SCRIPT_MAX) {
+        return ngx_http_sandbox_bridge_reply_error(r, NGX_HTTP_BAD_REQUEST,
+                           "invalid_request",
+                           "The quoted command line (command, args, env, "
+                           "cwd) is longer than %d bytes.",
+                           NGX_HTTP_SANDBOX_BRIDGE_SCRIPT_MAX - 1);
+    }
+
+    return NGX_OK;
+}
+
+
 static void
 ngx_http_sandbox_bridge_exec_leased(ngx_http_request_t *r,
     ngx_http_sandbox_bridge_lease_t *lease, ngx_int_t rc)
 {
     u_char                              *p;
-    const char                          *bad;
     ngx_http_sandbox_bridge_ctx_t       *ctx;
     ngx_http_sandbox_bridge_exec_t      *ex;
     ngx_http_sandbox_bridge_exec_op_t   *op;
@@ -1579,32 +1645,10 @@ ngx_http_sandbox_bridge_exec_leased(ngx_http_request_t *r,
     ex->stream = op->stream;
     ex->done = ngx_http_sandbox_bridge_exec_respond;
 
-    if (op->stdin_data.len) {
-        ex->stdin_path.len = sizeof("/tmp/.paperclip-bridge-stdin-") - 1 + 32;
-        ex->stdin_path.data = ngx_pnalloc(r->pool, ex->stdin_path.len);
-        if (ex->stdin_path.data == NULL
-            || ngx_http_sandbox_bridge_random_hex(
-                   ngx_cpymem(ex->stdin_path.data,
-                              "/tmp/.paperclip-bridge-stdin-",
-                              sizeof("/tmp/.paperclip-bridge-stdin-") - 1),
-                   32)
-               != NGX_OK)
-        {
-            ngx_http_sandbox_bridge_finish(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-            return;
-        }
-    }
-
-    rc = ngx_http_sandbox_bridge_exec_script(r->pool, &op->command,
-                                        json_object_get(ctx->body, "args"),
-                                        &op->cwd,
-                                        json_object_get(ctx->body, "env"),
-                                        &ex->stdin_path, &ex->script, &bad);
-
-    if (rc == NGX_DECLINED) {
+    if (op->bad_key) {
         p = ngx_snprintf(buf, sizeof(buf),
                          "Invalid sandbox environment variable key: %s",
-                         bad);
+                         op->bad_key);
         ex->failed = 1;
         ex->error.data = ngx_pnalloc(r->pool, p - buf);
         if (ex->error.data) {
@@ -1618,8 +1662,7 @@ ngx_http_sandbox_bridge_exec_leased(ngx_http_request_t *r,
         return;
     }
 
-    if (rc != NGX_OK
-        || ngx_http_sandbox_bridge_exec_run(r, ex) != NGX_OK)
+    if (ngx_http_sandbox_bridge_exec_run(r, ex) != NGX_OK)
     {
         ex->failed = 1;
         ngx_str_set(&ex->error, "could not start the command");

@@ -510,7 +510,7 @@ ngx_http_sandbox_bridge_merge_loc_conf(ngx_conf_t *cf, void *parent,
     ngx_conf_merge_uint_value(conf->max_json_depth, prev->max_json_depth, 32);
     ngx_conf_merge_uint_value(conf->max_args, prev->max_args, 1024);
     ngx_conf_merge_size_value(conf->max_arg_size, prev->max_arg_size,
-                              128 * 1024);
+                              64 * 1024);
     ngx_conf_merge_uint_value(conf->max_env, prev->max_env, 256);
     ngx_conf_merge_size_value(conf->max_stdin_size, prev->max_stdin_size,
                               1024 * 1024);
