@@ -456,9 +456,16 @@ ngx_http_sandbox_bridge_fake_request(ngx_http_sandbox_bridge_loc_conf_t *lcf)
     c->read->log = clog;
     c->write->log = clog;
 
-    /* no client socket: keep upstream from watching or tuning one */
+    /*
+     * No client socket: keep upstream from watching, tuning or timing
+     * one. A write event that is active and ready never gets a send
+     * timer; the handlers are there in case any event fires anyway.
+     */
     c->write->active = 1;
+    c->write->ready = 1;
     c->read->active = 1;
+    c->read->handler = ngx_http_empty_handler;
+    c->write->handler = ngx_http_empty_handler;
     c->tcp_nodelay = NGX_TCP_NODELAY_DISABLED;
     c->tcp_nopush = NGX_TCP_NOPUSH_DISABLED;
 
