@@ -379,7 +379,7 @@ bench_init() {
         log "make build"
         make -s -C "$ROOT" build >"$RESULTS/build.log" 2>&1 || { tail -n 20 "$RESULTS/build.log" >&2; die "make build failed"; }
         [ -f "$SO" ] || die "$SO missing"
-        # a private copy: other people's rebuilds cannot change the module
+        # a private copy: a concurrent rebuild cannot change the module
         # under test halfway through
         SO_COPY=$(mktemp /tmp/psb-bench-module.XXXXXX)
         cp -p "$SO" "$SO_COPY"
