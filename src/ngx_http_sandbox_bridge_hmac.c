@@ -595,7 +595,7 @@ ngx_http_sandbox_bridge_hmac_key_file(ngx_conf_t *cf, ngx_command_t *cmd,
 {
     ngx_http_sandbox_bridge_loc_conf_t *lcf = conf;
 
-    u_char                              *p, *last, *eol, *sp, *end;
+    u_char                              *p, *q, *last, *eol, *sp, *end;
     ngx_str_t                           *value, text, id;
     ngx_http_sandbox_bridge_hmac_key_t  *key;
 
@@ -680,7 +680,13 @@ ngx_http_sandbox_bridge_hmac_key_file(ngx_conf_t *cf, ngx_command_t *cmd,
         sp = ngx_strlchr(p, end, ' ');
 
         if (sp) {
-            if (end - sp < 6 || ngx_strncmp(end - 5, "admin", 5) != 0) {
+            /* the third field, if any, is exactly "admin" */
+            q = sp;
+            while (q < end && *q == ' ') {
+                q++;
+            }
+
+            if (end - q != 5 || ngx_strncmp(q, "admin", 5) != 0) {
                 ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                    "the line of key \"%V\" in \"%V\" of "
                                    "\"sandbox_auth_hmac_key_file\" must be "

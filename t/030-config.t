@@ -622,3 +622,36 @@ x
 --- config eval: $::Base . 'location /y { sandbox_bridge /y /z; }'
 --- must_die
 --- error_log eval: ::names('sandbox_bridge', 'number of arguments')
+
+
+
+=== TEST 69: an HMAC key line whose third field is not exactly "admin" (a comment that mentions admin must not make an admin key)
+--- config
+    sandbox_auth hmac;
+    sandbox_auth_hmac_key_file $TEST_NGINX_HTML_DIR/keys;
+    sandbox_docker_location /_docker;
+    sandbox_image $TEST_NGINX_SANDBOX_IMAGE;
+    location /api/paperclip-sandbox/v1 { sandbox_bridge; }
+--- user_files
+>>> keys
+k1 0123456789abcdef0123 # not admin
+--- must_die
+--- error_log eval: ::names('sandbox_auth_hmac_key_file', 'k1')
+
+
+
+=== TEST 70: an HMAC key marked admin loads
+--- config
+    sandbox_auth hmac;
+    sandbox_auth_hmac_key_file $TEST_NGINX_HTML_DIR/keys;
+    sandbox_docker_location /_docker;
+    sandbox_image $TEST_NGINX_SANDBOX_IMAGE;
+    location /api/paperclip-sandbox/v1 { sandbox_bridge; }
+--- user_files
+>>> keys
+k1 0123456789abcdef0123   admin
+--- request
+GET /api/paperclip-sandbox/v1/health
+--- error_code: 401
+--- response_body chomp
+{"error":"unauthorized","message":"This location requires signed requests."}
