@@ -10,6 +10,9 @@
 #                       -> build/asan/sbin/nginx, build/asan/modules/*.so
 #   make test-asan      the suite against the ASan nginx; fails on any report
 #   make test-valgrind  the suite under valgrind (TEST_NGINX_USE_VALGRIND=1)
+#   make fuzz           libFuzzer harnesses -> build/fuzz/bin/ (fuzz/README.md)
+#   make fuzz-run       every harness FUZZ_TIME seconds (default 300)
+#   make fuzz-smoke     every harness 20 s (CI)
 #   make run            services + nginx in the foreground with
 #                       conf-examples/quickstart.conf (Ctrl-C stops all)
 #   make services-start / services-stop / services-status
@@ -37,6 +40,7 @@ NGINX_SRC_VERSION ?= 1.22.1-9+deb12u9
 MODULE_SRCS := $(wildcard $(CURDIR)/src/*.c $(CURDIR)/src/*.h)
 
 .PHONY: all build deps deps-asan deps-valgrind test test-asan test-valgrind \
+        fuzz fuzz-run fuzz-smoke \
         nginx-asan run services-start services-stop services-status image \
         clean distclean help
 
@@ -83,6 +87,20 @@ test-asan: nginx-asan
 test-valgrind: build deps-valgrind
 	@T='$(T)' PROVE_FLAGS='$(PROVE_FLAGS)' TEST_NGINX_BINARY='$(TEST_NGINX_BINARY)' \
 	    util/test.sh --valgrind
+
+# ---------------------------------------------------------------- fuzzing
+# libFuzzer harnesses (clang + ASan + UBSan), see fuzz/README.md.
+FUZZ_TIME ?= 300
+
+fuzz: deps
+	@$(MAKE) --no-print-directory -C fuzz build
+
+fuzz-run: fuzz
+	@FUZZ_NO_BUILD=1 fuzz/run.sh $(FUZZ_TIME)
+
+# what CI runs: every harness briefly, from the committed seeds
+fuzz-smoke: fuzz
+	@FUZZ_NO_BUILD=1 fuzz/run.sh 20
 
 # ---------------------------------------------------------------- services / run
 services-start: deps

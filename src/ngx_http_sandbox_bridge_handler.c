@@ -30,7 +30,6 @@ static ngx_int_t ngx_http_sandbox_bridge_parse_body(ngx_http_request_t *r,
 static ngx_int_t ngx_http_sandbox_bridge_not_found(ngx_http_request_t *r,
     ngx_http_sandbox_bridge_ctx_t *ctx);
 static ngx_int_t ngx_http_sandbox_bridge_too_large(ngx_http_request_t *r);
-static ngx_uint_t ngx_http_sandbox_bridge_json_depth(u_char *p, size_t len);
 static ngx_http_sandbox_bridge_route_pt ngx_http_sandbox_bridge_match(
     ngx_http_request_t *r, ngx_http_sandbox_bridge_ctx_t *ctx);
 
@@ -495,7 +494,7 @@ ngx_http_sandbox_bridge_too_large(ngx_http_request_t *r)
 
 /* the deepest nesting of arrays and objects, outside strings */
 
-static ngx_uint_t
+ngx_uint_t
 ngx_http_sandbox_bridge_json_depth(u_char *p, size_t len)
 {
     u_char      *last;

@@ -50,6 +50,7 @@ struct ngx_http_sandbox_bridge_ctx_s {
 ngx_http_sandbox_bridge_ctx_t *ngx_http_sandbox_bridge_get_ctx(
     ngx_http_request_t *r);
 ngx_int_t ngx_http_sandbox_bridge_content_handler(ngx_http_request_t *r);
+ngx_uint_t ngx_http_sandbox_bridge_json_depth(u_char *p, size_t len);
 void ngx_http_sandbox_bridge_wake(ngx_http_request_t *r);
 void ngx_http_sandbox_bridge_finish(ngx_http_request_t *r, ngx_int_t rc);
 ngx_int_t ngx_http_sandbox_bridge_reply_error(ngx_http_request_t *r,

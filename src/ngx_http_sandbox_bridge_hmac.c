@@ -162,7 +162,9 @@ ngx_http_sandbox_bridge_valid_chars(ngx_str_t *s, size_t min, size_t max,
     }
 
     for (i = 0; i < s->len; i++) {
-        if (!(isalnum(s->data[i]) || ngx_strchr(extra, s->data[i]))) {
+        if (s->data[i] == '\0'
+            || !(isalnum(s->data[i]) || ngx_strchr(extra, s->data[i])))
+        {
             return NGX_DECLINED;
         }
     }

@@ -111,8 +111,6 @@ static void ngx_http_sandbox_bridge_destroy_forgot(ngx_http_request_t *r,
 
 static void ngx_http_sandbox_bridge_touch_reply(ngx_http_request_t *r,
     void *data, redisReply *reply);
-static ngx_int_t ngx_http_sandbox_bridge_lease_fields(ngx_pool_t *pool,
-    redisReply *reply, ngx_http_sandbox_bridge_lease_t *lease);
 
 
 /*
@@ -2136,7 +2134,7 @@ ngx_http_sandbox_bridge_touch_reply(ngx_http_request_t *r, void *data,
 }
 
 
-static ngx_int_t
+ngx_int_t
 ngx_http_sandbox_bridge_lease_fields(ngx_pool_t *pool, redisReply *reply,
     ngx_http_sandbox_bridge_lease_t *lease)
 {

@@ -46,6 +46,8 @@ extern ngx_http_sandbox_bridge_script_t  ngx_http_sandbox_bridge_scripts[];
 
 ngx_int_t ngx_http_sandbox_bridge_lease_touch(ngx_http_request_t *r,
     ngx_str_t *id, ngx_http_sandbox_bridge_lease_pt handler);
+ngx_int_t ngx_http_sandbox_bridge_lease_fields(ngx_pool_t *pool,
+    redisReply *reply, ngx_http_sandbox_bridge_lease_t *lease);
 ngx_int_t ngx_http_sandbox_bridge_lease_key(ngx_pool_t *pool,
     ngx_http_sandbox_bridge_main_conf_t *mcf, ngx_str_t *id, ngx_str_t *key);
 ngx_int_t ngx_http_sandbox_bridge_container_name(ngx_pool_t *pool,

@@ -318,6 +318,10 @@ ngx_http_sandbox_bridge_utf8_repair(u_char *dst, u_char *src, size_t len)
     u_char     *p, *end;
     ngx_uint_t  complete;
 
+    if (len == 0) {
+        return dst;
+    }
+
     p = src;
     end = src + len;
 

@@ -377,10 +377,21 @@ ngx_http_sandbox_bridge_js_string_number(const char *s, size_t len,
         int  base = (buf[1] == 'x' || buf[1] == 'X') ? 16
                     : (buf[1] == 'o' || buf[1] == 'O') ? 8 : 2;
 
-        d = (double) strtoull(buf + 2, &end, base);
+        /* only digits of the base: no sign, blank or second prefix */
+        d = 0;
 
-        if (*end != '\0' || end == buf + 2) {
-            return NGX_DECLINED;
+        for (end = buf + 2; *end; end++) {
+            int  digit;
+
+            digit = (*end >= '0' && *end <= '9') ? *end - '0'
+                    : (*end >= 'a' && *end <= 'f') ? *end - 'a' + 10
+                    : (*end >= 'A' && *end <= 'F') ? *end - 'A' + 10 : 99;
+
+            if (digit >= base) {
+                return NGX_DECLINED;
+            }
+
+            d = d * base + digit;
         }
 
         *out = d;

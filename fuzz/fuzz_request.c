@@ -1,0 +1,1202 @@
+
+/*
+ * Copyright (C) nginx-sandbox-bridge authors
+ *
+ * fuzz_request: request bodies (PROTOCOL §3, §7.3) on their way in.
+ *
+ * The input is a request body. Checked:
+ *   - json_depth() (handler.c) is the real nesting depth of every body
+ *     jansson accepts (at least that with duplicate keys, whose replaced
+ *     values count too), so the D9 depth limit cannot be dodged;
+ *   - the §1.3 field coercions of util.c on the parsed object, against
+ *     references: read_bool(), read_string() (trim), read_raw_string(),
+ *     read_integer() (JS Number(), truncated, clamped to 2^53 - 1),
+ *     parse_duration(), normalize_id() (§4.1) and check_id() (D6);
+ *   - exec_script() (exec.c, §5.2) on command/args/cwd/env/stdin taken
+ *     as exec_route() and exec_leased() take them: a bad env key is
+ *     reported exactly when there is one (the first), otherwise the script
+ *     is the profile prefix and then, read back with a POSIX sh word
+ *     splitter, exactly the words "&& cd <cwd> && exec [env K=v ...]
+ *     <command> <args...> [< <stdin file>]": quoting can neither be broken
+ *     out of nor lose a byte;
+ *   - json_dump() (util.c) round-trips the body;
+ *   - the whole content handler (handler.c: body read, route match, D9
+ *     limits, JSON parse, then probe / acquire / resume / release / exec /
+ *     DELETE <providerLeaseId> / an unknown route) on a fake request whose
+ *     body arrives in one to three buffers: exactly one answer, a valid
+ *     JSON envelope with an exact Content-Length, never a bare 500; what
+ *     reaches Redis (the harness's stub, which then reports the store
+ *     unavailable) has a lease key <prefix>lease:{<id>} with a D6-valid
+ *     id, and for acquire/probe the id, container and cwd fields that
+ *     belong to it.
+ */
+
+
+#include <math.h>
+
+#include "psb_fuzz.h"
+#include "ngx_http_sandbox_bridge_exec.h"
+#include "ngx_http_sandbox_bridge_handler.h"
+#include "ngx_http_sandbox_bridge_lease.h"
+#include "ngx_http_sandbox_bridge_redis.h"
+#include "ngx_http_sandbox_bridge_util.h"
+
+
+#define PSB_MAX_SAFE   9007199254740991.0
+
+#define PSB_PROFILE                                                           \
+    "if [ -f /etc/profile ]; then . /etc/profile >/dev/null 2>&1 || true; "   \
+    "fi && if [ -f \"$HOME/.profile\" ]; then . \"$HOME/.profile\" "          \
+    ">/dev/null 2>&1 || true; fi && if [ -f \"$HOME/.bash_profile\" ]; "      \
+    "then . \"$HOME/.bash_profile\" >/dev/null 2>&1 || true; elif [ -f "      \
+    "\"$HOME/.bashrc\" ]; then . \"$HOME/.bashrc\" >/dev/null 2>&1 || true; " \
+    "fi && if [ -f \"$HOME/.zprofile\" ]; then . \"$HOME/.zprofile\" "        \
+    ">/dev/null 2>&1 || true; fi"
+
+
+typedef struct {
+    u_char      *data;
+    size_t       len;
+    size_t       cap;
+} psb_buf_t;
+
+
+/* the body the current route runs with */
+static json_t      *psb_body;
+static ngx_str_t    psb_route;
+static const char  *psb_only;
+
+
+/* F1, F2 (see the Redis stub): a 400 or 413 was sent, the route went on */
+
+static ngx_uint_t
+psb_known_late(void)
+{
+    /* F1, F2 are fixed: a route that answered never goes on */
+    return 0;
+}
+
+
+static void
+psb_buf_add(psb_buf_t *b, const u_char *p, size_t len)
+{
+    u_char  *n;
+
+    if (b->len + len > b->cap) {
+        b->cap = 2 * (b->len + len) + 64;
+        n = realloc(b->data, b->cap);
+        psb_fuzz_assert(n != NULL, "out of memory");
+        b->data = n;
+    }
+
+    if (len) {
+        ngx_memcpy(b->data + b->len, p, len);
+        b->len += len;
+    }
+}
+
+
+/* references */
+
+static ngx_uint_t
+psb_ref_depth(json_t *j)
+{
+    size_t       i;
+    json_t      *v;
+    ngx_uint_t   d, max;
+    const char  *k;
+
+    max = 0;
+
+    if (json_is_array(j)) {
+        json_array_foreach(j, i, v) {
+            d = psb_ref_depth(v);
+            max = ngx_max(max, d);
+        }
+
+        return max + 1;
+    }
+
+    if (json_is_object(j)) {
+        json_object_foreach(j, k, v) {
+            d = psb_ref_depth(v);
+            max = ngx_max(max, d);
+        }
+
+        return max + 1;
+    }
+
+    return 0;
+}
+
+
+static void
+psb_ref_trim(u_char **p, size_t *len)
+{
+    u_char  *s, *e;
+
+    s = *p;
+    e = s + *len;
+
+    while (s < e && psb_fuzz_is_space(*s)) {
+        s++;
+    }
+
+    while (e > s && psb_fuzz_is_space(e[-1])) {
+        e--;
+    }
+
+    *p = s;
+    *len = e - s;
+}
+
+
+/* JS StringToNumber for ASCII text: 0 and *out, or -1 for NaN */
+
+static ngx_int_t
+psb_ref_js_string(u_char *s, size_t len, double *out)
+{
+    int      base;
+    size_t   i, digits;
+    double   d;
+    u_char   c, *p, *e;
+    char     buf[512];
+
+    psb_ref_trim(&s, &len);
+
+    if (len == 0) {
+        *out = 0;
+        return 0;
+    }
+
+    if (len > 2 && s[0] == '0'
+        && (s[1] == 'x' || s[1] == 'X' || s[1] == 'o' || s[1] == 'O'
+            || s[1] == 'b' || s[1] == 'B'))
+    {
+        base = (s[1] == 'x' || s[1] == 'X') ? 16
+               : (s[1] == 'o' || s[1] == 'O') ? 8 : 2;
+        d = 0;
+
+        for (i = 2; i < len; i++) {
+            c = s[i];
+            c = (c >= '0' && c <= '9') ? c - '0'
+                : (c >= 'a' && c <= 'f') ? c - 'a' + 10
+                : (c >= 'A' && c <= 'F') ? c - 'A' + 10 : 99;
+
+            if (c >= base) {
+                return -1;
+            }
+
+            d = d * base + c;
+        }
+
+        *out = d;
+        return 0;
+    }
+
+    p = s;
+    e = s + len;
+
+    if (*p == '+' || *p == '-') {
+        p++;
+    }
+
+    if ((size_t) (e - p) == 8 && ngx_memcmp(p, "Infinity", 8) == 0) {
+        *out = (s[0] == '-') ? -INFINITY : INFINITY;
+        return 0;
+    }
+
+    digits = 0;
+
+    while (p < e && *p >= '0' && *p <= '9') {
+        p++;
+        digits++;
+    }
+
+    if (p < e && *p == '.') {
+        p++;
+
+        while (p < e && *p >= '0' && *p <= '9') {
+            p++;
+            digits++;
+        }
+    }
+
+    if (digits == 0) {
+        return -1;
+    }
+
+    if (p < e && (*p == 'e' || *p == 'E')) {
+        p++;
+
+        if (p < e && (*p == '+' || *p == '-')) {
+            p++;
+        }
+
+        if (p == e || *p < '0' || *p > '9') {
+            return -1;
+        }
+
+        while (p < e && *p >= '0' && *p <= '9') {
+            p++;
+        }
+    }
+
+    if (p != e || len >= sizeof(buf)) {
+        return -1;
+    }
+
+    ngx_memcpy(buf, s, len);
+    buf[len] = '\0';
+
+    *out = strtod(buf, NULL);
+
+    return 0;
+}
+
+
+/* JS Number(v) for a JSON value; *odd for the cases noted below */
+
+static ngx_int_t
+psb_ref_js_number(json_t *v, double *out, ngx_uint_t *odd)
+{
+    json_t  *e;
+
+    switch (json_typeof(v)) {
+
+    case JSON_INTEGER:
+        *out = (double) json_integer_value(v);
+        return 0;
+
+    case JSON_REAL:
+        *out = json_real_value(v);
+        return 0;
+
+    case JSON_NULL:
+    case JSON_FALSE:
+        *out = 0;
+        return 0;
+
+    case JSON_TRUE:
+        *out = 1;
+        return 0;
+
+    case JSON_STRING:
+        return psb_ref_js_string((u_char *) json_string_value(v),
+                                 json_string_length(v), out);
+
+    case JSON_ARRAY:
+        /* Number([x]) is Number(String(x)) */
+        if (json_array_size(v) == 0) {
+            *out = 0;
+            return 0;
+        }
+
+        if (json_array_size(v) > 1) {
+            return -1;
+        }
+
+        e = json_array_get(v, 0);
+
+        if (json_is_null(e)) {
+            *out = 0;
+            return 0;
+        }
+
+        if (json_is_array(e) || json_is_object(e)) {
+            /* [[5]] is 5 in JS; known finding F5 */
+            *odd = 1;
+            return -1;
+        }
+
+        if (json_is_boolean(e)) {
+            return -1;
+        }
+
+        return psb_ref_js_number(e, out, odd);
+
+    default:
+        return -1;
+    }
+}
+
+
+/* 1-63 of [a-z0-9-], no "-" at either end (D6) */
+
+static ngx_uint_t
+psb_ref_id_ok(u_char *p, size_t len)
+{
+    size_t  i;
+
+    if (len == 0 || len > 63 || p[0] == '-' || p[len - 1] == '-') {
+        return 0;
+    }
+
+    for (i = 0; i < len; i++) {
+        if (!((p[i] >= 'a' && p[i] <= 'z') || (p[i] >= '0' && p[i] <= '9')
+              || p[i] == '-'))
+        {
+            return 0;
+        }
+    }
+
+    return 1;
+}
+
+
+/* §4.1: trim, lowercase, runs outside [a-z0-9] to one "-", strip "-" */
+
+static void
+psb_ref_normalize(u_char *p, size_t len, psb_buf_t *out)
+{
+    u_char  c, dash;
+    size_t  i;
+
+    psb_ref_trim(&p, &len);
+
+    out->len = 0;
+    dash = 0;
+
+    for (i = 0; i < len; i++) {
+        c = p[i];
+        c = (c >= 'A' && c <= 'Z') ? c | 0x20 : c;
+
+        if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9')) {
+            if (dash && out->len) {
+                psb_buf_add(out, (u_char *) "-", 1);
+            }
+
+            dash = 0;
+            psb_buf_add(out, &c, 1);
+            continue;
+        }
+
+        dash = 1;
+    }
+}
+
+
+/* "500ms", "30s", "10m", "1h", "2d" or seconds; at most a year */
+
+static ngx_msec_int_t
+psb_ref_duration(u_char *p, size_t len)
+{
+    size_t          i;
+    ngx_msec_int_t  n, unit;
+
+    for (i = 0, n = 0; i < len && p[i] >= '0' && p[i] <= '9'; i++) {
+        n = n * 10 + (p[i] - '0');
+
+        if (n > 365 * 86400) {
+            return NGX_ERROR;
+        }
+    }
+
+    if (i == 0) {
+        return NGX_ERROR;
+    }
+
+    if (len - i == 2 && p[i] == 'm' && p[i + 1] == 's') {
+        return n;
+    }
+
+    if (len - i > 1) {
+        return NGX_ERROR;
+    }
+
+    unit = 1000;
+
+    if (i < len) {
+        switch (p[i]) {
+        case 's': unit = 1000; break;
+        case 'm': unit = 60000; break;
+        case 'h': unit = 3600000; break;
+        case 'd': unit = 86400000; break;
+        default: return NGX_ERROR;
+        }
+    }
+
+    n *= unit;
+
+    return (n > (ngx_msec_int_t) 365 * 86400 * 1000) ? NGX_ERROR : n;
+}
+
+
+static ngx_uint_t
+psb_env_key_ok(const char *k)
+{
+    size_t  i;
+
+    if (!((k[0] >= 'A' && k[0] <= 'Z') || (k[0] >= 'a' && k[0] <= 'z')
+          || k[0] == '_'))
+    {
+        return 0;
+    }
+
+    for (i = 1; k[i]; i++) {
+        if (!((k[i] >= 'A' && k[i] <= 'Z') || (k[i] >= 'a' && k[i] <= 'z')
+              || (k[i] >= '0' && k[i] <= '9') || k[i] == '_'))
+        {
+            return 0;
+        }
+    }
+
+    return 1;
+}
+
+
+/* field coercions */
+
+static void
+psb_check_bool(json_t *obj, const char *key, ngx_int_t fallback)
+{
+    json_t     *v;
+    ngx_int_t   b;
+
+    v = json_object_get(obj, key);
+    b = ngx_http_sandbox_bridge_read_bool(obj, key, fallback);
+
+    psb_fuzz_assert(b == (v == NULL ? fallback : json_is_true(v) ? 1 : 0),
+                    "read_bool(%s) = %ld", key, (long) b);
+}
+
+
+static void
+psb_check_string(json_t *obj, const char *key, ngx_pool_t *pool)
+{
+    u_char          *p;
+    size_t           len;
+    json_t          *v;
+    ngx_int_t        rc, raw;
+    ngx_str_t        s, r, id;
+    psb_buf_t        norm;
+    ngx_msec_int_t   d, ref;
+    const char      *err;
+
+    v = json_object_get(obj, key);
+
+    raw = ngx_http_sandbox_bridge_read_raw_string(obj, key, &r);
+    rc = ngx_http_sandbox_bridge_read_string(obj, key, &s);
+
+    if (!json_is_string(v)) {
+        psb_fuzz_assert(raw == NGX_DECLINED && rc == NGX_DECLINED,
+                        "read_string(%s) accepts a non-string", key);
+        return;
+    }
+
+    psb_fuzz_assert(raw == NGX_OK && r.data == (u_char *) json_string_value(v)
+                    && r.len == json_string_length(v),
+                    "read_raw_string(%s)", key);
+
+    p = r.data;
+    len = r.len;
+    psb_ref_trim(&p, &len);
+
+    if (len == 0) {
+        psb_fuzz_assert(rc == NGX_DECLINED, "read_string(%s) accepts blank",
+                        key);
+
+    } else {
+        psb_fuzz_assert(rc == NGX_OK && s.data == p && s.len == len,
+                        "read_string(%s) does not trim as §1.3", key);
+    }
+
+    /* every string is a candidate duration and lease id */
+
+    d = ngx_http_sandbox_bridge_parse_duration(r.data, r.len);
+    ref = psb_ref_duration(r.data, r.len);
+
+    psb_fuzz_assert(d == ref, "parse_duration(\"%.*s\") = %ld, want %ld",
+                    (int) r.len, r.data, (long) d, (long) ref);
+
+    ngx_memzero(&norm, sizeof(psb_buf_t));
+
+    psb_fuzz_assert(ngx_http_sandbox_bridge_normalize_id(pool, &r, &id)
+                    == NGX_OK, "normalize_id failed");
+
+    psb_ref_normalize(r.data, r.len, &norm);
+
+    psb_fuzz_assert(psb_fuzz_eq(id.data, id.len, norm.data, norm.len),
+                    "normalize_id(\"%.*s\") = \"%.*s\", want \"%.*s\"",
+                    (int) r.len, r.data, (int) id.len, id.data,
+                    (int) norm.len, norm.data);
+
+    err = ngx_http_sandbox_bridge_check_id(&id);
+    psb_fuzz_assert((err == NULL) == psb_ref_id_ok(id.data, id.len),
+                    "check_id(normalized)");
+
+    err = ngx_http_sandbox_bridge_check_id(&r);
+    psb_fuzz_assert((err == NULL) == psb_ref_id_ok(r.data, r.len),
+                    "check_id(\"%.*s\")", (int) r.len, r.data);
+
+    free(norm.data);
+}
+
+
+static void
+psb_check_integer(json_t *obj, const char *key)
+{
+    double       d;
+    int64_t      got, want;
+    json_t      *v, *sv;
+    ngx_int_t    rc, ref;
+    ngx_uint_t   odd;
+    u_char      *s;
+    size_t       len;
+
+    v = json_object_get(obj, key);
+
+    rc = ngx_http_sandbox_bridge_read_integer(obj, key, -7, &got);
+
+    if (v == NULL) {
+        psb_fuzz_assert(rc == NGX_DECLINED && got == -7,
+                        "read_integer(%s) without the field", key);
+        return;
+    }
+
+    odd = 0;
+    ref = psb_ref_js_number(v, &d, &odd);
+
+    if (ref == 0 && isfinite(d)) {
+        d = trunc(d);
+        d = (d > PSB_MAX_SAFE) ? PSB_MAX_SAFE
+            : (d < -PSB_MAX_SAFE) ? -PSB_MAX_SAFE : d;
+        want = (int64_t) d;
+
+    } else {
+        ref = -1;
+        want = -7;
+    }
+
+    /* the text Number() reads: the string, or the one string in [...] */
+    sv = json_is_string(v) ? v
+         : (json_is_array(v) && json_array_size(v) == 1)
+           ? json_array_get(v, 0) : NULL;
+
+    if (json_is_string(sv) && !psb_fuzz_strict) {
+        s = (u_char *) json_string_value(sv);
+        len = json_string_length(sv);
+        psb_ref_trim(&s, &len);
+
+        /*
+         * Known finding F5 (what remains of it): text of 64 bytes or more
+         * is refused; JS whitespace beyond ASCII is not trimmed.
+         */
+        if (len >= 64
+            || psb_fuzz_utf8_check(s, len) != len
+            || ngx_strlchr(s, s + len, 0xc2) || ngx_strlchr(s, s + len, 0xe1)
+            || ngx_strlchr(s, s + len, 0xe2) || ngx_strlchr(s, s + len, 0xe3)
+            || ngx_strlchr(s, s + len, 0xef))
+        {
+            odd = 1;
+        }
+    }
+
+    if (odd && !psb_fuzz_strict) {
+        return;
+    }
+
+    psb_fuzz_assert((rc == NGX_OK) == (ref == 0) && got == want,
+                    "read_integer(%s) = %ld (%lld), JS Number() gives "
+                    "%s (%lld)", key, (long) rc, (long long) got,
+                    ref == 0 ? "a number" : "NaN", (long long) want);
+}
+
+
+/* exec_script */
+
+/*
+ * POSIX sh word splitting for the part of a script the module builds:
+ * '...' and "..." (no $ ` \ inside) are literal, bare characters may only
+ * be [A-Za-z0-9_=./-], and "&&" and "<" stand alone. Anything else means
+ * the shell would see more than the module meant.
+ */
+
+static void
+psb_sh_words(u_char *p, size_t len, psb_buf_t *words, ngx_uint_t *n,
+    ngx_uint_t max)
+{
+    u_char  *e, *q, c;
+
+    e = p + len;
+    *n = 0;
+
+    while (p < e) {
+
+        psb_fuzz_assert(*p == ' ', "script: \"%c\" where a blank belongs", *p);
+
+        while (p < e && *p == ' ') {
+            p++;
+        }
+
+        if (p == e) {
+            break;
+        }
+
+        psb_fuzz_assert(*n < max, "script has too many words");
+
+        words[*n].len = 0;
+
+        if (*p == '&' || *p == '<') {
+            q = p;
+            p += (*p == '&') ? 2 : 1;
+
+            psb_fuzz_assert(p <= e && (p == e || *p == ' ')
+                            && (q[0] == '<' || q[1] == '&'),
+                            "script: stray operator");
+
+            psb_buf_add(&words[*n], q, p - q);
+            (*n)++;
+            continue;
+        }
+
+        while (p < e && *p != ' ') {
+            c = *p;
+
+            if (c == '\'') {
+                q = ngx_strlchr(p + 1, e, '\'');
+                psb_fuzz_assert(q != NULL, "script: unterminated '");
+                psb_buf_add(&words[*n], p + 1, q - p - 1);
+                p = q + 1;
+                continue;
+            }
+
+            if (c == '"') {
+                q = ngx_strlchr(p + 1, e, '"');
+                psb_fuzz_assert(q != NULL, "script: unterminated \"");
+
+                psb_fuzz_assert(ngx_strlchr(p + 1, q, '$') == NULL
+                                && ngx_strlchr(p + 1, q, '`') == NULL
+                                && ngx_strlchr(p + 1, q, '\\') == NULL,
+                                "script: expansion inside \"...\"");
+
+                psb_buf_add(&words[*n], p + 1, q - p - 1);
+                p = q + 1;
+                continue;
+            }
+
+            psb_fuzz_assert((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
+                            || (c >= '0' && c <= '9') || c == '_' || c == '='
+                            || c == '.' || c == '/' || c == '-',
+                            "script: bare \"%c\" (0x%02x) outside quotes", c,
+                            c);
+
+            psb_buf_add(&words[*n], p, 1);
+            p++;
+        }
+
+        (*n)++;
+    }
+}
+
+
+static void
+psb_expect_word(psb_buf_t *words, ngx_uint_t n, ngx_uint_t *i,
+    const u_char *w, size_t len, const char *what)
+{
+    psb_fuzz_assert(*i < n, "script ends before %s", what);
+
+    psb_fuzz_assert(psb_fuzz_eq(words[*i].data, words[*i].len, w, len),
+                    "script word %lu is \"%.*s\", want %s \"%.*s\"",
+                    (unsigned long) *i, (int) words[*i].len, words[*i].data,
+                    what, (int) len, w);
+    (*i)++;
+}
+
+
+static void
+psb_check_exec_script(ngx_pool_t *pool, json_t *body)
+{
+    size_t       k, nargs, nenv, max;
+    json_t      *v, *args, *env;
+    u_char      *kv;
+    ngx_int_t    rc;
+    ngx_str_t    command, cwd, stdin_data, stdin_path, script;
+    ngx_uint_t   n, i;
+    psb_buf_t   *words;
+    const char  *key, *bad, *want_bad;
+
+    static u_char  path[] = "/tmp/.paperclip-bridge-stdin-"
+                            "0123456789abcdef0123456789abcdef";
+
+    /* as exec_route() and exec_leased() take them */
+    if (ngx_http_sandbox_bridge_read_raw_string(body, "command", &command)
+        != NGX_OK || command.len == 0)
+    {
+        return;
+    }
+
+    if (ngx_http_sandbox_bridge_read_raw_string(body, "cwd", &cwd)
+        != NGX_OK)
+    {
+        cwd.len = 0;
+    }
+
+    if (ngx_http_sandbox_bridge_read_raw_string(body, "stdin", &stdin_data)
+        != NGX_OK)
+    {
+        stdin_data.len = 0;
+    }
+
+    stdin_path.data = path;
+    stdin_path.len = stdin_data.len ? sizeof(path) - 1 : 0;
+
+    args = json_object_get(body, "args");
+    env = json_object_get(body, "env");
+
+    bad = NULL;
+    rc = ngx_http_sandbox_bridge_exec_script(pool, &command, args, &cwd, env,
+                                             &stdin_path, &script, &bad);
+
+    /* the first env key outside ^[A-Za-z_][A-Za-z0-9_]*$ */
+    want_bad = NULL;
+    nenv = 0;
+
+    if (json_is_object(env)) {
+        json_object_foreach(env, key, v) {
+            if (want_bad == NULL && !psb_env_key_ok(key)) {
+                want_bad = key;
+            }
+
+            nenv += json_is_string(v);
+        }
+    }
+
+    if (want_bad) {
+        psb_fuzz_assert(rc == NGX_DECLINED && bad == want_bad,
+                        "exec_script does not name the bad env key \"%s\"",
+                        want_bad);
+        return;
+    }
+
+    psb_fuzz_assert(rc == NGX_OK, "exec_script returned %ld", (long) rc);
+
+    psb_fuzz_assert(script.len >= sizeof(PSB_PROFILE) - 1
+                    && ngx_memcmp(script.data, PSB_PROFILE,
+                                  sizeof(PSB_PROFILE) - 1) == 0,
+                    "the script does not start with the §5.2 profile");
+
+    nargs = 0;
+
+    if (json_is_array(args)) {
+        json_array_foreach(args, k, v) {
+            nargs += json_is_string(v);
+        }
+    }
+
+    max = nargs + nenv + 16;
+    words = calloc(max, sizeof(psb_buf_t));
+    psb_fuzz_assert(words != NULL, "out of memory");
+
+    psb_sh_words(script.data + sizeof(PSB_PROFILE) - 1,
+                 script.len - (sizeof(PSB_PROFILE) - 1), words, &n, max);
+
+    i = 0;
+
+    if (cwd.len) {
+        psb_expect_word(words, n, &i, (u_char *) "&&", 2, "&&");
+        psb_expect_word(words, n, &i, (u_char *) "cd", 2, "cd");
+        psb_expect_word(words, n, &i, cwd.data, cwd.len, "the cwd");
+    }
+
+    psb_expect_word(words, n, &i, (u_char *) "&&", 2, "&&");
+    psb_expect_word(words, n, &i, (u_char *) "exec", 4, "exec");
+
+    if (nenv) {
+        psb_expect_word(words, n, &i, (u_char *) "env", 3, "env");
+
+        json_object_foreach(env, key, v) {
+            if (!json_is_string(v)) {
+                continue;
+            }
+
+            k = ngx_strlen(key);
+            kv = malloc(k + 1 + json_string_length(v));
+            psb_fuzz_assert(kv != NULL, "out of memory");
+
+            ngx_memcpy(kv, key, k);
+            kv[k] = '=';
+            ngx_memcpy(kv + k + 1, json_string_value(v),
+                       json_string_length(v));
+
+            psb_expect_word(words, n, &i, kv, k + 1 + json_string_length(v),
+                            "an env entry");
+            free(kv);
+        }
+    }
+
+    psb_expect_word(words, n, &i, command.data, command.len, "the command");
+
+    if (json_is_array(args)) {
+        json_array_foreach(args, k, v) {
+            if (json_is_string(v)) {
+                psb_expect_word(words, n, &i, (u_char *) json_string_value(v),
+                                json_string_length(v), "an arg");
+            }
+        }
+    }
+
+    if (stdin_path.len) {
+        psb_expect_word(words, n, &i, (u_char *) "<", 1, "<");
+        psb_expect_word(words, n, &i, stdin_path.data, stdin_path.len,
+                        "the stdin file");
+    }
+
+    psb_fuzz_assert(i == n, "the script has %lu words more than it should",
+                    (unsigned long) (n - i));
+
+    for (i = 0; i < max; i++) {
+        free(words[i].data);
+    }
+
+    free(words);
+}
+
+
+/* the routes */
+
+/* Redis is "unavailable" after the arguments are checked */
+
+ngx_int_t
+ngx_http_sandbox_bridge_redis_command(
+    ngx_http_sandbox_bridge_main_conf_t *mcf, ngx_http_request_t *r,
+    ngx_http_sandbox_bridge_redis_pt handler, void *data, int argc,
+    const char **argv, const size_t *argvlen)
+{
+    psb_fuzz_assert(0, "unexpected Redis command %.*s", (int) argvlen[0],
+                    argv[0]);
+    return NGX_ERROR;
+}
+
+
+static ngx_str_t *
+psb_field(int argc, const char **argv, const size_t *argvlen,
+    const char *name, ngx_str_t *out)
+{
+    int  i;
+
+    /* KEYS[1], then now, ttl, cred, admin, then name/value pairs */
+    for (i = 5; i + 1 < argc; i += 2) {
+        if (psb_fuzz_eq(argv[i], argvlen[i], name, ngx_strlen(name))) {
+            out->data = (u_char *) argv[i + 1];
+            out->len = argvlen[i + 1];
+            return out;
+        }
+    }
+
+    return NULL;
+}
+
+
+ngx_int_t
+ngx_http_sandbox_bridge_redis_script(
+    ngx_http_sandbox_bridge_main_conf_t *mcf, ngx_http_request_t *r,
+    ngx_uint_t script, ngx_http_sandbox_bridge_redis_pt handler, void *data,
+    int nkeys, int argc, const char **argv, const size_t *argvlen)
+{
+    int         i;
+    size_t      plen;
+    u_char     *p, *e;
+    json_t     *v;
+    ngx_str_t   id, f, raw, cwd;
+    psb_buf_t   name;
+
+    /*
+     * Known findings F1 and F2: a refusal does not end the route. F1:
+     * lease_parse() and lease_id() return what send_error() returns,
+     * NGX_OK once the 400 is out, so probe/acquire/resume/release/DELETE
+     * go on after refusing sleepAfter or a D6-invalid id -- with that id.
+     * F2: parse_body() does the same, so body_handler() runs the route
+     * after a 400/413 for the body, with ctx->body NULL.
+     */
+    if (psb_fuzz_resp.headers) {
+        psb_fuzz_assert(psb_known_late(),
+                        "%.*s: Redis is asked after the answer was sent: "
+                        "%.*s\npsb-fuzz: script %lu, KEYS[1] \"%.*s\"",
+                        (int) psb_route.len, psb_route.data,
+                        (int) psb_fuzz_resp.len, psb_fuzz_resp.body,
+                        (unsigned long) script, (int) argvlen[0], argv[0]);
+        return NGX_DECLINED;
+    }
+
+    psb_fuzz_assert(script < NGX_HTTP_SANDBOX_BRIDGE_NSCRIPTS && nkeys == 1
+                    && argc >= 1 && argc + 3
+                       <= NGX_HTTP_SANDBOX_BRIDGE_REDIS_MAX_ARGS,
+                    "script %lu with %d keys, %d args",
+                    (unsigned long) script, nkeys, argc);
+
+    for (i = 0; i < argc; i++) {
+        psb_fuzz_assert(argvlen[i] == 0 || argv[i] != NULL, "NULL argv");
+    }
+
+    /* KEYS[1] is <prefix>lease:{<id>} with a D6 id */
+    plen = mcf->redis_prefix.len;
+    p = (u_char *) argv[0];
+    e = p + argvlen[0];
+
+    psb_fuzz_assert(argvlen[0] > plen + 8
+                    && ngx_memcmp(p, mcf->redis_prefix.data, plen) == 0
+                    && ngx_memcmp(p + plen, "lease:{", 7) == 0
+                    && e[-1] == '}',
+                    "bad lease key \"%.*s\"", (int) argvlen[0], p);
+
+    id.data = p + plen + 7;
+    id.len = e - 1 - id.data;
+
+    psb_fuzz_assert(psb_ref_id_ok(id.data, id.len),
+                    "a lease id that D6 refuses reaches Redis: \"%.*s\"",
+                    (int) id.len, id.data);
+
+    if (script == NGX_HTTP_SANDBOX_BRIDGE_SCRIPT_BEGIN) {
+        ngx_memzero(&name, sizeof(psb_buf_t));
+
+        psb_fuzz_assert(psb_field(argc, argv, argvlen, "id", &f)
+                        && psb_fuzz_eq(f.data, f.len, id.data, id.len),
+                        "BEGIN: id field is not the key's id");
+
+        /* the container: the prefix made Docker-safe, then the id */
+        for (i = 0; i < (int) plen; i++) {
+            u_char  c = mcf->redis_prefix.data[i];
+
+            c = (isalnum(c) || c == '-' || c == '_' || c == '.') ? c : '-';
+            c = (i == 0 && !isalnum(c)) ? 'x' : c;
+            psb_buf_add(&name, &c, 1);
+        }
+
+        psb_buf_add(&name, id.data, id.len);
+
+        psb_fuzz_assert(psb_field(argc, argv, argvlen, "container", &f)
+                        && psb_fuzz_eq(f.data, f.len, name.data, name.len),
+                        "BEGIN: container \"%.*s\" for id \"%.*s\"",
+                        (int) f.len, f.data, (int) id.len, id.data);
+
+        free(name.data);
+
+        /* cwd: requestedCwd trimmed, or the default */
+        if (ngx_http_sandbox_bridge_read_string(psb_body, "requestedCwd",
+                                                &cwd)
+            != NGX_OK)
+        {
+            ngx_str_set(&cwd, "/workspace/paperclip");
+        }
+
+        psb_fuzz_assert(psb_field(argc, argv, argvlen, "cwd", &f)
+                        && psb_fuzz_eq(f.data, f.len, cwd.data, cwd.len),
+                        "BEGIN: cwd \"%.*s\"", (int) f.len, f.data);
+
+        /* acquire with reuseLease and normalizeId:false: pc-env-<env> */
+        v = json_object_get(psb_body, "environmentId");
+
+        if (psb_route.len == 15
+            && ngx_strncmp(psb_route.data, "/leases/acquire", 15) == 0
+            && json_is_string(v)
+            && json_is_true(json_object_get(psb_body, "reuseLease"))
+            && json_is_false(json_object_get(psb_body, "normalizeId")))
+        {
+            psb_fuzz_assert(id.len == 7 + json_string_length(v)
+                            && ngx_memcmp(id.data, "pc-env-", 7) == 0
+                            && ngx_memcmp(id.data + 7, json_string_value(v),
+                                          id.len - 7) == 0,
+                            "BEGIN: id is not pc-env-<environmentId>");
+        }
+
+    } else if (script == NGX_HTTP_SANDBOX_BRIDGE_SCRIPT_TOUCH
+               || script == NGX_HTTP_SANDBOX_BRIDGE_SCRIPT_DESTROY)
+    {
+        /* exec, resume, release take providerLeaseId raw; DELETE unescaped */
+        if (ngx_http_sandbox_bridge_read_raw_string(psb_body,
+                                                    "providerLeaseId", &raw)
+            == NGX_OK && psb_route.len && psb_route.data[0] != 'D')
+        {
+            psb_fuzz_assert(psb_fuzz_eq(id.data, id.len, raw.data, raw.len),
+                            "the key's id is not providerLeaseId as sent");
+        }
+
+    } else {
+        psb_fuzz_assert(0, "unexpected script %lu", (unsigned long) script);
+    }
+
+    return NGX_DECLINED;
+}
+
+
+static void
+psb_run_route(ngx_uint_t method, const char *route, u_char *data, size_t len,
+    u_char *id, size_t idlen, uint32_t seed)
+{
+    u_char                          *uri, *p;
+    size_t                           n;
+    json_t                          *res;
+    ngx_int_t                        rc;
+    ngx_pool_t                      *pool;
+    ngx_http_request_t              *r;
+
+    /* PSB_FUZZ_ROUTE=/leases/release: reproduce with one route only */
+    if (psb_only && ngx_strstr(route, psb_only) == NULL
+        && !(method == NGX_HTTP_DELETE && ngx_strcmp(psb_only, "DELETE") == 0))
+    {
+        return;
+    }
+
+    pool = psb_fuzz_pool();
+
+    n = sizeof(PSB_FUZZ_PREFIX) - 1 + ngx_strlen(route) + idlen;
+    uri = ngx_pnalloc(pool, n);
+    psb_fuzz_assert(uri != NULL, "out of memory");
+
+    p = ngx_cpymem(uri, PSB_FUZZ_PREFIX, sizeof(PSB_FUZZ_PREFIX) - 1);
+    p = ngx_cpymem(p, route, ngx_strlen(route));
+
+    if (idlen) {
+        p = ngx_cpymem(p, id, idlen);
+    }
+
+    r = psb_fuzz_request(pool, method, uri, p - uri);
+    r->headers_in.content_length_n = len;
+
+    psb_route.data = (u_char *) (method == NGX_HTTP_DELETE ? "D" : route);
+    psb_route.len = ngx_strlen(psb_route.data);
+
+    psb_fuzz_body.data = data;
+    psb_fuzz_body.len = len;
+    psb_fuzz_body_seed = seed;
+
+    psb_fuzz_response_reset();
+
+    rc = ngx_http_sandbox_bridge_content_handler(r);
+
+    psb_fuzz_assert(rc == NGX_DONE, "%s: content handler returned %ld",
+                    route, (long) rc);
+    psb_fuzz_assert(psb_fuzz_resp.finalized == 1, "%s: finalized %lu times",
+                    route, (unsigned long) psb_fuzz_resp.finalized);
+
+    res = psb_fuzz_response_check(route);
+
+    if (res == NULL) {
+        psb_fuzz_assert(psb_fuzz_resp.final_rc
+                        >= NGX_HTTP_SPECIAL_RESPONSE
+                        && psb_fuzz_resp.final_rc
+                           != NGX_HTTP_INTERNAL_SERVER_ERROR,
+                        "%s: finalized with %ld and no answer", route,
+                        (long) psb_fuzz_resp.final_rc);
+
+    } else {
+        /* F1, F2: the route's own answer fails after the 400 */
+        psb_fuzz_assert(psb_fuzz_resp.final_rc == NGX_OK || psb_known_late(),
+                        "%s: finalized with %ld after an answer: %.*s",
+                        route, (long) psb_fuzz_resp.final_rc,
+                        (int) psb_fuzz_resp.len, psb_fuzz_resp.body);
+        psb_fuzz_assert(psb_fuzz_resp.status != 500,
+                        "%s: 500 for a request body", route);
+        json_decref(res);
+    }
+
+    ngx_destroy_pool(pool);
+}
+
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *in, size_t size)
+{
+    u_char          *data, *dump;
+    size_t           len;
+    json_t          *body, *back;
+    ngx_str_t        id;
+    ngx_uint_t       depth, i;
+    ngx_pool_t      *pool;
+    json_error_t     err;
+
+    static const char  *strings[] = {
+        "requestedCwd", "sleepAfter", "sessionId", "sessionStrategy",
+        "environmentId", "runId", "providerLeaseId", "command", "cwd",
+        "stdin", "issueId"
+    };
+
+    static const char  *bools[] = {
+        "keepAlive", "normalizeId", "reuseLease", "streamOutput"
+    };
+
+    psb_fuzz_init();
+
+    psb_only = getenv("PSB_FUZZ_ROUTE");
+
+    data = psb_fuzz_dup(in, size);
+
+    /* 1. the depth check against what jansson builds */
+
+    depth = ngx_http_sandbox_bridge_json_depth(data, size);
+    body = json_loadb((char *) data, size, JSON_DECODE_ANY, &err);
+
+    if (body) {
+        /* a duplicate key's first value is in the text, not in the object */
+        back = json_loadb((char *) data, size,
+                          JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, NULL);
+
+        psb_fuzz_assert(back ? depth == psb_ref_depth(body)
+                             : depth >= psb_ref_depth(body),
+                        "json_depth %lu, the body nests %lu deep",
+                        (unsigned long) depth,
+                        (unsigned long) psb_ref_depth(body));
+
+        json_decref(back);
+    }
+
+    /* 2. the coercions and the exec script */
+
+    if (json_is_object(body)) {
+        pool = psb_fuzz_pool();
+
+        for (i = 0; i < sizeof(bools) / sizeof(bools[0]); i++) {
+            psb_check_bool(body, bools[i], i & 1);
+        }
+
+        for (i = 0; i < sizeof(strings) / sizeof(strings[0]); i++) {
+            psb_check_string(body, strings[i], pool);
+        }
+
+        psb_check_integer(body, "timeoutMs");
+        psb_check_integer(body, "sleepAfter");
+        psb_check_integer(body, "args");
+
+        psb_check_exec_script(pool, body);
+
+        dump = ngx_http_sandbox_bridge_json_dump(pool, body, &len);
+        psb_fuzz_assert(dump != NULL, "json_dump failed");
+
+        back = json_loadb((char *) dump, len, 0, &err);
+        psb_fuzz_assert(back != NULL && json_equal(back, body),
+                        "json_dump does not round-trip: %s", err.text);
+        json_decref(back);
+
+        ngx_destroy_pool(pool);
+    }
+
+    /* 3. the content handler, every route with a body, and DELETE */
+
+    psb_body = body;
+
+    psb_run_route(NGX_HTTP_POST, "/probe", data, size, NULL, 0, size);
+    psb_run_route(NGX_HTTP_POST, "/leases/acquire", data, size, NULL, 0,
+                  size + 1);
+    psb_run_route(NGX_HTTP_POST, "/leases/resume", data, size, NULL, 0,
+                  size + 2);
+    psb_run_route(NGX_HTTP_POST, "/leases/release", data, size, NULL, 0,
+                  size + 3);
+    psb_run_route(NGX_HTTP_POST, "/exec/", data, size, NULL, 0, size + 4);
+    psb_run_route(NGX_HTTP_POST, "/leases/nope", data, size, NULL, 0,
+                  size + 5);
+
+    if (ngx_http_sandbox_bridge_read_raw_string(body, "providerLeaseId", &id)
+        == NGX_OK)
+    {
+        psb_run_route(NGX_HTTP_DELETE, "/leases/", data, size, id.data,
+                      id.len, size + 6);
+    }
+
+    psb_body = NULL;
+
+    json_decref(body);
+    free(data);
+
+    return 0;
+}
