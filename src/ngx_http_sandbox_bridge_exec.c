@@ -1602,12 +1602,11 @@ static void
 ngx_http_sandbox_bridge_exec_leased(ngx_http_request_t *r,
     ngx_http_sandbox_bridge_lease_t *lease, ngx_int_t rc)
 {
-    u_char                              *p;
+    size_t                               len;
     ngx_http_sandbox_bridge_ctx_t       *ctx;
     ngx_http_sandbox_bridge_exec_t      *ex;
     ngx_http_sandbox_bridge_exec_op_t   *op;
     ngx_http_sandbox_bridge_loc_conf_t  *lcf;
-    u_char                               buf[512];
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_sandbox_bridge_module);
     lcf = ngx_http_get_module_loc_conf(r, ngx_http_sandbox_bridge_module);
@@ -1646,14 +1645,17 @@ ngx_http_sandbox_bridge_exec_leased(ngx_http_request_t *r,
     ex->done = ngx_http_sandbox_bridge_exec_respond;
 
     if (op->bad_key) {
-        p = ngx_snprintf(buf, sizeof(buf),
-                         "Invalid sandbox environment variable key: %s",
-                         op->bad_key);
+        /* the whole key: a cut one could split a UTF-8 sequence */
+        len = sizeof("Invalid sandbox environment variable key: ") - 1
+              + ngx_strlen(op->bad_key);
+
         ex->failed = 1;
-        ex->error.data = ngx_pnalloc(r->pool, p - buf);
+        ex->error.data = ngx_pnalloc(r->pool, len);
         if (ex->error.data) {
-            ngx_memcpy(ex->error.data, buf, p - buf);
-            ex->error.len = p - buf;
+            ngx_sprintf(ex->error.data,
+                        "Invalid sandbox environment variable key: %s",
+                        op->bad_key);
+            ex->error.len = len;
         }
 
         ex->stdin_path.len = 0;
