@@ -13,6 +13,7 @@
 #define NGX_HTTP_SANDBOX_BRIDGE_PROBE    0
 #define NGX_HTTP_SANDBOX_BRIDGE_ACQUIRE  1
 #define NGX_HTTP_SANDBOX_BRIDGE_RESUME   2
+#define NGX_HTTP_SANDBOX_BRIDGE_DESTROY  3
 
 #define NGX_HTTP_SANDBOX_BRIDGE_DEFAULT_CWD      "/workspace/paperclip"
 #define NGX_HTTP_SANDBOX_BRIDGE_DEFAULT_SESSION  "paperclip"
@@ -329,10 +330,8 @@ ngx_http_sandbox_bridge_lease_parse(ngx_http_request_t *r,
     ngx_str_t                             s;
     ngx_http_sandbox_bridge_lease_op_t   *op;
     ngx_http_sandbox_bridge_loc_conf_t   *lcf;
-    ngx_http_sandbox_bridge_main_conf_t  *mcf;
 
     lcf = ngx_http_get_module_loc_conf(r, ngx_http_sandbox_bridge_module);
-    mcf = ngx_http_get_module_main_conf(r, ngx_http_sandbox_bridge_module);
 
     op = ngx_pcalloc(r->pool, sizeof(ngx_http_sandbox_bridge_lease_op_t));
     if (op == NULL) {
@@ -419,8 +418,6 @@ ngx_http_sandbox_bridge_lease_parse(ngx_http_request_t *r,
     ngx_memcpy(ngx_cpymem(op->sentinel.data, s.data, s.len),
                NGX_HTTP_SANDBOX_BRIDGE_SENTINEL,
                sizeof(NGX_HTTP_SANDBOX_BRIDGE_SENTINEL) - 1);
-
-    (void) mcf;
 
     return NGX_OK;
 }
@@ -1971,7 +1968,7 @@ ngx_http_sandbox_bridge_destroy_start(ngx_http_request_t *r, ngx_str_t *id)
     }
 
     ctx->op = op;
-    op->kind = NGX_HTTP_SANDBOX_BRIDGE_RESUME + 1;
+    op->kind = NGX_HTTP_SANDBOX_BRIDGE_DESTROY;
 
     rc = ngx_http_sandbox_bridge_lease_id(r, op, id);
     if (rc != NGX_OK) {
