@@ -4,7 +4,10 @@
 # Every rejection is 401 with the exact envelope and Content-Type
 # application/json; authentication runs before routing (§1.1), so unknown
 # paths, wrong methods and OPTIONS are 401 too, never 404.
+use FindBin ();
+use lib "$FindBin::Bin/helpers";
 use Test::Nginx::Socket 'no_plan';
+use SandboxBridge::Ready;
 use Time::HiRes ();
 
 our $Unauth = '{"error":"unauthorized","message":"Missing or invalid bridge bearer token."}';
@@ -30,22 +33,6 @@ _EOC_
 
 sub config_for { my $f = shift; (my $c = $::Config) =~ s/TOKENS/$f/; $c }
 
-# A freshly started nginx answers 503 store_unavailable until its Redis
-# connection is up -- a module bug that t/100-quickstart.t pins down.  This
-# file is not about startup, so every block first waits (at most 3 s) for the
-# worker to log that Redis is ready.
-sub wait_redis_ready {
-    my $log = server_root() . "/logs/error.log";
-    my $deadline = Time::HiRes::time() + 3;
-    while (Time::HiRes::time() < $deadline) {
-        if (open my $in, '<', $log) {
-            local $/;
-            return 1 if (<$in> // '') =~ /sandbox bridge: redis "[^"]*" ready/;
-        }
-        Time::HiRes::sleep(0.005);
-    }
-    return 0;
-}
 
 no_shuffle();
 

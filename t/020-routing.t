@@ -4,7 +4,10 @@
 # No block here creates a lease: every request is either unmatched, refused
 # before any work (bad JSON), a no-op (release without an id), or a DELETE
 # of an id that never existed.
+use FindBin ();
+use lib "$FindBin::Bin/helpers";
 use Test::Nginx::Socket 'no_plan';
+use SandboxBridge::Ready;
 use Time::HiRes ();
 
 our $HttpConfig = <<'_EOC_';
@@ -59,22 +62,6 @@ add_cleanup_handler(sub {
     }
 });
 
-# A freshly started nginx answers 503 store_unavailable until its Redis
-# connection is up -- a module bug that t/100-quickstart.t pins down.  This
-# file is not about startup, so every block first waits (at most 3 s) for the
-# worker to log that Redis is ready.
-sub wait_redis_ready {
-    my $log = server_root() . "/logs/error.log";
-    my $deadline = Time::HiRes::time() + 3;
-    while (Time::HiRes::time() < $deadline) {
-        if (open my $in, '<', $log) {
-            local $/;
-            return 1 if (<$in> // '') =~ /sandbox bridge: redis "[^"]*" ready/;
-        }
-        Time::HiRes::sleep(0.005);
-    }
-    return 0;
-}
 
 no_shuffle();
 

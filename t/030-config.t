@@ -4,7 +4,10 @@
 #
 # Blocks starting with "valid:" are controls: the same configs without the
 # mistake load and serve.
+use FindBin ();
+use lib "$FindBin::Bin/helpers";
 use Test::Nginx::Socket 'no_plan';
+use SandboxBridge::Ready;
 use Time::HiRes ();
 
 our $HttpConfig = <<'_EOC_';
@@ -33,22 +36,6 @@ sub names {
     return qr/$re/;
 }
 
-# A freshly started nginx answers 503 store_unavailable until its Redis
-# connection is up -- a module bug that t/100-quickstart.t pins down.  This
-# file is not about startup, so every block first waits (at most 3 s) for the
-# worker to log that Redis is ready.
-sub wait_redis_ready {
-    my $log = server_root() . "/logs/error.log";
-    my $deadline = Time::HiRes::time() + 3;
-    while (Time::HiRes::time() < $deadline) {
-        if (open my $in, '<', $log) {
-            local $/;
-            return 1 if (<$in> // '') =~ /sandbox bridge: redis "[^"]*" ready/;
-        }
-        Time::HiRes::sleep(0.005);
-    }
-    return 0;
-}
 
 no_shuffle();
 

@@ -1,6 +1,9 @@
 # GET /health (PROTOCOL §3.1 with D13): exact body, and 503 when the lease
 # store (Redis) or the driver (Docker) cannot be reached.
+use FindBin ();
+use lib "$FindBin::Bin/helpers";
 use Test::Nginx::Socket 'no_plan';
+use SandboxBridge::Ready;
 use Time::HiRes ();
 use IO::Socket::INET;
 
@@ -40,22 +43,6 @@ sub config_with_socket {
     return $c;
 }
 
-# A freshly started nginx answers 503 store_unavailable until its Redis
-# connection is up -- a module bug that t/100-quickstart.t pins down.  This
-# file is not about startup, so every block first waits (at most 3 s) for the
-# worker to log that Redis is ready.
-sub wait_redis_ready {
-    my $log = server_root() . "/logs/error.log";
-    my $deadline = Time::HiRes::time() + 3;
-    while (Time::HiRes::time() < $deadline) {
-        if (open my $in, '<', $log) {
-            local $/;
-            return 1 if (<$in> // '') =~ /sandbox bridge: redis "[^"]*" ready/;
-        }
-        Time::HiRes::sleep(0.005);
-    }
-    return 0;
-}
 
 no_shuffle();
 

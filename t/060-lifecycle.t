@@ -1,5 +1,5 @@
 # Lease lifecycle scenarios that need actions between requests (plain
-# Test::More with t/lib/SandboxBridge/Scenario.pm):
+# Test::More with t/helpers/SandboxBridge/Scenario.pm):
 #
 #   * requests in the first milliseconds after a cold start are not 503s;
 #   * a lease survives `nginx -s reload` (HUP), also one acquired while the
@@ -20,7 +20,7 @@ use strict;
 use warnings;
 
 use FindBin ();
-use lib "$FindBin::Bin/lib";
+use lib "$FindBin::Bin/helpers";
 
 use File::Temp qw(tempdir);
 use JSON::PP ();

@@ -5,7 +5,10 @@
 # destroyed by the last one, so the blocks must run in order.  Everything is
 # asserted through what the command really receives / prints inside the
 # sandbox container.
+use FindBin ();
+use lib "$FindBin::Bin/helpers";
 use Test::Nginx::Socket 'no_plan';
+use SandboxBridge::Ready;
 use SandboxBridge::Stream qw(json_encode);
 
 no_shuffle();
@@ -34,14 +37,6 @@ sub res {
 
 sub exact { my $s = shift; qr/\A\Q$s\E\z/ }
 
-# Requests sent while the worker is still connecting to Redis get a 503
-# store_unavailable (reported as a module issue); wait for the connection.
-sub wait_store_ready {
-    for (1 .. 100) {
-        return if grep { /sandbox bridge: redis "[^"]*" ready/ } @{ error_log_data() };
-        select undef, undef, undef, 0.05;
-    }
-}
 
 # a command that prints 'clean' once no staged stdin file is left in /tmp
 # (polls up to 3 s: the file is removed asynchronously after the answer)

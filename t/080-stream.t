@@ -11,7 +11,10 @@
 #
 # One reusable lease (pc-env-t080-stream), acquired by the first block and
 # destroyed by the last one.
+use FindBin ();
+use lib "$FindBin::Bin/helpers";
 use Test::Nginx::Socket 'no_plan';
+use SandboxBridge::Ready;
 use SandboxBridge::Stream qw(json_encode $JSON_STR_CHAR);
 
 no_shuffle();
@@ -60,12 +63,6 @@ our $PS = { command => 'ps', args => ['-o', 'pid,args'], streamOutput => JSON::P
 
 our $STATE_LOST = '{"error":"sandbox_state_lost","message":"Cloudflare sandbox state is no longer available."}';
 
-sub wait_store_ready {
-    for (1 .. 100) {
-        return if grep { /sandbox bridge: redis "[^"]*" ready/ } @{ error_log_data() };
-        select undef, undef, undef, 0.05;
-    }
-}
 
 add_block_preprocessor(sub {
     my $block = shift;

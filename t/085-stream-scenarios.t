@@ -16,6 +16,8 @@
 use strict;
 use warnings;
 
+use FindBin ();
+use lib "$FindBin::Bin/helpers";
 use POSIX ();
 use Test::More;
 use Time::HiRes qw(time sleep);

@@ -3,19 +3,15 @@
 # server's send_timeout on that missing socket: with send_timeout 100ms and a
 # kill that walks a few hundred processes for longer than that, the worker
 # used to call a NULL event handler and die.
+use FindBin ();
+use lib "$FindBin::Bin/helpers";
 use Test::Nginx::Socket 'no_plan';
+use SandboxBridge::Ready;
 
 no_shuffle();
 
 our $API = '/api/paperclip-sandbox/v1';
 
-sub wait_store_ready {
-    for (1 .. 100) {
-        return if grep { /sandbox bridge: redis "[^"]*" ready/ }
-                       @{ error_log_data() };
-        select undef, undef, undef, 0.05;
-    }
-}
 
 add_block_preprocessor(sub {
     my $block = shift;

@@ -1,7 +1,10 @@
 # The Docker Engine API location is internal: clients cannot reach it, only
 # the bridge's own subrequests do -- and those carry none of the client's
 # headers (no bearer token reaches Docker).
+use FindBin ();
+use lib "$FindBin::Bin/helpers";
 use Test::Nginx::Socket 'no_plan';
+use SandboxBridge::Ready;
 use Time::HiRes ();
 
 our $HttpConfig = <<'_EOC_';
@@ -51,22 +54,6 @@ add_cleanup_handler(sub {
     }
 });
 
-# A freshly started nginx answers 503 store_unavailable until its Redis
-# connection is up -- a module bug that t/100-quickstart.t pins down.  This
-# file is not about startup, so every block first waits (at most 3 s) for the
-# worker to log that Redis is ready.
-sub wait_redis_ready {
-    my $log = server_root() . "/logs/error.log";
-    my $deadline = Time::HiRes::time() + 3;
-    while (Time::HiRes::time() < $deadline) {
-        if (open my $in, '<', $log) {
-            local $/;
-            return 1 if (<$in> // '') =~ /sandbox bridge: redis "[^"]*" ready/;
-        }
-        Time::HiRes::sleep(0.005);
-    }
-    return 0;
-}
 
 no_shuffle();
 

@@ -23,8 +23,9 @@
 # every body here has none.  Redis prefix t110:; every lease made here is
 # deleted, and the last block also removes the nonces this file left.
 use FindBin ();
-use lib "$FindBin::Bin/lib";
+use lib "$FindBin::Bin/helpers";
 use Test::Nginx::Socket 'no_plan';
+use SandboxBridge::Ready;
 use Digest::SHA qw(sha256_hex hmac_sha256_hex);
 use JSON::PP ();
 use SandboxBridge::Sign ();
@@ -228,14 +229,6 @@ sub perl_sign {
 
 # ------------------------------------------------------------ housekeeping
 
-# A freshly started nginx answers 503 until its Redis connection is up
-# (signed requests need Redis for the nonce): wait for the worker's log.
-sub wait_store_ready {
-    for (1 .. 100) {
-        return if grep { /sandbox bridge: redis "[^"]*" ready/ } @{ error_log_data() };
-        select undef, undef, undef, 0.05;
-    }
-}
 
 no_shuffle();
 

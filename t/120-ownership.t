@@ -22,8 +22,9 @@
 # All of them are destroyed by the end; the last block checks that nothing
 # is left and removes this file's nonces.
 use FindBin ();
-use lib "$FindBin::Bin/lib";
+use lib "$FindBin::Bin/helpers";
 use Test::Nginx::Socket 'no_plan';
+use SandboxBridge::Ready;
 use Digest::SHA qw(sha256 sha256_hex);
 use JSON::PP ();
 use SandboxBridge::Sign ();
@@ -197,12 +198,6 @@ sub lease_values {
     return @kv[grep { $_ % 2 } 0 .. $#kv];
 }
 
-sub wait_store_ready {
-    for (1 .. 100) {
-        return if grep { /sandbox bridge: redis "[^"]*" ready/ } @{ error_log_data() };
-        select undef, undef, undef, 0.05;
-    }
-}
 
 no_shuffle();
 

@@ -20,7 +20,10 @@
 # One reusable lease (pc-env-t130-limits, container t130-pc-env-t130-limits)
 # is acquired by the first block and deleted by the last one; the blocks run
 # in order.
+use FindBin ();
+use lib "$FindBin::Bin/helpers";
 use Test::Nginx::Socket 'no_plan';
+use SandboxBridge::Ready;
 use SandboxBridge::Stream qw(json_encode);
 use SandboxBridge::Scenario qw(redis_keys redis_cli);
 use Time::HiRes ();
@@ -135,12 +138,6 @@ sub idle_pttl {
     return $v;
 }
 
-sub wait_store_ready {
-    for (1 .. 100) {
-        return if grep { /sandbox bridge: redis "[^"]*" ready/ } @{ error_log_data() };
-        select undef, undef, undef, 0.05;
-    }
-}
 
 add_block_preprocessor(sub {
     my $block = shift;

@@ -14,7 +14,10 @@
 # exec (/proc/self/status, /sys/class/net, /proc/net/dev, the cgroup files,
 # what a root shell may and may not do) and through a test-only Docker
 # inspection location (GET /_inspect/containers/<name>/json).
+use FindBin ();
+use lib "$FindBin::Bin/helpers";
 use Test::Nginx::Socket 'no_plan';
+use SandboxBridge::Ready;
 use SandboxBridge::Stream qw(json_encode);
 use SandboxBridge::Scenario qw(redis_keys);
 
@@ -112,12 +115,6 @@ sub no_lease_keys_left {
     Test::More::is("@k", '', 'no t140:lease:* key is left in Redis');
 }
 
-sub wait_store_ready {
-    for (1 .. 100) {
-        return if grep { /sandbox bridge: redis "[^"]*" ready/ } @{ error_log_data() };
-        select undef, undef, undef, 0.05;
-    }
-}
 
 # the anonymous volumes of a container (read-only root: /workspace, /tmp)
 sub volumes_of {

@@ -15,7 +15,10 @@
 #
 # One reusable lease (pc-env-t150-inject) is acquired by the first block
 # and deleted by the last one; the blocks run in order.
+use FindBin ();
+use lib "$FindBin::Bin/helpers";
 use Test::Nginx::Socket 'no_plan';
+use SandboxBridge::Ready;
 use SandboxBridge::Stream qw(json_encode);
 use SandboxBridge::Scenario qw(redis_keys);
 
@@ -135,12 +138,6 @@ sub no_lease_keys_left {
     Test::More::is("@k", '', 'no t150:lease:* key is left in Redis');
 }
 
-sub wait_store_ready {
-    for (1 .. 100) {
-        return if grep { /sandbox bridge: redis "[^"]*" ready/ } @{ error_log_data() };
-        select undef, undef, undef, 0.05;
-    }
-}
 
 our $INVALID = qr/\A\{"error":"invalid_request","message":"(?:[^"\\]|\\.)+"\}\z/;
 
