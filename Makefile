@@ -37,7 +37,7 @@ PROVE_FLAGS       ?=
 TEST_NGINX_BINARY ?= /usr/sbin/nginx
 NGINX_SRC_VERSION ?= 1.22.1-9+deb12u9
 
-MODULE_SRCS := $(wildcard $(CURDIR)/src/*.c $(CURDIR)/src/*.h)
+MODULE_SRCS := $(wildcard $(CURDIR)/src/*.c $(CURDIR)/src/*.h $(CURDIR)/src/lua/*.lua)
 
 .PHONY: all build deps deps-asan deps-valgrind test test-asan test-valgrind \
         fuzz fuzz-run fuzz-smoke \

@@ -8,7 +8,7 @@
 #include <openssl/evp.h>
 
 #include "ngx_http_sandbox_bridge_auth.h"
-#include "ngx_http_sandbox_bridge_handler.h"
+#include "ngx_http_sandbox_bridge_request.h"
 #include "ngx_http_sandbox_bridge_hmac.h"
 #include "ngx_http_sandbox_bridge_util.h"
 
@@ -182,8 +182,9 @@ ngx_http_sandbox_bridge_auth_reject(ngx_http_request_t *r, const char *msg)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    rc = ngx_http_sandbox_bridge_send_error(r, NGX_HTTP_UNAUTHORIZED,
-                                            "unauthorized", "%s", msg);
+    rc = ngx_http_sandbox_bridge_send_json(r, NGX_HTTP_UNAUTHORIZED,
+                       ngx_http_sandbox_bridge_error_jsonf("unauthorized",
+                                                           "%s", msg));
 
     ngx_http_finalize_request(r, rc);
 

@@ -8,10 +8,16 @@
 #include "ngx_http_sandbox_bridge_util.h"
 
 
+static ngx_int_t ngx_http_sandbox_bridge_docker_v(
+    ngx_http_sandbox_bridge_op_t *op, ngx_http_sandbox_bridge_call_t *call,
+    ngx_uint_t method, ngx_uint_t next, ngx_str_t *location,
+    const char *content_type, ngx_chain_t *body, off_t body_len,
+    const char *fmt, va_list args);
 static ngx_int_t ngx_http_sandbox_bridge_call_done(ngx_http_request_t *sr,
     void *data, ngx_int_t rc);
 static ngx_int_t ngx_http_sandbox_bridge_capture(ngx_http_request_t *sr,
     ngx_http_sandbox_bridge_call_t *call, ngx_chain_t *in);
+static ngx_int_t ngx_http_sandbox_bridge_body_length(ngx_http_request_t *r);
 static ngx_int_t ngx_http_sandbox_bridge_header_filter(ngx_http_request_t *r);
 static ngx_int_t ngx_http_sandbox_bridge_body_filter(ngx_http_request_t *r,
     ngx_chain_t *in);
@@ -21,33 +27,117 @@ static ngx_http_output_header_filter_pt  ngx_http_next_header_filter;
 static ngx_http_output_body_filter_pt    ngx_http_next_body_filter;
 
 
-static ngx_str_t  ngx_http_sandbox_bridge_methods[] = {
-    ngx_string("GET"),
-    ngx_string("POST"),
-    ngx_string("PUT"),
-    ngx_string("DELETE"),
-};
+/* the Docker URIs are short; a longer one is a bug, not input */
+#define NGX_HTTP_SANDBOX_BRIDGE_URI_MAX  1024
+
+
+ngx_int_t
+ngx_http_sandbox_bridge_docker(ngx_http_sandbox_bridge_op_t *op,
+    ngx_http_sandbox_bridge_call_t *call, ngx_uint_t method, ngx_uint_t next,
+    ngx_str_t *location, const char *fmt, ...)
+{
+    va_list    args;
+    ngx_int_t  rc;
+
+    va_start(args, fmt);
+    rc = ngx_http_sandbox_bridge_docker_v(op, call, method, next, location,
+                                          NULL, NULL, 0, fmt, args);
+    va_end(args);
+
+    return rc;
+}
+
+
+ngx_int_t
+ngx_http_sandbox_bridge_docker_body(ngx_http_sandbox_bridge_op_t *op,
+    ngx_http_sandbox_bridge_call_t *call, ngx_uint_t method, ngx_uint_t next,
+    ngx_str_t *location, const char *content_type, ngx_chain_t *body,
+    off_t body_len, const char *fmt, ...)
+{
+    va_list    args;
+    ngx_int_t  rc;
+
+    va_start(args, fmt);
+    rc = ngx_http_sandbox_bridge_docker_v(op, call, method, next, location,
+                                          content_type, body, body_len, fmt,
+                                          args);
+    va_end(args);
+
+    return rc;
+}
+
+
+/* the body is consumed (decref'd) whatever happens */
+
+ngx_int_t
+ngx_http_sandbox_bridge_docker_json(ngx_http_sandbox_bridge_op_t *op,
+    ngx_http_sandbox_bridge_call_t *call, ngx_uint_t method, ngx_uint_t next,
+    ngx_str_t *location, json_t *body, const char *fmt, ...)
+{
+    size_t        len;
+    u_char       *p;
+    va_list       args;
+    ngx_int_t     rc;
+    ngx_buf_t    *b;
+    ngx_chain_t  *cl;
+
+    if (body == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_http_sandbox_bridge_json_dump(op->request->pool, body, &len);
+    json_decref(body);
+
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    b = ngx_calloc_buf(op->request->pool);
+    cl = ngx_alloc_chain_link(op->request->pool);
+    if (b == NULL || cl == NULL) {
+        return NGX_ERROR;
+    }
+
+    b->pos = p;
+    b->last = p + len;
+    b->memory = 1;
+    b->last_buf = 1;
+
+    cl->buf = b;
+    cl->next = NULL;
+
+    va_start(args, fmt);
+    rc = ngx_http_sandbox_bridge_docker_v(op, call, method, next, location,
+                                          "application/json", cl, len, fmt,
+                                          args);
+    va_end(args);
+
+    return rc;
+}
 
 
 /*
  * One Docker Engine API call as a subrequest to the operator's internal
  * location, which proxy_passes to the Docker socket or TCP/TLS endpoint.
+ * fmt gives "<path>[?<args>]" after the location; the flow resumes in
+ * "next" once the call is done.
  */
 
-ngx_int_t
-ngx_http_sandbox_bridge_docker_call(ngx_http_request_t *r,
-    ngx_str_t *location, ngx_uint_t method, ngx_str_t *uri, ngx_str_t *args,
-    const char *content_type, ngx_chain_t *body, off_t body_len,
-    ngx_http_sandbox_bridge_call_t *call)
+static ngx_int_t
+ngx_http_sandbox_bridge_docker_v(ngx_http_sandbox_bridge_op_t *op,
+    ngx_http_sandbox_bridge_call_t *call, ngx_uint_t method, ngx_uint_t next,
+    ngx_str_t *location, const char *content_type, ngx_chain_t *body,
+    off_t body_len, const char *fmt, va_list args)
 {
-    ngx_str_t                       full;
-    ngx_table_elt_t                *h;
-    ngx_http_request_t             *sr;
-    ngx_http_request_body_t        *rb;
-    ngx_http_post_subrequest_t     *ps;
-    ngx_http_sandbox_bridge_ctx_t  *ctx;
+    u_char                      *p, *q;
+    ngx_str_t                    uri, qs;
+    ngx_table_elt_t             *h;
+    ngx_http_request_t          *r, *sr;
+    ngx_http_request_body_t     *rb;
+    ngx_http_post_subrequest_t  *ps;
+    u_char                       buf[NGX_HTTP_SANDBOX_BRIDGE_URI_MAX];
 
-    ctx = ngx_http_get_module_ctx(r, ngx_http_sandbox_bridge_module);
+    r = op->request;
 
     if (location->len == 0) {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
@@ -55,14 +145,33 @@ ngx_http_sandbox_bridge_docker_call(ngx_http_request_t *r,
         return NGX_ERROR;
     }
 
-    full.len = location->len + uri->len;
-    full.data = ngx_pnalloc(r->pool, full.len);
-    if (full.data == NULL) {
+    p = ngx_vslprintf(buf, buf + sizeof(buf), fmt, args);
+    if (p == buf + sizeof(buf)) {
         return NGX_ERROR;
     }
 
-    ngx_memcpy(ngx_cpymem(full.data, location->data, location->len),
-               uri->data, uri->len);
+    q = ngx_strlchr(buf, p, '?');
+
+    uri.len = location->len + ((q ? q : p) - buf);
+    uri.data = ngx_pnalloc(r->pool, uri.len);
+    if (uri.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(ngx_cpymem(uri.data, location->data, location->len), buf,
+               (q ? q : p) - buf);
+
+    ngx_str_null(&qs);
+
+    if (q) {
+        qs.len = p - q - 1;
+        qs.data = ngx_pnalloc(r->pool, qs.len);
+        if (qs.data == NULL) {
+            return NGX_ERROR;
+        }
+
+        ngx_memcpy(qs.data, q + 1, qs.len);
+    }
 
     ps = ngx_palloc(r->pool, sizeof(ngx_http_post_subrequest_t));
     if (ps == NULL) {
@@ -72,31 +181,41 @@ ngx_http_sandbox_bridge_docker_call(ngx_http_request_t *r,
     ps->handler = ngx_http_sandbox_bridge_call_done;
     ps->data = call;
 
+    call->op = op;
     call->done = 0;
     call->status = 0;
     call->rc = 0;
     call->len = 0;
     call->truncated = 0;
+    call->body_len = body ? body_len : -1;
 
     if (call->limit == 0) {
         call->limit = NGX_HTTP_SANDBOX_BRIDGE_CAPTURE_MAX;
     }
 
-    if (ngx_http_subrequest(r, &full, args, &sr, ps,
+    if (ngx_http_subrequest(r, &uri, q ? &qs : NULL, &sr, ps,
                             NGX_HTTP_SUBREQUEST_WAITED)
         != NGX_OK)
     {
         return NGX_ERROR;
     }
 
-    sr->method = (method == NGX_HTTP_POST) ? NGX_HTTP_POST
-                 : (method == NGX_HTTP_PUT) ? NGX_HTTP_PUT
-                 : (method == NGX_HTTP_DELETE) ? NGX_HTTP_DELETE
-                 : NGX_HTTP_GET;
-    sr->method_name = ngx_http_sandbox_bridge_methods[
-                          (method == NGX_HTTP_POST) ? 1
-                          : (method == NGX_HTTP_PUT) ? 2
-                          : (method == NGX_HTTP_DELETE) ? 3 : 0];
+    sr->method = method;
+
+    switch (method) {
+    case NGX_HTTP_POST:
+        ngx_str_set(&sr->method_name, "POST");
+        break;
+    case NGX_HTTP_PUT:
+        ngx_str_set(&sr->method_name, "PUT");
+        break;
+    case NGX_HTTP_DELETE:
+        ngx_str_set(&sr->method_name, "DELETE");
+        break;
+    default:
+        sr->method = NGX_HTTP_GET;
+        ngx_str_set(&sr->method_name, "GET");
+    }
 
     /* none of the client's headers reach Docker */
     ngx_memzero(&sr->headers_in, sizeof(ngx_http_headers_in_t));
@@ -108,7 +227,8 @@ ngx_http_sandbox_bridge_docker_call(ngx_http_request_t *r,
         return NGX_ERROR;
     }
 
-    sr->headers_in.content_length_n = body ? body_len : -1;
+    /* set after the location is found: client_max_body_size is not ours */
+    sr->headers_in.content_length_n = -1;
 
     if (content_type) {
         h = ngx_list_push(&sr->headers_in.headers);
@@ -137,53 +257,10 @@ ngx_http_sandbox_bridge_docker_call(ngx_http_request_t *r,
 
     ngx_http_set_ctx(sr, call, ngx_http_sandbox_bridge_module);
 
-    if (ctx) {
-        ctx->pending++;
-    }
+    op->state = next;
+    op->pending++;
 
     return NGX_OK;
-}
-
-
-ngx_int_t
-ngx_http_sandbox_bridge_docker_json_call(ngx_http_request_t *r,
-    ngx_str_t *location, ngx_uint_t method, ngx_str_t *uri, ngx_str_t *args,
-    json_t *body, ngx_http_sandbox_bridge_call_t *call)
-{
-    size_t        len;
-    u_char       *p;
-    ngx_buf_t    *b;
-    ngx_chain_t  *cl;
-
-    if (body == NULL) {
-        return ngx_http_sandbox_bridge_docker_call(r, location, method, uri,
-                                                   args, NULL, NULL, 0, call);
-    }
-
-    p = ngx_http_sandbox_bridge_json_dump(r->pool, body, &len);
-    json_decref(body);
-
-    if (p == NULL) {
-        return NGX_ERROR;
-    }
-
-    b = ngx_calloc_buf(r->pool);
-    cl = ngx_alloc_chain_link(r->pool);
-    if (b == NULL || cl == NULL) {
-        return NGX_ERROR;
-    }
-
-    b->pos = p;
-    b->last = p + len;
-    b->memory = 1;
-    b->last_buf = 1;
-
-    cl->buf = b;
-    cl->next = NULL;
-
-    return ngx_http_sandbox_bridge_docker_call(r, location, method, uri, args,
-                                               "application/json", cl, len,
-                                               call);
 }
 
 
@@ -193,11 +270,11 @@ ngx_http_sandbox_bridge_call_done(ngx_http_request_t *sr, void *data,
 {
     ngx_http_sandbox_bridge_call_t *call = data;
 
-    ngx_http_request_t             *pr;
-    ngx_http_sandbox_bridge_ctx_t  *ctx;
+    ngx_http_request_t            *pr;
+    ngx_http_sandbox_bridge_op_t  *top;
 
     if (call->done) {
-        return rc;
+        return NGX_OK;
     }
 
     call->done = 1;
@@ -207,21 +284,25 @@ ngx_http_sandbox_bridge_call_done(ngx_http_request_t *sr, void *data,
         call->status = sr->upstream->headers_in.status_n;
     }
 
-    pr = sr->parent;
-    pr->write_event_handler = ngx_http_sandbox_bridge_wake;
-
-    ctx = ngx_http_get_module_ctx(pr, ngx_http_sandbox_bridge_module);
-    if (ctx && ctx->pending) {
-        ctx->pending--;
-    }
-
     ngx_log_debug3(NGX_LOG_DEBUG_HTTP, sr->connection->log, 0,
                    "sandbox bridge: docker \"%V\" done rc:%i status:%ui",
                    &sr->uri, rc, call->status);
 
-    if (rc == NGX_ERROR || rc == NGX_HTTP_CLIENT_CLOSED_REQUEST
-        || sr->connection->error)
+    /* the flow resumes when nginx runs the parent request again */
+    pr = sr->parent;
+    pr->write_event_handler = ngx_http_sandbox_bridge_wake;
+
+    if (call->op->pending) {
+        call->op->pending--;
+    }
+
+    for (top = call->op; top->parent; top = top->parent) { /* void */ }
+
+    if (top->end == NULL
+        && (rc == NGX_ERROR || rc == NGX_HTTP_CLIENT_CLOSED_REQUEST
+            || sr->connection->error))
     {
+        /* the client is gone: the request ends */
         return rc;
     }
 
@@ -230,7 +311,7 @@ ngx_http_sandbox_bridge_call_done(ngx_http_request_t *sr, void *data,
 }
 
 
-/* the parsed JSON reply of a capture call, or NULL */
+/* the parsed JSON reply of a complete capture, or NULL */
 
 json_t *
 ngx_http_sandbox_bridge_docker_reply(ngx_http_sandbox_bridge_call_t *call)
@@ -330,6 +411,27 @@ ngx_http_sandbox_bridge_capture(ngx_http_request_t *sr,
 }
 
 
+/* a rewrite phase handler: a Docker call's body length, past find_config */
+
+static ngx_int_t
+ngx_http_sandbox_bridge_body_length(ngx_http_request_t *r)
+{
+    ngx_http_sandbox_bridge_call_t  *call;
+
+    if (r == r->main) {
+        return NGX_DECLINED;
+    }
+
+    call = ngx_http_get_module_ctx(r, ngx_http_sandbox_bridge_module);
+
+    if (call && call->sr == r && call->body_len >= 0) {
+        r->headers_in.content_length_n = call->body_len;
+    }
+
+    return NGX_DECLINED;
+}
+
+
 static ngx_int_t
 ngx_http_sandbox_bridge_header_filter(ngx_http_request_t *r)
 {
@@ -390,8 +492,20 @@ ngx_http_sandbox_bridge_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
 
 
 ngx_int_t
-ngx_http_sandbox_bridge_filter_init(ngx_conf_t *cf)
+ngx_http_sandbox_bridge_docker_init(ngx_conf_t *cf)
 {
+    ngx_http_handler_pt        *h;
+    ngx_http_core_main_conf_t  *cmcf;
+
+    cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
+
+    h = ngx_array_push(&cmcf->phases[NGX_HTTP_REWRITE_PHASE].handlers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    *h = ngx_http_sandbox_bridge_body_length;
+
     ngx_http_next_header_filter = ngx_http_top_header_filter;
     ngx_http_top_header_filter = ngx_http_sandbox_bridge_header_filter;
 
@@ -407,181 +521,4 @@ ngx_http_sandbox_bridge_next_body_filter(ngx_http_request_t *r,
     ngx_chain_t *in)
 {
     return ngx_http_next_body_filter(r, in);
-}
-
-
-/*
- * A request with no client, used as the parent of background Docker
- * calls (the reaper, clean-up after a client went away).
- */
-
-ngx_http_request_t *
-ngx_http_sandbox_bridge_fake_request(ngx_http_sandbox_bridge_loc_conf_t *lcf)
-{
-    ngx_log_t                  *log, *clog;
-    ngx_pool_t                 *pool;
-    ngx_connection_t           *c;
-    ngx_http_request_t         *r;
-    ngx_http_log_ctx_t         *lctx;
-    ngx_http_core_main_conf_t  *cmcf;
-
-    /* nothing may point into a client's memory: it can go away first */
-    log = ngx_cycle->log;
-
-    c = ngx_get_connection(0, log);
-    if (c == NULL) {
-        return NULL;
-    }
-
-    c->fd = (ngx_socket_t) -1;
-
-    c->pool = ngx_create_pool(1024, log);
-    if (c->pool == NULL) {
-        goto failed;
-    }
-
-    clog = ngx_pcalloc(c->pool, sizeof(ngx_log_t));
-    lctx = ngx_pcalloc(c->pool, sizeof(ngx_http_log_ctx_t));
-    if (clog == NULL || lctx == NULL) {
-        goto failed;
-    }
-
-    *clog = *log;
-    clog->data = lctx;
-    clog->handler = NULL;
-    clog->action = "sandbox bridge background work";
-
-    c->log = clog;
-    c->pool->log = clog;
-    c->read->log = clog;
-    c->write->log = clog;
-
-    /*
-     * No client socket: keep upstream from watching, tuning or timing
-     * one. A write event that is active and ready never gets a send
-     * timer; the handlers are there in case any event fires anyway.
-     */
-    c->write->active = 1;
-    c->write->ready = 1;
-    c->read->active = 1;
-    c->read->handler = ngx_http_empty_handler;
-    c->write->handler = ngx_http_empty_handler;
-    c->tcp_nodelay = NGX_TCP_NODELAY_DISABLED;
-    c->tcp_nopush = NGX_TCP_NOPUSH_DISABLED;
-
-    pool = ngx_create_pool(4096, clog);
-    if (pool == NULL) {
-        goto failed;
-    }
-
-    r = ngx_pcalloc(pool, sizeof(ngx_http_request_t));
-    if (r == NULL) {
-        ngx_destroy_pool(pool);
-        goto failed;
-    }
-
-    r->pool = pool;
-    r->signature = NGX_HTTP_MODULE;
-    r->connection = c;
-    r->main_conf = lcf->cscf->ctx->main_conf;
-    r->srv_conf = lcf->cscf->ctx->srv_conf;
-    r->loc_conf = lcf->cscf->ctx->loc_conf;
-
-    r->ctx = ngx_pcalloc(pool, sizeof(void *) * ngx_http_max_module);
-    if (r->ctx == NULL) {
-        goto failed_request;
-    }
-
-    cmcf = ngx_http_get_module_main_conf(r, ngx_http_core_module);
-
-    r->variables = ngx_pcalloc(pool, cmcf->variables.nelts
-                                     * sizeof(ngx_http_variable_value_t));
-    if (r->variables == NULL) {
-        goto failed_request;
-    }
-
-    if (ngx_list_init(&r->headers_out.headers, pool, 2,
-                      sizeof(ngx_table_elt_t))
-        != NGX_OK
-        || ngx_list_init(&r->headers_in.headers, pool, 2,
-                         sizeof(ngx_table_elt_t))
-           != NGX_OK)
-    {
-        goto failed_request;
-    }
-
-    r->headers_in.content_length_n = -1;
-    r->headers_out.content_length_n = -1;
-
-    r->main = r;
-    r->count = 1;
-    r->subrequests = NGX_HTTP_MAX_SUBREQUESTS + 1;
-    r->method = NGX_HTTP_GET;
-    ngx_str_set(&r->method_name, "GET");
-    r->http_version = NGX_HTTP_VERSION_11;
-    ngx_str_set(&r->uri, "/");
-    ngx_str_set(&r->unparsed_uri, "/");
-    ngx_str_set(&r->http_protocol, "HTTP/1.1");
-
-    r->internal = 1;
-    r->logged = 1;
-    r->read_event_handler = ngx_http_block_reading;
-    r->write_event_handler = ngx_http_sandbox_bridge_wake;
-
-    lctx->connection = c;
-    lctx->request = r;
-    lctx->current_request = r;
-
-    c->data = r;
-
-    return r;
-
-failed_request:
-
-    ngx_destroy_pool(pool);
-
-failed:
-
-    if (c->pool) {
-        ngx_destroy_pool(c->pool);
-    }
-
-    ngx_free_connection(c);
-
-    return NULL;
-}
-
-
-void
-ngx_http_sandbox_bridge_fake_request_free(ngx_http_request_t *r)
-{
-    ngx_pool_t        *pool;
-    ngx_connection_t  *c;
-
-    c = r->connection;
-
-    ngx_http_free_request(r, 0);
-
-    /* subrequests may have armed the connection's send timer */
-    if (c->read->timer_set) {
-        ngx_del_timer(c->read);
-    }
-
-    if (c->write->timer_set) {
-        ngx_del_timer(c->write);
-    }
-
-    if (c->read->posted) {
-        ngx_delete_posted_event(c->read);
-    }
-
-    if (c->write->posted) {
-        ngx_delete_posted_event(c->write);
-    }
-
-    c->destroyed = 1;
-    pool = c->pool;
-
-    ngx_free_connection(c);
-    ngx_destroy_pool(pool);
 }

@@ -8,7 +8,7 @@
 #define _NGX_HTTP_SANDBOX_BRIDGE_DOCKER_H_INCLUDED_
 
 
-#include "ngx_http_sandbox_bridge_handler.h"
+#include "ngx_http_sandbox_bridge_request.h"
 
 
 #define NGX_HTTP_SANDBOX_BRIDGE_CAPTURE_MAX  (1024 * 1024)
@@ -22,11 +22,15 @@ typedef ngx_int_t (*ngx_http_sandbox_bridge_body_pt)(ngx_http_request_t *sr,
 
 
 struct ngx_http_sandbox_bridge_call_s {
+    ngx_http_sandbox_bridge_op_t     *op;
     ngx_http_request_t               *sr;
 
     /* Docker's HTTP status; 0 when Docker gave no answer */
     ngx_uint_t                        status;
     ngx_int_t                         rc;
+
+    /* the request body's length, applied after the location is found */
+    off_t                             body_len;
 
     /* capture mode */
     u_char                           *body;
@@ -42,25 +46,27 @@ struct ngx_http_sandbox_bridge_call_s {
 };
 
 
-ngx_int_t ngx_http_sandbox_bridge_docker_call(ngx_http_request_t *r,
-    ngx_str_t *location, ngx_uint_t method, ngx_str_t *uri, ngx_str_t *args,
+ngx_int_t ngx_http_sandbox_bridge_docker(ngx_http_sandbox_bridge_op_t *op,
+    ngx_http_sandbox_bridge_call_t *call, ngx_uint_t method, ngx_uint_t next,
+    ngx_str_t *location, const char *fmt, ...);
+ngx_int_t ngx_http_sandbox_bridge_docker_json(
+    ngx_http_sandbox_bridge_op_t *op, ngx_http_sandbox_bridge_call_t *call,
+    ngx_uint_t method, ngx_uint_t next, ngx_str_t *location, json_t *body,
+    const char *fmt, ...);
+ngx_int_t ngx_http_sandbox_bridge_docker_body(
+    ngx_http_sandbox_bridge_op_t *op, ngx_http_sandbox_bridge_call_t *call,
+    ngx_uint_t method, ngx_uint_t next, ngx_str_t *location,
     const char *content_type, ngx_chain_t *body, off_t body_len,
-    ngx_http_sandbox_bridge_call_t *call);
-ngx_int_t ngx_http_sandbox_bridge_docker_json_call(ngx_http_request_t *r,
-    ngx_str_t *location, ngx_uint_t method, ngx_str_t *uri, ngx_str_t *args,
-    json_t *body, ngx_http_sandbox_bridge_call_t *call);
+    const char *fmt, ...);
+
 json_t *ngx_http_sandbox_bridge_docker_reply(
     ngx_http_sandbox_bridge_call_t *call);
 u_char *ngx_http_sandbox_bridge_docker_error(
     ngx_http_sandbox_bridge_call_t *call, u_char *buf, size_t size);
 
-ngx_int_t ngx_http_sandbox_bridge_filter_init(ngx_conf_t *cf);
+ngx_int_t ngx_http_sandbox_bridge_docker_init(ngx_conf_t *cf);
 ngx_int_t ngx_http_sandbox_bridge_next_body_filter(ngx_http_request_t *r,
     ngx_chain_t *in);
-
-ngx_http_request_t *ngx_http_sandbox_bridge_fake_request(
-    ngx_http_sandbox_bridge_loc_conf_t *lcf);
-void ngx_http_sandbox_bridge_fake_request_free(ngx_http_request_t *r);
 
 
 #endif /* _NGX_HTTP_SANDBOX_BRIDGE_DOCKER_H_INCLUDED_ */

@@ -6,160 +6,132 @@
 
 #include "ngx_http_sandbox_bridge_health.h"
 #include "ngx_http_sandbox_bridge_docker.h"
-#include "ngx_http_sandbox_bridge_lease.h"
-#include "ngx_http_sandbox_bridge_redis.h"
-#include "ngx_http_sandbox_bridge_util.h"
 
 
-static void ngx_http_sandbox_bridge_health_pong(ngx_http_request_t *r,
-    void *data, redisReply *reply);
-static void ngx_http_sandbox_bridge_health_pinged(ngx_http_request_t *r);
-static void ngx_http_sandbox_bridge_health_ok(ngx_http_request_t *r);
+/* GET <prefix>/health: Redis and Docker are asked (README "Protocol") */
+
+typedef enum {
+    NGX_HTTP_SANDBOX_BRIDGE_HEALTH_PING = NGX_HTTP_SANDBOX_BRIDGE_START,
+    NGX_HTTP_SANDBOX_BRIDGE_HEALTH_PONG,
+    NGX_HTTP_SANDBOX_BRIDGE_HEALTH_PINGED
+} ngx_http_sandbox_bridge_health_state_e;
 
 
-/* PROTOCOL §3.1 with D13: also checks Redis and Docker */
+typedef struct {
+    ngx_http_sandbox_bridge_op_t          op;
+    ngx_http_sandbox_bridge_call_t        call;
+} ngx_http_sandbox_bridge_health_op_t;
 
-ngx_int_t
-ngx_http_sandbox_bridge_health(ngx_http_request_t *r,
-    ngx_http_sandbox_bridge_ctx_t *ctx)
+
+size_t  ngx_http_sandbox_bridge_health_size =
+    sizeof(ngx_http_sandbox_bridge_health_op_t);
+
+
+/* per worker: the Docker location that answered /_ping, and until when */
+static u_char      *ngx_http_sandbox_bridge_driver_ok;
+static ngx_msec_t   ngx_http_sandbox_bridge_driver_ok_until;
+
+
+static void ngx_http_sandbox_bridge_health_ok(
+    ngx_http_sandbox_bridge_op_t *op);
+
+
+void
+ngx_http_sandbox_bridge_health(ngx_http_sandbox_bridge_op_t *op)
 {
-    ngx_int_t                             rc;
-    ngx_http_sandbox_bridge_main_conf_t  *mcf;
-    const char                           *argv[1];
-    size_t                                argvlen[1];
+    u_char                               *p;
+    redisReply                           *reply;
+    ngx_http_sandbox_bridge_args_t        args;
+    ngx_http_sandbox_bridge_loc_conf_t   *lcf;
+    ngx_http_sandbox_bridge_health_op_t  *ho;
+    u_char                                buf[256];
 
-    mcf = ngx_http_get_module_main_conf(r, ngx_http_sandbox_bridge_module);
+    ho = (ngx_http_sandbox_bridge_health_op_t *) op;
+    lcf = ngx_http_get_module_loc_conf(op->request,
+                                       ngx_http_sandbox_bridge_module);
 
-    argv[0] = "PING";
-    argvlen[0] = 4;
+    switch ((ngx_http_sandbox_bridge_health_state_e) op->state) {
 
-    rc = ngx_http_sandbox_bridge_redis_command(mcf, r,
-                                           ngx_http_sandbox_bridge_health_pong,
-                                           NULL, 1, argv, argvlen);
-    if (rc == NGX_DECLINED) {
-        return ngx_http_sandbox_bridge_store_unavailable(r);
+    case NGX_HTTP_SANDBOX_BRIDGE_HEALTH_PING:
+        args.argc = 0;
+        args.overflow = 0;
+        ngx_http_sandbox_bridge_arg_lit(&args, "PING");
+
+        if (ngx_http_sandbox_bridge_redis_step(op, -1,
+                                         NGX_HTTP_SANDBOX_BRIDGE_HEALTH_PONG,
+                                         0, &args)
+            != NGX_OK)
+        {
+            ngx_http_sandbox_bridge_fail(op,
+                                         NGX_HTTP_SANDBOX_BRIDGE_ERR_STORE);
+        }
+
+        return;
+
+    case NGX_HTTP_SANDBOX_BRIDGE_HEALTH_PONG:
+        reply = op->reply;
+
+        if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
+            ngx_http_sandbox_bridge_fail(op,
+                                         NGX_HTTP_SANDBOX_BRIDGE_ERR_STORE);
+            return;
+        }
+
+        /* a recent good answer from the same Docker is reused briefly */
+        if (ngx_http_sandbox_bridge_driver_ok
+               == lcf->docker_location.data
+            && (ngx_msec_int_t) (ngx_http_sandbox_bridge_driver_ok_until
+                                 - ngx_current_msec) > 0)
+        {
+            ngx_http_sandbox_bridge_health_ok(op);
+            return;
+        }
+
+        if (ngx_http_sandbox_bridge_docker(op, &ho->call, NGX_HTTP_GET,
+                                       NGX_HTTP_SANDBOX_BRIDGE_HEALTH_PINGED,
+                                       &lcf->docker_location, "/_ping")
+            != NGX_OK)
+        {
+            ngx_http_sandbox_bridge_finalize(op,
+                                             NGX_HTTP_INTERNAL_SERVER_ERROR);
+        }
+
+        return;
+
+    case NGX_HTTP_SANDBOX_BRIDGE_HEALTH_PINGED:
+        if (ho->call.status != NGX_HTTP_OK) {
+            p = ngx_http_sandbox_bridge_docker_error(&ho->call, buf,
+                                                     sizeof(buf));
+
+            ngx_http_sandbox_bridge_failf(op, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                          "driver_unavailable", "%*s",
+                                          p - buf, buf);
+            return;
+        }
+
+        ngx_http_sandbox_bridge_driver_ok = lcf->docker_location.data;
+        ngx_http_sandbox_bridge_driver_ok_until = ngx_current_msec + 1000;
+
+        ngx_http_sandbox_bridge_health_ok(op);
+        return;
     }
-
-    if (rc != NGX_OK) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    ctx->pending++;
-
-    return NGX_DONE;
 }
 
 
 static void
-ngx_http_sandbox_bridge_health_pong(ngx_http_request_t *r, void *data,
-    redisReply *reply)
+ngx_http_sandbox_bridge_health_ok(ngx_http_sandbox_bridge_op_t *op)
 {
-    ngx_str_t                            uri;
-    ngx_http_sandbox_bridge_ctx_t       *ctx;
-    ngx_http_sandbox_bridge_call_t      *call;
-    ngx_http_sandbox_bridge_loc_conf_t  *lcf;
-
-    if (r == NULL) {
-        return;
-    }
-
-    ctx = ngx_http_get_module_ctx(r, ngx_http_sandbox_bridge_module);
-    lcf = ngx_http_get_module_loc_conf(r, ngx_http_sandbox_bridge_module);
-    ctx->pending--;
-
-    if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
-        ngx_http_sandbox_bridge_finish(r,
-                               ngx_http_sandbox_bridge_store_unavailable(r));
-        return;
-    }
-
-    /* a recent good answer from Docker is reused for a second */
-    if ((ngx_msec_int_t) (lcf->driver_ok_until - ngx_current_msec) > 0) {
-        ngx_http_sandbox_bridge_health_ok(r);
-        return;
-    }
-
-    call = ngx_pcalloc(r->pool, sizeof(ngx_http_sandbox_bridge_call_t));
-    if (call == NULL) {
-        ngx_http_sandbox_bridge_finish(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-        return;
-    }
-
-    ctx->op = call;
-    ctx->resume = ngx_http_sandbox_bridge_health_pinged;
-
-    ngx_str_set(&uri, "/_ping");
-
-    if (ngx_http_sandbox_bridge_docker_call(r, &lcf->docker_location,
-                                            NGX_HTTP_GET, &uri, NULL, NULL,
-                                            NULL, 0, call)
-        != NGX_OK)
-    {
-        ngx_http_sandbox_bridge_finish(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-    }
-}
-
-
-static void
-ngx_http_sandbox_bridge_health_pinged(ngx_http_request_t *r)
-{
-    u_char                              *p;
-    ngx_http_sandbox_bridge_ctx_t       *ctx;
-    ngx_http_sandbox_bridge_call_t      *call;
-    ngx_http_sandbox_bridge_loc_conf_t  *lcf;
-    u_char                               buf[256];
-
-    ctx = ngx_http_get_module_ctx(r, ngx_http_sandbox_bridge_module);
-    call = ctx->op;
-
-    if (call->status != NGX_HTTP_OK) {
-        p = ngx_http_sandbox_bridge_docker_error(call, buf, sizeof(buf));
-
-        ngx_http_sandbox_bridge_finish(r,
-                            ngx_http_sandbox_bridge_send_error(r,
-                                NGX_HTTP_SERVICE_UNAVAILABLE,
-                                "driver_unavailable", "%*s", p - buf, buf));
-        return;
-    }
-
-    lcf = ngx_http_get_module_loc_conf(r, ngx_http_sandbox_bridge_module);
-    lcf->driver_ok_until = ngx_current_msec + 1000;
-
-    ngx_http_sandbox_bridge_health_ok(r);
-}
-
-
-static void
-ngx_http_sandbox_bridge_health_ok(ngx_http_request_t *r)
-{
-    json_t  *body, *caps;
-
-    body = json_object();
-    caps = json_object();
-
-    if (body == NULL || caps == NULL) {
-        json_decref(body);
-        json_decref(caps);
-        ngx_http_sandbox_bridge_finish(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-        return;
-    }
-
-    json_object_set_new(caps, "reuseLease", json_true());
-    json_object_set_new(caps, "namedSessions", json_true());
-    json_object_set_new(caps, "previewUrls", json_false());
-
-    json_object_set_new(body, "ok", json_true());
-    json_object_set_new(body, "provider", json_string("docker"));
-    json_object_set_new(body, "bridgeVersion",
-                        json_string(NGX_HTTP_SANDBOX_BRIDGE_VERSION));
-    json_object_set_new(body, "capabilities", caps);
-    json_object_set_new(body, "store",
-                        json_pack("{sssb}", "backend", "redis",
-                                  "reachable", 1));
-    json_object_set_new(body, "driver",
-                        json_pack("{sssb}", "name", "docker",
-                                  "reachable", 1));
-
-    ngx_http_sandbox_bridge_finish(r,
-                  ngx_http_sandbox_bridge_send_json(r, NGX_HTTP_OK, body));
+    ngx_http_sandbox_bridge_reply(op, NGX_HTTP_OK,
+                     json_pack("{s:b,s:s,s:s,s:{s:b,s:b,s:b},"
+                               "s:{s:s,s:b},s:{s:s,s:b}}",
+                               "ok", 1,
+                               "provider", "docker",
+                               "bridgeVersion",
+                               NGX_HTTP_SANDBOX_BRIDGE_VERSION,
+                               "capabilities",
+                               "reuseLease", 1,
+                               "namedSessions", 1,
+                               "previewUrls", 0,
+                               "store", "backend", "redis", "reachable", 1,
+                               "driver", "name", "docker", "reachable", 1));
 }

@@ -8,11 +8,12 @@
 #define _NGX_HTTP_SANDBOX_BRIDGE_HEALTH_H_INCLUDED_
 
 
-#include "ngx_http_sandbox_bridge_handler.h"
+#include "ngx_http_sandbox_bridge_request.h"
 
 
-ngx_int_t ngx_http_sandbox_bridge_health(ngx_http_request_t *r,
-    ngx_http_sandbox_bridge_ctx_t *ctx);
+extern size_t  ngx_http_sandbox_bridge_health_size;
+
+void ngx_http_sandbox_bridge_health(ngx_http_sandbox_bridge_op_t *op);
 
 
 #endif /* _NGX_HTTP_SANDBOX_BRIDGE_HEALTH_H_INCLUDED_ */

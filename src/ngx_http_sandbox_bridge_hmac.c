@@ -280,7 +280,7 @@ ngx_http_sandbox_bridge_hmac_check(ngx_http_request_t *r,
     ngx_http_sandbox_bridge_hmac_key_t   *key;
     ngx_http_sandbox_bridge_loc_conf_t   *lcf;
     ngx_http_sandbox_bridge_main_conf_t  *mcf;
-    u_char                                nkey[256], px[NGX_INT_T_LEN];
+    u_char                               *nkey, px[NGX_INT_T_LEN];
 
     lcf = ngx_http_get_module_loc_conf(r, ngx_http_sandbox_bridge_module);
     mcf = ngx_http_get_module_main_conf(r, ngx_http_sandbox_bridge_module);
@@ -298,11 +298,10 @@ ngx_http_sandbox_bridge_hmac_check(ngx_http_request_t *r,
         return ngx_http_sandbox_bridge_auth_reject(r, ctx->auth_error);
 
     case NGX_HTTP_SANDBOX_BRIDGE_AUTH_STORE:
-        rc = ngx_http_sandbox_bridge_send_error(r,
+        rc = ngx_http_sandbox_bridge_send_json(r,
                                        NGX_HTTP_SERVICE_UNAVAILABLE,
-                                       "store_unavailable",
-                                       "The bridge's lease store (Redis) "
-                                       "is unavailable.");
+                                       ngx_http_sandbox_bridge_error_json(&i,
+                                         NGX_HTTP_SANDBOX_BRIDGE_ERR_STORE));
         ngx_http_finalize_request(r, rc);
         return NGX_DONE;
 
@@ -396,12 +395,19 @@ ngx_http_sandbox_bridge_hmac_check(ngx_http_request_t *r,
     }
 
     /* a nonce is good once within the skew window */
+    nkey = ngx_pnalloc(r->pool, mcf->redis_prefix.len
+                                + sizeof("nonce:{}:") - 1
+                                + ctx->hmac.key_id.len + ctx->hmac.nonce.len);
+    if (nkey == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
     argv[0] = "SET";
     argvlen[0] = 3;
     argv[1] = (char *) nkey;
-    argvlen[1] = ngx_snprintf(nkey, sizeof(nkey), "%Vnonce:{%V}:%V",
-                              &mcf->redis_prefix, &ctx->hmac.key_id,
-                              &ctx->hmac.nonce) - nkey;
+    argvlen[1] = ngx_sprintf(nkey, "%Vnonce:{%V}:%V",
+                             &mcf->redis_prefix, &ctx->hmac.key_id,
+                             &ctx->hmac.nonce) - nkey;
     argv[2] = "1";
     argvlen[2] = 1;
     argv[3] = "NX";

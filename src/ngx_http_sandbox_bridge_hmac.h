@@ -8,7 +8,7 @@
 #define _NGX_HTTP_SANDBOX_BRIDGE_HMAC_H_INCLUDED_
 
 
-#include "ngx_http_sandbox_bridge_handler.h"
+#include "ngx_http_sandbox_bridge_request.h"
 
 
 #define NGX_HTTP_SANDBOX_BRIDGE_HMAC_SCHEME  "PSB-HMAC-SHA256"

@@ -7,11 +7,10 @@
 #include "ngx_http_sandbox_bridge_module.h"
 #include "ngx_http_sandbox_bridge_auth.h"
 #include "ngx_http_sandbox_bridge_docker.h"
-#include "ngx_http_sandbox_bridge_handler.h"
 #include "ngx_http_sandbox_bridge_hmac.h"
-#include "ngx_http_sandbox_bridge_lease.h"
 #include "ngx_http_sandbox_bridge_reaper.h"
-#include "ngx_http_sandbox_bridge_redis.h"
+#include "ngx_http_sandbox_bridge_router.h"
+#include "ngx_http_sandbox_bridge_store.h"
 #include "ngx_http_sandbox_bridge_util.h"
 
 
@@ -364,7 +363,6 @@ ngx_http_sandbox_bridge_create_main_conf(ngx_conf_t *cf)
      *
      *     mcf->redis_addr = { 0, NULL };
      *     mcf->redis_password = { 0, NULL };
-     *     mcf->redis = NULL;
      */
 
     mcf->redis_db = NGX_CONF_UNSET;
@@ -580,9 +578,16 @@ ngx_http_sandbox_bridge_merge_loc_conf(ngx_conf_t *cf, void *parent,
         }
     }
 
-    if (conf->enable) {
-        /* one limit: nginx's own 413 is rewritten into our JSON envelope */
-        clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+
+    /*
+     * The smaller of client_max_body_size (0: none) and
+     * sandbox_max_body_size applies; nginx's 413 becomes our JSON.
+     */
+    if (conf->enable
+        && (clcf->client_max_body_size == 0
+            || clcf->client_max_body_size > (off_t) conf->max_body_size))
+    {
         clcf->client_max_body_size = conf->max_body_size;
     }
 
@@ -611,7 +616,7 @@ ngx_http_sandbox_bridge_postconfiguration(ngx_conf_t *cf)
 
     *h = ngx_http_sandbox_bridge_auth_handler;
 
-    return ngx_http_sandbox_bridge_filter_init(cf);
+    return ngx_http_sandbox_bridge_docker_init(cf);
 }
 
 
@@ -651,7 +656,7 @@ ngx_http_sandbox_bridge_exit_process(ngx_cycle_t *cycle)
         return;
     }
 
-    ngx_http_sandbox_bridge_reaper_exit(mcf);
+    ngx_http_sandbox_bridge_reaper_exit();
     ngx_http_sandbox_bridge_redis_exit_worker(mcf);
 }
 

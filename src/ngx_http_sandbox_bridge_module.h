@@ -25,7 +25,6 @@
 #define NGX_HTTP_SANDBOX_BRIDGE_DIGEST_LEN   32
 
 
-typedef struct ngx_http_sandbox_bridge_redis_s  ngx_http_sandbox_bridge_redis_t;
 typedef struct ngx_http_sandbox_bridge_ctx_s    ngx_http_sandbox_bridge_ctx_t;
 
 
@@ -76,12 +75,6 @@ typedef struct {
 
     /* bridge locations, for the reaper */
     ngx_array_t                     bridges;
-
-    /* per worker */
-    ngx_http_sandbox_bridge_redis_t *redis;
-    ngx_event_t                     reaper_ev;
-    ngx_uint_t                      reaper_running;
-    ngx_str_t                       worker_id;
 } ngx_http_sandbox_bridge_main_conf_t;
 
 
@@ -124,9 +117,6 @@ typedef struct {
     ngx_msec_t                      heartbeat;
 
     ngx_http_core_srv_conf_t       *cscf;
-
-    /* per worker: Docker answered /_ping until then */
-    ngx_msec_t                      driver_ok_until;
 } ngx_http_sandbox_bridge_loc_conf_t;
 
 

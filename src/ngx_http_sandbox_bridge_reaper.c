@@ -5,14 +5,37 @@
 
 
 #include "ngx_http_sandbox_bridge_reaper.h"
+#include "ngx_http_sandbox_bridge_background.h"
 #include "ngx_http_sandbox_bridge_docker.h"
-#include "ngx_http_sandbox_bridge_lease.h"
+#include "ngx_http_sandbox_bridge_store.h"
 #include "ngx_http_sandbox_bridge_util.h"
 
 
+/*
+ * The reaper (README "Reaper"): per Docker host, one pass at a time in
+ * the whole deployment (a Redis lock per host). A pass lists the host's
+ * containers; a container without a lease record is removed; a ready
+ * lease placed on that host whose container two consecutive complete
+ * listings did not show is forgotten. A failed, cut or unparsable
+ * listing forgets nothing.
+ */
+
 /* work per pass is bounded; the next pass continues */
-#define NGX_HTTP_SANDBOX_BRIDGE_REAP_MAX   64
-#define NGX_HTTP_SANDBOX_BRIDGE_SCAN_MAX   32
+#define NGX_HTTP_SANDBOX_BRIDGE_REAP_MAX     64
+#define NGX_HTTP_SANDBOX_BRIDGE_SCAN_MAX     32
+#define NGX_HTTP_SANDBOX_BRIDGE_LISTING_MAX  (16 * 1024 * 1024)
+
+
+typedef enum {
+    NGX_HTTP_SANDBOX_BRIDGE_REAP_LOCK = NGX_HTTP_SANDBOX_BRIDGE_START,
+    NGX_HTTP_SANDBOX_BRIDGE_REAP_LOCKED,
+    NGX_HTTP_SANDBOX_BRIDGE_REAP_LISTED,
+    NGX_HTTP_SANDBOX_BRIDGE_REAP_COUNTED,
+    NGX_HTTP_SANDBOX_BRIDGE_REAP_CHECKED,
+    NGX_HTTP_SANDBOX_BRIDGE_REAP_REMOVED,
+    NGX_HTTP_SANDBOX_BRIDGE_REAP_SCANNED,
+    NGX_HTTP_SANDBOX_BRIDGE_REAP_FORGOT
+} ngx_http_sandbox_bridge_reap_state_e;
 
 
 typedef struct {
@@ -22,8 +45,9 @@ typedef struct {
 
 
 typedef struct {
+    ngx_http_sandbox_bridge_op_t          op;
     ngx_http_sandbox_bridge_main_conf_t  *mcf;
-    ngx_http_sandbox_bridge_loc_conf_t   *lcf;
+    ngx_str_t                             host;
     ngx_http_sandbox_bridge_call_t        call;
     ngx_array_t                           containers;
     ngx_uint_t                            next;
@@ -32,53 +56,70 @@ typedef struct {
     ngx_uint_t                            scans;
     ngx_str_t                             cursor;
     ngx_array_t                           stale;
+    u_char                                pass[NGX_INT64_LEN];
+    size_t                                pass_len;
     u_char                                listed_at[NGX_INT64_LEN];
     size_t                                listed_len;
 } ngx_http_sandbox_bridge_reap_t;
 
 
+/* per worker */
+static ngx_event_t   ngx_http_sandbox_bridge_reaper_ev;
+static ngx_uint_t    ngx_http_sandbox_bridge_reaper_running;
+static ngx_str_t     ngx_http_sandbox_bridge_worker_id;
+
+
 static void ngx_http_sandbox_bridge_reaper_handler(ngx_event_t *ev);
-static void ngx_http_sandbox_bridge_reaper_locked(ngx_http_request_t *r,
-    void *data, redisReply *reply);
-static void ngx_http_sandbox_bridge_reaper_start(
-    ngx_http_sandbox_bridge_main_conf_t *mcf);
-static void ngx_http_sandbox_bridge_reaper_listed(ngx_http_request_t *r);
-static void ngx_http_sandbox_bridge_reaper_check(ngx_http_request_t *r);
-static void ngx_http_sandbox_bridge_reaper_exists(ngx_http_request_t *r,
-    void *data, redisReply *reply);
-static void ngx_http_sandbox_bridge_reaper_removed(ngx_http_request_t *r);
-static void ngx_http_sandbox_bridge_reaper_scan(ngx_http_request_t *r);
-static void ngx_http_sandbox_bridge_reaper_scanned(ngx_http_request_t *r,
-    void *data, redisReply *reply);
-static void ngx_http_sandbox_bridge_reaper_forget(ngx_http_request_t *r);
-static void ngx_http_sandbox_bridge_reaper_forgot(ngx_http_request_t *r,
-    void *data, redisReply *reply);
-static void ngx_http_sandbox_bridge_reaper_done(ngx_http_request_t *r);
-static void ngx_http_sandbox_bridge_reaper_cleanup(void *data);
 static void ngx_http_sandbox_bridge_reaper_arm(
     ngx_http_sandbox_bridge_main_conf_t *mcf);
+static void ngx_http_sandbox_bridge_reaper_start(
+    ngx_http_sandbox_bridge_main_conf_t *mcf,
+    ngx_http_sandbox_bridge_loc_conf_t *lcf);
+static void ngx_http_sandbox_bridge_reap(ngx_http_sandbox_bridge_op_t *op);
+static ngx_int_t ngx_http_sandbox_bridge_reap_step(
+    ngx_http_sandbox_bridge_reap_t *rp);
+static ngx_int_t ngx_http_sandbox_bridge_reap_lock(
+    ngx_http_sandbox_bridge_reap_t *rp);
+static ngx_int_t ngx_http_sandbox_bridge_reap_list(
+    ngx_http_sandbox_bridge_reap_t *rp);
+static ngx_int_t ngx_http_sandbox_bridge_reap_listed(
+    ngx_http_sandbox_bridge_reap_t *rp);
+static ngx_int_t ngx_http_sandbox_bridge_reap_check(
+    ngx_http_sandbox_bridge_reap_t *rp);
+static ngx_int_t ngx_http_sandbox_bridge_reap_scan(
+    ngx_http_sandbox_bridge_reap_t *rp);
+static ngx_int_t ngx_http_sandbox_bridge_reap_scanned(
+    ngx_http_sandbox_bridge_reap_t *rp);
+static ngx_int_t ngx_http_sandbox_bridge_reap_forget(
+    ngx_http_sandbox_bridge_reap_t *rp);
+static void ngx_http_sandbox_bridge_reaper_cleanup(void *data);
 
 
 ngx_int_t
 ngx_http_sandbox_bridge_reaper_init(ngx_cycle_t *cycle,
     ngx_http_sandbox_bridge_main_conf_t *mcf)
 {
-    u_char  *p;
+    u_char       *p;
+    ngx_event_t  *ev;
 
-    mcf->worker_id.data = ngx_pnalloc(cycle->pool,
-                                      cycle->hostname.len + NGX_INT_T_LEN + 2);
-    if (mcf->worker_id.data == NULL) {
+    p = ngx_pnalloc(cycle->pool, cycle->hostname.len + NGX_INT_T_LEN + 2);
+    if (p == NULL) {
         return NGX_ERROR;
     }
 
-    p = ngx_sprintf(mcf->worker_id.data, "%V:%P", &cycle->hostname, ngx_pid);
-    mcf->worker_id.len = p - mcf->worker_id.data;
+    ngx_http_sandbox_bridge_worker_id.data = p;
+    ngx_http_sandbox_bridge_worker_id.len =
+                     ngx_sprintf(p, "%V:%P", &cycle->hostname, ngx_pid) - p;
 
-    mcf->reaper_ev.handler = ngx_http_sandbox_bridge_reaper_handler;
-    mcf->reaper_ev.data = mcf;
-    mcf->reaper_ev.log = cycle->log;
-    mcf->reaper_ev.cancelable = 1;
+    ev = &ngx_http_sandbox_bridge_reaper_ev;
+    ngx_memzero(ev, sizeof(ngx_event_t));
 
+    ev->handler = ngx_http_sandbox_bridge_reaper_handler;
+    ev->data = mcf;
+    ev->log = cycle->log;
+    ev->cancelable = 1;
+
+    ngx_http_sandbox_bridge_reaper_running = 0;
     ngx_http_sandbox_bridge_reaper_arm(mcf);
 
     return NGX_OK;
@@ -86,10 +127,10 @@ ngx_http_sandbox_bridge_reaper_init(ngx_cycle_t *cycle,
 
 
 void
-ngx_http_sandbox_bridge_reaper_exit(ngx_http_sandbox_bridge_main_conf_t *mcf)
+ngx_http_sandbox_bridge_reaper_exit(void)
 {
-    if (mcf->reaper_ev.timer_set) {
-        ngx_del_timer(&mcf->reaper_ev);
+    if (ngx_http_sandbox_bridge_reaper_ev.timer_set) {
+        ngx_del_timer(&ngx_http_sandbox_bridge_reaper_ev);
     }
 }
 
@@ -107,414 +148,474 @@ ngx_http_sandbox_bridge_reaper_arm(ngx_http_sandbox_bridge_main_conf_t *mcf)
     t = mcf->reaper_interval / 2
         + (ngx_msec_t) ngx_random() % (mcf->reaper_interval / 2 + 1);
 
-    ngx_add_timer(&mcf->reaper_ev, t);
+    ngx_add_timer(&ngx_http_sandbox_bridge_reaper_ev, t);
 }
 
+
+/* one pass per Docker host that some bridge uses */
 
 static void
 ngx_http_sandbox_bridge_reaper_handler(ngx_event_t *ev)
 {
     ngx_http_sandbox_bridge_main_conf_t  *mcf = ev->data;
 
-    const char  *argv[6];
-    size_t       argvlen[6];
-    u_char       key[128], px[NGX_INT_T_LEN];
+    ngx_uint_t                           i, j;
+    ngx_http_sandbox_bridge_loc_conf_t  **bridges;
 
     ngx_http_sandbox_bridge_reaper_arm(mcf);
 
-    if (mcf->reaper_running || mcf->bridges.nelts == 0) {
+    if (ngx_http_sandbox_bridge_reaper_running) {
         return;
     }
-
-    /* one reaper in the whole deployment per interval */
-    argv[0] = "SET";
-    argvlen[0] = 3;
-    argv[1] = (char *) key;
-    argvlen[1] = ngx_snprintf(key, sizeof(key), "%Vreaper:lock",
-                              &mcf->redis_prefix) - key;
-    argv[2] = (char *) mcf->worker_id.data;
-    argvlen[2] = mcf->worker_id.len;
-    argv[3] = "NX";
-    argvlen[3] = 2;
-    argv[4] = "PX";
-    argvlen[4] = 2;
-    argv[5] = (char *) px;
-    argvlen[5] = ngx_sprintf(px, "%M", mcf->reaper_interval) - px;
-
-    (void) ngx_http_sandbox_bridge_redis_command(mcf, NULL,
-                                         ngx_http_sandbox_bridge_reaper_locked,
-                                         mcf, 6, argv, argvlen);
-}
-
-
-static void
-ngx_http_sandbox_bridge_reaper_locked(ngx_http_request_t *r, void *data,
-    redisReply *reply)
-{
-    ngx_http_sandbox_bridge_main_conf_t  *mcf = data;
-
-    if (reply == NULL || reply->type != REDIS_REPLY_STATUS) {
-        /* another worker holds the lock, or Redis is down */
-        return;
-    }
-
-    ngx_http_sandbox_bridge_reaper_start(mcf);
-}
-
-
-static void
-ngx_http_sandbox_bridge_reaper_start(ngx_http_sandbox_bridge_main_conf_t *mcf)
-{
-    ngx_str_t                            uri, args;
-    ngx_pool_cleanup_t                  *cln;
-    ngx_http_request_t                  *r;
-    ngx_http_sandbox_bridge_ctx_t       *ctx;
-    ngx_http_sandbox_bridge_reap_t      *rp;
-    ngx_http_sandbox_bridge_loc_conf_t  *lcf, **bridges;
-    u_char                               filter[256];
 
     bridges = mcf->bridges.elts;
-    lcf = bridges[0];
 
-    if (lcf->docker_location.len == 0) {
+    for (i = 0; i < mcf->bridges.nelts; i++) {
+
+        for (j = 0; j < i; j++) {
+            if (bridges[j]->docker_location.len
+                    == bridges[i]->docker_location.len
+                && ngx_strncmp(bridges[j]->docker_location.data,
+                               bridges[i]->docker_location.data,
+                               bridges[i]->docker_location.len)
+                   == 0)
+            {
+                break;
+            }
+        }
+
+        if (j == i && bridges[i]->docker_location.len) {
+            ngx_http_sandbox_bridge_reaper_start(mcf, bridges[i]);
+        }
+    }
+}
+
+
+static void
+ngx_http_sandbox_bridge_reaper_start(ngx_http_sandbox_bridge_main_conf_t *mcf,
+    ngx_http_sandbox_bridge_loc_conf_t *lcf)
+{
+    ngx_pool_t                      *pool;
+    ngx_pool_cleanup_t              *cln;
+    ngx_http_sandbox_bridge_reap_t  *rp;
+
+    rp = ngx_http_sandbox_bridge_job(lcf,
+                                     sizeof(ngx_http_sandbox_bridge_reap_t),
+                                     ngx_http_sandbox_bridge_reap);
+    if (rp == NULL) {
         return;
     }
 
-    r = ngx_http_sandbox_bridge_fake_request(lcf);
-    if (r == NULL) {
-        return;
-    }
+    pool = rp->op.request->pool;
 
-    ctx = ngx_http_sandbox_bridge_get_ctx(r);
-    rp = ngx_pcalloc(r->pool, sizeof(ngx_http_sandbox_bridge_reap_t));
+    cln = ngx_pool_cleanup_add(pool, 0);
 
-    if (ctx == NULL || rp == NULL
-        || ngx_array_init(&rp->containers, r->pool, 16,
+    if (cln == NULL
+        || ngx_array_init(&rp->containers, pool, 16,
                           sizeof(ngx_http_sandbox_bridge_reap_item_t))
            != NGX_OK
-        || ngx_array_init(&rp->stale, r->pool, 16, sizeof(ngx_str_t))
+        || ngx_array_init(&rp->stale, pool, 16, sizeof(ngx_str_t))
            != NGX_OK)
     {
-        ngx_http_sandbox_bridge_fake_request_free(r);
-        return;
-    }
-
-    cln = ngx_pool_cleanup_add(r->pool, 0);
-    if (cln == NULL) {
-        ngx_http_sandbox_bridge_fake_request_free(r);
+        ngx_http_sandbox_bridge_job_cancel(&rp->op);
         return;
     }
 
     /* however the pass ends, the next one may start */
     cln->handler = ngx_http_sandbox_bridge_reaper_cleanup;
-    cln->data = mcf;
+    cln->data = NULL;
 
     rp->mcf = mcf;
-    rp->lcf = lcf;
-    ctx->op = rp;
-    mcf->reaper_running = 1;
+    rp->host = lcf->docker_location;
+    ngx_http_sandbox_bridge_reaper_running++;
 
-    /* every container this deployment labelled, running or not */
-    ngx_str_set(&uri, "/containers/json");
-
-    args.data = filter;
-    args.len = ngx_snprintf(filter, sizeof(filter),
-                            "all=1&filters=%%7B%%22label%%22%%3A%%5B%%22"
-                            "paperclip.bridge.prefix%%3D%V%%22%%5D%%7D",
-                            &mcf->redis_prefix) - filter;
-
-    args.data = ngx_pnalloc(r->pool, args.len);
-    if (args.data == NULL) {
-        ngx_http_sandbox_bridge_reaper_done(r);
-        return;
-    }
-
-    ngx_memcpy(args.data, filter, args.len);
-
-    rp->call.limit = 16 * 1024 * 1024;
-    rp->listed_len = ngx_http_sandbox_bridge_now_ms(rp->listed_at)
-                     - rp->listed_at;
-
-    ctx->resume = ngx_http_sandbox_bridge_reaper_listed;
-
-    if (ngx_http_sandbox_bridge_docker_call(r, &lcf->docker_location,
-                                            NGX_HTTP_GET, &uri, &args, NULL,
-                                            NULL, 0, &rp->call)
-        != NGX_OK)
-    {
-        ngx_http_sandbox_bridge_reaper_done(r);
-        return;
-    }
-
-    ngx_http_run_posted_requests(r->connection);
+    ngx_http_sandbox_bridge_job_start(&rp->op);
 }
 
 
 static void
-ngx_http_sandbox_bridge_reaper_listed(ngx_http_request_t *r)
+ngx_http_sandbox_bridge_reaper_cleanup(void *data)
 {
-    size_t                                i;
-    json_t                               *list, *c, *labels, *id, *names;
-    ngx_str_t                             s;
-    ngx_http_sandbox_bridge_ctx_t        *ctx;
-    ngx_http_sandbox_bridge_reap_t       *rp;
-    ngx_http_sandbox_bridge_reap_item_t  *item;
+    ngx_http_sandbox_bridge_reaper_running--;
+}
 
-    ctx = ngx_http_get_module_ctx(r, ngx_http_sandbox_bridge_module);
-    rp = ctx->op;
 
-    if (rp->call.status != NGX_HTTP_OK) {
-        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
-                      "sandbox bridge: reaper could not list containers "
-                      "(%ui)", rp->call.status);
-        ngx_http_sandbox_bridge_reaper_done(r);
-        return;
+static void
+ngx_http_sandbox_bridge_reap(ngx_http_sandbox_bridge_op_t *op)
+{
+    if (ngx_http_sandbox_bridge_reap_step(
+                                  (ngx_http_sandbox_bridge_reap_t *) op)
+        != NGX_OK)
+    {
+        ngx_http_sandbox_bridge_finalize(op, NGX_OK);
+    }
+}
+
+
+/* NGX_OK: a step is under way; else the pass is over */
+
+static ngx_int_t
+ngx_http_sandbox_bridge_reap_step(ngx_http_sandbox_bridge_reap_t *rp)
+{
+    redisReply  *reply;
+
+    reply = rp->op.reply;
+
+    switch ((ngx_http_sandbox_bridge_reap_state_e) rp->op.state) {
+
+    case NGX_HTTP_SANDBOX_BRIDGE_REAP_LOCK:
+        return ngx_http_sandbox_bridge_reap_lock(rp);
+
+    case NGX_HTTP_SANDBOX_BRIDGE_REAP_LOCKED:
+        if (reply == NULL || reply->type != REDIS_REPLY_STATUS) {
+            /* another worker holds the lock, or Redis is down */
+            return NGX_DONE;
+        }
+
+        return ngx_http_sandbox_bridge_reap_list(rp);
+
+    case NGX_HTTP_SANDBOX_BRIDGE_REAP_LISTED:
+        return ngx_http_sandbox_bridge_reap_listed(rp);
+
+    case NGX_HTTP_SANDBOX_BRIDGE_REAP_COUNTED:
+        if (reply == NULL || reply->type != REDIS_REPLY_INTEGER) {
+            return NGX_DONE;
+        }
+
+        rp->pass_len = ngx_sprintf(rp->pass, "%L", reply->integer) - rp->pass;
+
+        return ngx_http_sandbox_bridge_reap_check(rp);
+
+    case NGX_HTTP_SANDBOX_BRIDGE_REAP_CHECKED:
+        if (reply == NULL || reply->type != REDIS_REPLY_INTEGER) {
+            return NGX_DONE;
+        }
+
+        return ngx_http_sandbox_bridge_reap_check(rp);
+
+    case NGX_HTTP_SANDBOX_BRIDGE_REAP_REMOVED:
+        return ngx_http_sandbox_bridge_reap_check(rp);
+
+    case NGX_HTTP_SANDBOX_BRIDGE_REAP_SCANNED:
+        return ngx_http_sandbox_bridge_reap_scanned(rp);
+
+    case NGX_HTTP_SANDBOX_BRIDGE_REAP_FORGOT:
+        if (reply && reply->type == REDIS_REPLY_INTEGER && reply->integer) {
+            ngx_log_error(NGX_LOG_NOTICE, rp->op.request->connection->log, 0,
+                          "sandbox bridge: forgot a lease whose container "
+                          "is gone from \"%V\"", &rp->host);
+        }
+
+        return ngx_http_sandbox_bridge_reap_forget(rp);
     }
 
-    list = ngx_http_sandbox_bridge_docker_reply(&rp->call);
+    return NGX_DONE;
+}
+
+
+static ngx_int_t
+ngx_http_sandbox_bridge_reap_lock(ngx_http_sandbox_bridge_reap_t *rp)
+{
+    ngx_http_sandbox_bridge_args_t  args;
+    u_char                          key[512], px[NGX_INT_T_LEN];
+
+    args.argc = 0;
+    args.overflow = 0;
+
+    if (rp->mcf->redis_prefix.len + rp->host.len + 32 > sizeof(key)) {
+        return NGX_ERROR;
+    }
+
+    ngx_http_sandbox_bridge_arg_lit(&args, "SET");
+    ngx_http_sandbox_bridge_arg(&args, key,
+                                ngx_sprintf(key, "%Vreaper:lock:{%V}",
+                                            &rp->mcf->redis_prefix, &rp->host)
+                                - key);
+    ngx_http_sandbox_bridge_arg_str(&args, &ngx_http_sandbox_bridge_worker_id);
+    ngx_http_sandbox_bridge_arg_lit(&args, "NX");
+    ngx_http_sandbox_bridge_arg_lit(&args, "PX");
+    ngx_http_sandbox_bridge_arg(&args, px,
+                                ngx_sprintf(px, "%M",
+                                            rp->mcf->reaper_interval)
+                                - px);
+
+    return ngx_http_sandbox_bridge_redis_step(&rp->op, -1,
+                                        NGX_HTTP_SANDBOX_BRIDGE_REAP_LOCKED,
+                                        0, &args);
+}
+
+
+/* every container this deployment labelled, running or not */
+
+static ngx_int_t
+ngx_http_sandbox_bridge_reap_list(ngx_http_sandbox_bridge_reap_t *rp)
+{
+    u_char     *p, *last;
+    size_t      i;
+    ngx_str_t   filter;
+
+    static u_char  hex[] = "0123456789ABCDEF";
+    static const char  head[] = "{\"label\":[\"paperclip.bridge.prefix=";
+    static const char  tail[] = "\"]}";
+
+    /* the filter, percent-encoded whole: the prefix may hold + or & */
+    filter.data = ngx_pnalloc(rp->op.request->pool,
+                              3 * (sizeof(head) + rp->mcf->redis_prefix.len
+                                   + sizeof(tail)));
+    if (filter.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = filter.data;
+
+#define ngx_http_sandbox_bridge_pct(s, n)                                     \
+    for (i = 0; i < (n); i++) {                                               \
+        if (isalnum((s)[i]) || (s)[i] == '-' || (s)[i] == '_'                 \
+            || (s)[i] == '.')                                                 \
+        {                                                                     \
+            *p++ = (s)[i];                                                    \
+        } else {                                                              \
+            *p++ = '%';                                                       \
+            *p++ = hex[(u_char) (s)[i] >> 4];                                 \
+            *p++ = hex[(u_char) (s)[i] & 0xf];                                \
+        }                                                                     \
+    }
+
+    ngx_http_sandbox_bridge_pct(head, sizeof(head) - 1);
+    ngx_http_sandbox_bridge_pct(rp->mcf->redis_prefix.data,
+                                rp->mcf->redis_prefix.len);
+    ngx_http_sandbox_bridge_pct(tail, sizeof(tail) - 1);
+
+#undef ngx_http_sandbox_bridge_pct
+
+    last = p;
+    filter.len = last - filter.data;
+
+    rp->call.limit = NGX_HTTP_SANDBOX_BRIDGE_LISTING_MAX;
+    rp->listed_len = ngx_http_sandbox_bridge_now_ms(rp->listed_at)
+                     - rp->listed_at;
+
+    return ngx_http_sandbox_bridge_docker(&rp->op, &rp->call, NGX_HTTP_GET,
+                                          NGX_HTTP_SANDBOX_BRIDGE_REAP_LISTED,
+                                          &rp->host,
+                                          "/containers/json?all=1&filters=%V",
+                                          &filter);
+}
+
+
+static ngx_int_t
+ngx_http_sandbox_bridge_reap_listed(ngx_http_sandbox_bridge_reap_t *rp)
+{
+    size_t                                i;
+    json_t                               *list, *c, *id, *name;
+    ngx_str_t                             s;
+    ngx_pool_t                           *pool;
+    ngx_http_sandbox_bridge_args_t        args;
+    ngx_http_sandbox_bridge_reap_item_t  *item;
+    u_char                                key[512];
+
+    pool = rp->op.request->pool;
+
+    list = (rp->call.status == NGX_HTTP_OK)
+           ? ngx_http_sandbox_bridge_docker_reply(&rp->call) : NULL;
+
+    if (!json_is_array(list)) {
+        ngx_log_error(NGX_LOG_WARN, rp->op.request->connection->log, 0,
+                      "sandbox bridge: reaper could not list the containers "
+                      "of \"%V\" (status %ui%s), nothing is forgotten",
+                      &rp->host, rp->call.status,
+                      rp->call.truncated ? ", listing cut short"
+                      : rp->call.status == NGX_HTTP_OK ? ", not a JSON list"
+                      : "");
+        json_decref(list);
+        return NGX_DONE;
+    }
 
     json_array_foreach(list, i, c) {
-        labels = json_object_get(c, "Labels");
-        id = json_object_get(labels, "paperclip.bridge.lease");
-        names = json_array_get(json_object_get(c, "Names"), 0);
+        id = json_object_get(json_object_get(c, "Labels"),
+                             "paperclip.bridge.lease");
+        name = json_array_get(json_object_get(c, "Names"), 0);
 
-        if (!json_is_string(id) || !json_is_string(names)) {
+        if (!json_is_string(id) || !json_is_string(name)) {
             continue;
         }
 
         item = ngx_array_push(&rp->containers);
         if (item == NULL) {
-            break;
+            json_decref(list);
+            return NGX_ERROR;
         }
 
         s.data = (u_char *) json_string_value(id);
         s.len = json_string_length(id);
 
-        item->id.data = ngx_pstrdup(r->pool, &s);
+        item->id.data = ngx_pstrdup(pool, &s);
         item->id.len = s.len;
 
         /* Names are "/<name>" */
-        s.data = (u_char *) json_string_value(names);
-        s.len = json_string_length(names);
+        s.data = (u_char *) json_string_value(name);
+        s.len = json_string_length(name);
 
         if (s.len && s.data[0] == '/') {
             s.data++;
             s.len--;
         }
 
-        item->name.data = ngx_pstrdup(r->pool, &s);
+        item->name.data = ngx_pstrdup(pool, &s);
         item->name.len = s.len;
 
         if (item->id.data == NULL || item->name.data == NULL) {
-            rp->containers.nelts--;
-            break;
+            json_decref(list);
+            return NGX_ERROR;
         }
     }
 
     json_decref(list);
 
-    ngx_http_sandbox_bridge_reaper_check(r);
+    /* a complete listing: count it, so "two passes in a row" is known */
+    args.argc = 0;
+    args.overflow = 0;
+
+    ngx_http_sandbox_bridge_arg_lit(&args, "INCR");
+    ngx_http_sandbox_bridge_arg(&args, key,
+                                ngx_snprintf(key, sizeof(key),
+                                             "%Vreaper:pass:{%V}",
+                                             &rp->mcf->redis_prefix,
+                                             &rp->host)
+                                - key);
+
+    return ngx_http_sandbox_bridge_redis_step(&rp->op, -1,
+                                        NGX_HTTP_SANDBOX_BRIDGE_REAP_COUNTED,
+                                        0, &args);
 }
 
 
 /* a container whose lease record is gone (expired, deleted) is removed */
 
-static void
-ngx_http_sandbox_bridge_reaper_check(ngx_http_request_t *r)
+static ngx_int_t
+ngx_http_sandbox_bridge_reap_check(ngx_http_sandbox_bridge_reap_t *rp)
 {
     ngx_str_t                             key;
-    ngx_http_sandbox_bridge_ctx_t        *ctx;
-    ngx_http_sandbox_bridge_reap_t       *rp;
+    ngx_http_sandbox_bridge_args_t        args;
     ngx_http_sandbox_bridge_reap_item_t  *item;
-    const char                           *argv[2];
-    size_t                                argvlen[2];
 
-    ctx = ngx_http_get_module_ctx(r, ngx_http_sandbox_bridge_module);
-    rp = ctx->op;
+    if (rp->op.state == NGX_HTTP_SANDBOX_BRIDGE_REAP_CHECKED
+        && rp->op.reply->integer == 0)
+    {
+        item = (ngx_http_sandbox_bridge_reap_item_t *) rp->containers.elts
+               + rp->next - 1;
+
+        ngx_log_error(NGX_LOG_NOTICE, rp->op.request->connection->log, 0,
+                      "sandbox bridge: reaping container \"%V\" of lease "
+                      "\"%V\"", &item->name, &item->id);
+
+        rp->removed++;
+        rp->call.limit = 0;
+
+        return ngx_http_sandbox_bridge_docker(&rp->op, &rp->call,
+                                        NGX_HTTP_DELETE,
+                                        NGX_HTTP_SANDBOX_BRIDGE_REAP_REMOVED,
+                                        &rp->host,
+                                        "/containers/%V?force=true&v=true",
+                                        &item->name);
+    }
 
     if (rp->next >= rp->containers.nelts
         || rp->removed >= NGX_HTTP_SANDBOX_BRIDGE_REAP_MAX)
     {
-        ngx_http_sandbox_bridge_reaper_scan(r);
-        return;
+        return ngx_http_sandbox_bridge_reap_scan(rp);
     }
 
     item = (ngx_http_sandbox_bridge_reap_item_t *) rp->containers.elts
-           + rp->next;
+           + rp->next++;
 
-    if (ngx_http_sandbox_bridge_lease_key(r->pool, rp->mcf, &item->id, &key)
+    if (ngx_http_sandbox_bridge_lease_key(rp->op.request->pool, rp->mcf,
+                                          &item->id, &key)
         != NGX_OK)
     {
-        ngx_http_sandbox_bridge_reaper_done(r);
-        return;
+        return NGX_ERROR;
     }
 
-    argv[0] = "EXISTS";
-    argvlen[0] = 6;
-    argv[1] = (char *) key.data;
-    argvlen[1] = key.len;
+    args.argc = 0;
+    args.overflow = 0;
 
-    if (ngx_http_sandbox_bridge_redis_command(rp->mcf, r,
-                                      ngx_http_sandbox_bridge_reaper_exists,
-                                      rp, 2, argv, argvlen)
-        != NGX_OK)
-    {
-        ngx_http_sandbox_bridge_reaper_done(r);
-        return;
-    }
+    ngx_http_sandbox_bridge_arg_lit(&args, "EXISTS");
+    ngx_http_sandbox_bridge_arg_str(&args, &key);
 
-    ctx->pending++;
+    return ngx_http_sandbox_bridge_redis_step(&rp->op, -1,
+                                        NGX_HTTP_SANDBOX_BRIDGE_REAP_CHECKED,
+                                        0, &args);
 }
 
 
-static void
-ngx_http_sandbox_bridge_reaper_exists(ngx_http_request_t *r, void *data,
-    redisReply *reply)
+/* lease records without a listed container are candidates to forget */
+
+static ngx_int_t
+ngx_http_sandbox_bridge_reap_scan(ngx_http_sandbox_bridge_reap_t *rp)
 {
-    ngx_str_t                             uri, args;
-    ngx_http_sandbox_bridge_ctx_t        *ctx;
-    ngx_http_sandbox_bridge_reap_t       *rp = data;
-    ngx_http_sandbox_bridge_reap_item_t  *item;
-
-    if (r == NULL) {
-        return;
-    }
-
-    ctx = ngx_http_get_module_ctx(r, ngx_http_sandbox_bridge_module);
-    ctx->pending--;
-
-    if (reply == NULL || reply->type != REDIS_REPLY_INTEGER) {
-        ngx_http_sandbox_bridge_reaper_done(r);
-        return;
-    }
-
-    item = (ngx_http_sandbox_bridge_reap_item_t *) rp->containers.elts
-           + rp->next;
-    rp->next++;
-
-    if (reply->integer) {
-        ngx_http_sandbox_bridge_reaper_check(r);
-        return;
-    }
-
-    ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,
-                  "sandbox bridge: reaping container \"%V\" of lease \"%V\"",
-                  &item->name, &item->id);
-
-    uri.len = sizeof("/containers/") - 1 + item->name.len;
-    uri.data = ngx_pnalloc(r->pool, uri.len);
-    if (uri.data == NULL) {
-        ngx_http_sandbox_bridge_reaper_done(r);
-        return;
-    }
-
-    ngx_sprintf(uri.data, "/containers/%V", &item->name);
-    ngx_str_set(&args, "force=true&v=true");
-
-    rp->removed++;
-    rp->call.limit = 0;
-
-    ctx->resume = ngx_http_sandbox_bridge_reaper_removed;
-
-    if (ngx_http_sandbox_bridge_docker_call(r, &rp->lcf->docker_location,
-                                            NGX_HTTP_DELETE, &uri, &args,
-                                            NULL, NULL, 0, &rp->call)
-        != NGX_OK)
-    {
-        ngx_http_sandbox_bridge_reaper_done(r);
-    }
-}
-
-
-static void
-ngx_http_sandbox_bridge_reaper_removed(ngx_http_request_t *r)
-{
-    ngx_http_sandbox_bridge_reaper_check(r);
-}
-
-
-/* a ready lease record whose container is gone is forgotten */
-
-static void
-ngx_http_sandbox_bridge_reaper_scan(ngx_http_request_t *r)
-{
-    ngx_http_sandbox_bridge_ctx_t  *ctx;
-    ngx_http_sandbox_bridge_reap_t *rp;
-    const char                     *argv[6];
-    size_t                          argvlen[6];
-    u_char                          match[128];
-
-    ctx = ngx_http_get_module_ctx(r, ngx_http_sandbox_bridge_module);
-    rp = ctx->op;
+    u_char                          *p;
+    ngx_http_sandbox_bridge_args_t   args;
+    u_char                           match[512];
 
     if (rp->scans >= NGX_HTTP_SANDBOX_BRIDGE_SCAN_MAX
         || (rp->scans && rp->cursor.len == 1 && rp->cursor.data[0] == '0'))
     {
-        ngx_http_sandbox_bridge_reaper_forget(r);
-        return;
+        return ngx_http_sandbox_bridge_reap_forget(rp);
     }
 
     rp->scans++;
 
-    argv[0] = "SCAN";
-    argvlen[0] = 4;
-    argv[1] = rp->cursor.len ? (char *) rp->cursor.data : "0";
-    argvlen[1] = rp->cursor.len ? rp->cursor.len : 1;
-    argv[2] = "MATCH";
-    argvlen[2] = 5;
-    argv[3] = (char *) match;
-    argvlen[3] = ngx_snprintf(match, sizeof(match), "%Vlease:{*}",
-                              &rp->mcf->redis_prefix) - match;
-    argv[4] = "COUNT";
-    argvlen[4] = 5;
-    argv[5] = "500";
-    argvlen[5] = 3;
-
-    if (ngx_http_sandbox_bridge_redis_command(rp->mcf, r,
-                                      ngx_http_sandbox_bridge_reaper_scanned,
-                                      rp, 6, argv, argvlen)
-        != NGX_OK)
-    {
-        ngx_http_sandbox_bridge_reaper_done(r);
-        return;
+    p = ngx_http_sandbox_bridge_scan_pattern(match, match + sizeof(match),
+                                             &rp->mcf->redis_prefix);
+    if (p == NULL) {
+        return NGX_ERROR;
     }
 
-    ctx->pending++;
+    args.argc = 0;
+    args.overflow = 0;
+
+    ngx_http_sandbox_bridge_arg_lit(&args, "SCAN");
+
+    if (rp->cursor.len) {
+        ngx_http_sandbox_bridge_arg_str(&args, &rp->cursor);
+
+    } else {
+        ngx_http_sandbox_bridge_arg_lit(&args, "0");
+    }
+
+    ngx_http_sandbox_bridge_arg_lit(&args, "MATCH");
+    ngx_http_sandbox_bridge_arg(&args, match, p - match);
+    ngx_http_sandbox_bridge_arg_lit(&args, "COUNT");
+    ngx_http_sandbox_bridge_arg_lit(&args, "500");
+
+    return ngx_http_sandbox_bridge_redis_step(&rp->op, -1,
+                                        NGX_HTTP_SANDBOX_BRIDGE_REAP_SCANNED,
+                                        0, &args);
 }
 
 
-static void
-ngx_http_sandbox_bridge_reaper_scanned(ngx_http_request_t *r, void *data,
-    redisReply *reply)
+static ngx_int_t
+ngx_http_sandbox_bridge_reap_scanned(ngx_http_sandbox_bridge_reap_t *rp)
 {
     size_t                                i, j, plen;
     ngx_str_t                            *stale, id;
-    redisReply                           *keys, *k;
-    ngx_http_sandbox_bridge_ctx_t        *ctx;
-    ngx_http_sandbox_bridge_reap_t       *rp = data;
+    redisReply                           *reply, *keys, *k;
     ngx_http_sandbox_bridge_reap_item_t  *item;
 
-    if (r == NULL) {
-        return;
-    }
-
-    ctx = ngx_http_get_module_ctx(r, ngx_http_sandbox_bridge_module);
-    ctx->pending--;
+    reply = rp->op.reply;
 
     if (reply == NULL || reply->type != REDIS_REPLY_ARRAY
         || reply->elements != 2
         || reply->element[0]->type != REDIS_REPLY_STRING
         || reply->element[1]->type != REDIS_REPLY_ARRAY)
     {
-        ngx_http_sandbox_bridge_reaper_done(r);
-        return;
+        return NGX_DONE;
     }
 
     rp->cursor.len = reply->element[0]->len;
-    rp->cursor.data = ngx_pnalloc(r->pool, rp->cursor.len + 1);
+    rp->cursor.data = ngx_pnalloc(rp->op.request->pool, rp->cursor.len + 1);
     if (rp->cursor.data == NULL) {
-        ngx_http_sandbox_bridge_reaper_done(r);
-        return;
+        return NGX_ERROR;
     }
 
     ngx_memcpy(rp->cursor.data, reply->element[0]->str, rp->cursor.len);
@@ -550,95 +651,46 @@ ngx_http_sandbox_bridge_reaper_scanned(ngx_http_request_t *r, void *data,
 
         stale = ngx_array_push(&rp->stale);
         if (stale == NULL) {
-            break;
+            return NGX_ERROR;
         }
 
         stale->len = k->len;
-        stale->data = ngx_pnalloc(r->pool, k->len);
+        stale->data = ngx_pnalloc(rp->op.request->pool, k->len);
         if (stale->data == NULL) {
-            rp->stale.nelts--;
-            break;
+            return NGX_ERROR;
         }
 
         ngx_memcpy(stale->data, k->str, k->len);
     }
 
-    ngx_http_sandbox_bridge_reaper_scan(r);
+    return ngx_http_sandbox_bridge_reap_scan(rp);
 }
 
 
-static void
-ngx_http_sandbox_bridge_reaper_forget(ngx_http_request_t *r)
-{
-    ngx_str_t                      *stale;
-    ngx_http_sandbox_bridge_ctx_t  *ctx;
-    ngx_http_sandbox_bridge_reap_t *rp;
-    const char                     *argv[2];
-    size_t                          argvlen[2];
+/* the script decides: placed on this host, missed by the last pass too */
 
-    ctx = ngx_http_get_module_ctx(r, ngx_http_sandbox_bridge_module);
-    rp = ctx->op;
+static ngx_int_t
+ngx_http_sandbox_bridge_reap_forget(ngx_http_sandbox_bridge_reap_t *rp)
+{
+    ngx_str_t                       *stale;
+    ngx_http_sandbox_bridge_args_t   args;
 
     if (rp->forgotten >= rp->stale.nelts) {
-        ngx_http_sandbox_bridge_reaper_done(r);
-        return;
+        return NGX_DONE;
     }
 
     stale = (ngx_str_t *) rp->stale.elts + rp->forgotten++;
 
-    argv[0] = (char *) stale->data;
-    argvlen[0] = stale->len;
-    argv[1] = (char *) rp->listed_at;
-    argvlen[1] = rp->listed_len;
+    args.argc = 0;
+    args.overflow = 0;
 
-    if (ngx_http_sandbox_bridge_redis_script(rp->mcf, r,
-                                       NGX_HTTP_SANDBOX_BRIDGE_SCRIPT_FORGET,
-                                       ngx_http_sandbox_bridge_reaper_forgot,
-                                       rp, 1, 2, argv, argvlen)
-        != NGX_OK)
-    {
-        ngx_http_sandbox_bridge_reaper_done(r);
-        return;
-    }
+    ngx_http_sandbox_bridge_arg_str(&args, stale);
+    ngx_http_sandbox_bridge_arg(&args, rp->listed_at, rp->listed_len);
+    ngx_http_sandbox_bridge_arg_str(&args, &rp->host);
+    ngx_http_sandbox_bridge_arg(&args, rp->pass, rp->pass_len);
 
-    ctx->pending++;
-}
-
-
-static void
-ngx_http_sandbox_bridge_reaper_forgot(ngx_http_request_t *r, void *data,
-    redisReply *reply)
-{
-    ngx_http_sandbox_bridge_ctx_t  *ctx;
-
-    if (r == NULL) {
-        return;
-    }
-
-    ctx = ngx_http_get_module_ctx(r, ngx_http_sandbox_bridge_module);
-    ctx->pending--;
-
-    if (reply && reply->type == REDIS_REPLY_INTEGER && reply->integer) {
-        ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,
-                      "sandbox bridge: forgot a lease whose container "
-                      "is gone");
-    }
-
-    ngx_http_sandbox_bridge_reaper_forget(r);
-}
-
-
-static void
-ngx_http_sandbox_bridge_reaper_done(ngx_http_request_t *r)
-{
-    ngx_http_sandbox_bridge_fake_request_free(r);
-}
-
-
-static void
-ngx_http_sandbox_bridge_reaper_cleanup(void *data)
-{
-    ngx_http_sandbox_bridge_main_conf_t  *mcf = data;
-
-    mcf->reaper_running = 0;
+    return ngx_http_sandbox_bridge_redis_step(&rp->op,
+                                        NGX_HTTP_SANDBOX_BRIDGE_SCRIPT_FORGET,
+                                        NGX_HTTP_SANDBOX_BRIDGE_REAP_FORGOT,
+                                        1, &args);
 }

@@ -13,8 +13,7 @@
 
 ngx_int_t ngx_http_sandbox_bridge_reaper_init(ngx_cycle_t *cycle,
     ngx_http_sandbox_bridge_main_conf_t *mcf);
-void ngx_http_sandbox_bridge_reaper_exit(
-    ngx_http_sandbox_bridge_main_conf_t *mcf);
+void ngx_http_sandbox_bridge_reaper_exit(void);
 
 
 #endif /* _NGX_HTTP_SANDBOX_BRIDGE_REAPER_H_INCLUDED_ */

@@ -19,6 +19,9 @@
 #define NGX_HTTP_SANDBOX_BRIDGE_BACKOFF_MAX       5000
 
 
+typedef struct ngx_http_sandbox_bridge_redis_s  ngx_http_sandbox_bridge_redis_t;
+
+
 struct ngx_http_sandbox_bridge_redis_s {
     ngx_http_sandbox_bridge_main_conf_t  *mcf;
     redisAsyncContext                    *ac;
@@ -28,11 +31,16 @@ struct ngx_http_sandbox_bridge_redis_s {
     ngx_event_t                           connect_timer;
     ngx_msec_t                            backoff;
     ngx_http_sandbox_bridge_script_t     *scripts;
+    u_char                              (*shas)[41];
     ngx_uint_t                            nscripts;
     ngx_uint_t                            handshake_failed;
     ngx_log_t                            *log;
     unsigned                              exiting:1;
 };
+
+
+/* this worker's connection: per process, made in init_process */
+static ngx_http_sandbox_bridge_redis_t  *ngx_http_sandbox_bridge_redis_conn;
 
 
 typedef struct {
@@ -104,10 +112,14 @@ ngx_http_sandbox_bridge_redis_init_worker(ngx_cycle_t *cycle,
         return NGX_ERROR;
     }
 
+    redis->shas = ngx_pcalloc(cycle->pool, nscripts * 41);
+    if (redis->shas == NULL) {
+        return NGX_ERROR;
+    }
+
     for (i = 0; i < nscripts; i++) {
-        SHA1((u_char *) scripts[i].source, ngx_strlen(scripts[i].source), sha);
-        ngx_hex_dump((u_char *) scripts[i].sha, sha, SHA_DIGEST_LENGTH);
-        scripts[i].sha[40] = '\0';
+        SHA1(scripts[i].source.data, scripts[i].source.len, sha);
+        ngx_hex_dump(redis->shas[i], sha, SHA_DIGEST_LENGTH);
     }
 
     redis->mcf = mcf;
@@ -127,7 +139,7 @@ ngx_http_sandbox_bridge_redis_init_worker(ngx_cycle_t *cycle,
     redis->connect_timer.log = cycle->log;
     redis->connect_timer.cancelable = 1;
 
-    mcf->redis = redis;
+    ngx_http_sandbox_bridge_redis_conn = redis;
 
     ngx_http_sandbox_bridge_redis_connect(redis);
 
@@ -142,7 +154,7 @@ ngx_http_sandbox_bridge_redis_exit_worker(
     redisAsyncContext                *ac;
     ngx_http_sandbox_bridge_redis_t  *redis;
 
-    redis = mcf->redis;
+    redis = ngx_http_sandbox_bridge_redis_conn;
 
     if (redis == NULL) {
         return;
@@ -165,7 +177,7 @@ ngx_http_sandbox_bridge_redis_exit_worker(
         redisAsyncFree(ac);
     }
 
-    mcf->redis = NULL;
+    ngx_http_sandbox_bridge_redis_conn = NULL;
 }
 
 
@@ -177,9 +189,13 @@ ngx_http_sandbox_bridge_redis_exit_worker(
 ngx_int_t
 ngx_http_sandbox_bridge_redis_ready(ngx_http_sandbox_bridge_main_conf_t *mcf)
 {
-    return mcf->redis != NULL
-           && mcf->redis->state != NGX_HTTP_SANDBOX_BRIDGE_REDIS_DOWN
-           && mcf->redis->ac != NULL;
+    ngx_http_sandbox_bridge_redis_t  *redis;
+
+    redis = ngx_http_sandbox_bridge_redis_conn;
+
+    return redis != NULL
+           && redis->state != NGX_HTTP_SANDBOX_BRIDGE_REDIS_DOWN
+           && redis->ac != NULL;
 }
 
 
@@ -278,8 +294,8 @@ ngx_http_sandbox_bridge_redis_connect(ngx_http_sandbox_bridge_redis_t *redis)
         argvlen[0] = 6;
         argv[1] = "LOAD";
         argvlen[1] = 4;
-        argv[2] = redis->scripts[i].source;
-        argvlen[2] = ngx_strlen(redis->scripts[i].source);
+        argv[2] = (const char *) redis->scripts[i].source.data;
+        argvlen[2] = redis->scripts[i].source.len;
 
         (void) ngx_http_sandbox_bridge_redis_send(redis, NULL, -1,
                                ngx_http_sandbox_bridge_redis_handshake_reply,
@@ -476,8 +492,10 @@ ngx_http_sandbox_bridge_redis_command(ngx_http_sandbox_bridge_main_conf_t *mcf,
         return NGX_DECLINED;
     }
 
-    return ngx_http_sandbox_bridge_redis_send(mcf->redis, r, -1, handler,
-                                              data, argc, argv, argvlen);
+    return ngx_http_sandbox_bridge_redis_send(
+                                           ngx_http_sandbox_bridge_redis_conn,
+                                           r, -1, handler, data, argc, argv,
+                                           argvlen);
 }
 
 
@@ -499,14 +517,14 @@ ngx_http_sandbox_bridge_redis_script(ngx_http_sandbox_bridge_main_conf_t *mcf,
     }
 
     if (argc + 3 > NGX_HTTP_SANDBOX_BRIDGE_REDIS_MAX_ARGS
-        || script >= mcf->redis->nscripts)
+        || script >= ngx_http_sandbox_bridge_redis_conn->nscripts)
     {
         return NGX_ERROR;
     }
 
     av[0] = "EVALSHA";
     al[0] = 7;
-    av[1] = mcf->redis->scripts[script].sha;
+    av[1] = (const char *) ngx_http_sandbox_bridge_redis_conn->shas[script];
     al[1] = 40;
     av[2] = (char *) nk;
     al[2] = ngx_sprintf(nk, "%d", nkeys) - nk;
@@ -516,8 +534,10 @@ ngx_http_sandbox_bridge_redis_script(ngx_http_sandbox_bridge_main_conf_t *mcf,
         al[i + 3] = argvlen[i];
     }
 
-    return ngx_http_sandbox_bridge_redis_send(mcf->redis, r, script, handler,
-                                              data, argc + 3, av, al);
+    return ngx_http_sandbox_bridge_redis_send(
+                                           ngx_http_sandbox_bridge_redis_conn,
+                                           r, script, handler, data,
+                                           argc + 3, av, al);
 }
 
 
@@ -628,8 +648,8 @@ ngx_http_sandbox_bridge_redis_reply(redisAsyncContext *ac, void *reply,
         cmd->retried = 1;
         cmd->argv[0] = "EVAL";
         cmd->argvlen[0] = 4;
-        cmd->argv[1] = (char *) redis->scripts[cmd->script].source;
-        cmd->argvlen[1] = ngx_strlen(redis->scripts[cmd->script].source);
+        cmd->argv[1] = (char *) redis->scripts[cmd->script].source.data;
+        cmd->argvlen[1] = redis->scripts[cmd->script].source.len;
 
         if (redisAsyncCommandArgv(ac, ngx_http_sandbox_bridge_redis_reply,
                                   cmd, cmd->argc, (const char **) cmd->argv,
@@ -1046,4 +1066,19 @@ invalid:
                        "directive", &value[i]);
 
     return NGX_CONF_ERROR;
+}
+
+
+void
+ngx_http_sandbox_bridge_arg(ngx_http_sandbox_bridge_args_t *a,
+    const void *data, size_t len)
+{
+    if (a->argc == NGX_HTTP_SANDBOX_BRIDGE_REDIS_MAX_ARGS) {
+        a->overflow = 1;
+        return;
+    }
+
+    a->argv[a->argc] = data;
+    a->argvlen[a->argc] = len;
+    a->argc++;
 }

@@ -23,10 +23,25 @@ typedef void (*ngx_http_sandbox_bridge_redis_pt)(ngx_http_request_t *r,
 
 
 typedef struct {
-    const char                      *name;
-    const char                      *source;
-    char                             sha[41];
+    ngx_str_t                        name;
+    ngx_str_t                        source;
 } ngx_http_sandbox_bridge_script_t;
+
+
+/* a command line built with a bound: "overflow" fails the command */
+typedef struct {
+    int          argc;
+    const char  *argv[NGX_HTTP_SANDBOX_BRIDGE_REDIS_MAX_ARGS];
+    size_t       argvlen[NGX_HTTP_SANDBOX_BRIDGE_REDIS_MAX_ARGS];
+    unsigned     overflow:1;
+} ngx_http_sandbox_bridge_args_t;
+
+
+#define ngx_http_sandbox_bridge_arg_str(a, s)                                 \
+    ngx_http_sandbox_bridge_arg(a, (s)->data, (s)->len)
+
+#define ngx_http_sandbox_bridge_arg_lit(a, lit)                               \
+    ngx_http_sandbox_bridge_arg(a, lit, sizeof(lit) - 1)
 
 
 ngx_int_t ngx_http_sandbox_bridge_redis_init_worker(ngx_cycle_t *cycle,
@@ -45,6 +60,9 @@ ngx_int_t ngx_http_sandbox_bridge_redis_script(
     ngx_http_sandbox_bridge_main_conf_t *mcf, ngx_http_request_t *r,
     ngx_uint_t script, ngx_http_sandbox_bridge_redis_pt handler, void *data,
     int nkeys, int argc, const char **argv, const size_t *argvlen);
+
+void ngx_http_sandbox_bridge_arg(ngx_http_sandbox_bridge_args_t *a,
+    const void *data, size_t len);
 
 char *ngx_http_sandbox_bridge_redis_conf(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);

@@ -1,0 +1,29 @@
+-- TOUCH a ready lease (exec, resume).
+-- KEYS[1] lease; ARGV now, ttl_ms ("" keeps the record's policy),
+-- credential, admin, then field/value pairs. nil for a missing or
+-- unfinished lease, -1 when another credential owns it, else the record.
+if redis.call('HGET', KEYS[1], 'state') ~= 'ready' then
+  return false
+end
+if redis.call('HGET', KEYS[1], 'cred') ~= ARGV[3]
+   and ARGV[4] ~= '1' then
+  return -1
+end
+for i = 5, #ARGV, 2 do
+  redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
+end
+redis.call('HSET', KEYS[1], 'last_used', ARGV[1])
+local ttl = ARGV[2]
+if ttl == '' then
+  if redis.call('HGET', KEYS[1], 'keepalive') == '1' then
+    ttl = '0'
+  else
+    ttl = redis.call('HGET', KEYS[1], 'sleep_ms') or '600000'
+  end
+end
+if ttl == '0' then
+  redis.call('PERSIST', KEYS[1])
+else
+  redis.call('PEXPIRE', KEYS[1], ttl)
+end
+return redis.call('HGETALL', KEYS[1])

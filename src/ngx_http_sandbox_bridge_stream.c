@@ -1,0 +1,391 @@
+
+/*
+ * Copyright (C) nginx-sandbox-bridge authors
+ */
+
+
+#include "ngx_http_sandbox_bridge_stream.h"
+
+
+/*
+ * An exec's output: Docker's multiplexed frames in, kept for the JSON
+ * result and, for a stream, turned into SSE events to the client with
+ * keepalive comments while it is quiet.
+ */
+
+#define NGX_HTTP_SANDBOX_BRIDGE_TAG                                           \
+    (ngx_buf_tag_t) &ngx_http_sandbox_bridge_module
+
+
+static ngx_int_t ngx_http_sandbox_bridge_stream_payload(void *data,
+    ngx_uint_t stream, u_char *p, size_t len);
+static ngx_int_t ngx_http_sandbox_bridge_acc_add(ngx_pool_t *pool,
+    ngx_http_sandbox_bridge_acc_t *acc, u_char *p, size_t len, size_t limit);
+static void ngx_http_sandbox_bridge_stream_heartbeat(ngx_event_t *ev);
+
+
+static ngx_str_t  ngx_http_sandbox_bridge_keepalive =
+    ngx_string(": keepalive\n\n");
+
+
+void
+ngx_http_sandbox_bridge_stream_init(ngx_http_sandbox_bridge_stream_t *st,
+    ngx_http_request_t *r, size_t limit, ngx_msec_t heartbeat)
+{
+    st->request = r;
+    st->limit = limit;
+    st->heartbeat_ms = heartbeat;
+    st->sse_last = &st->sse_out;
+
+    st->heartbeat.handler = ngx_http_sandbox_bridge_stream_heartbeat;
+    st->heartbeat.data = st;
+    st->heartbeat.log = r->connection->log;
+}
+
+
+void
+ngx_http_sandbox_bridge_stream_heartbeat_start(
+    ngx_http_sandbox_bridge_stream_t *st)
+{
+    ngx_add_timer(&st->heartbeat, st->heartbeat_ms);
+}
+
+
+void
+ngx_http_sandbox_bridge_stream_stop(ngx_http_sandbox_bridge_stream_t *st)
+{
+    if (st->heartbeat.timer_set) {
+        ngx_del_timer(&st->heartbeat);
+    }
+}
+
+
+ngx_int_t
+ngx_http_sandbox_bridge_stream_body(ngx_http_request_t *sr,
+    ngx_http_sandbox_bridge_call_t *call, ngx_chain_t *in)
+{
+    ngx_http_sandbox_bridge_stream_t *st = call->data;
+
+    size_t        total, need;
+    ngx_int_t     rc;
+    ngx_buf_t    *b;
+    ngx_chain_t  *cl, *out, *hl;
+
+    total = 0;
+
+    for (cl = in; cl; cl = cl->next) {
+        if (ngx_buf_in_memory(cl->buf)) {
+            total += cl->buf->last - cl->buf->pos;
+        }
+    }
+
+    out = NULL;
+
+    if (st->sse && total) {
+        /* worst case: 6 bytes per input byte plus framing per event */
+        need = 13 * total + 256;
+
+        cl = ngx_chain_get_free_buf(sr->pool, &st->free);
+        if (cl == NULL) {
+            return NGX_ERROR;
+        }
+
+        b = cl->buf;
+
+        if (b->start == NULL || (size_t) (b->end - b->start) < need) {
+            b->start = ngx_palloc(sr->pool, need);
+            if (b->start == NULL) {
+                return NGX_ERROR;
+            }
+
+            b->end = b->start + need;
+        }
+
+        b->pos = b->start;
+        b->last = b->start;
+        b->temporary = 1;
+        b->flush = 1;
+        b->tag = NGX_HTTP_SANDBOX_BRIDGE_TAG;
+
+        out = cl;
+        st->sse_out = cl;
+        st->sse_last = &st->sse_out;
+    }
+
+    for (cl = in; cl; cl = cl->next) {
+        b = cl->buf;
+
+        if (!ngx_buf_in_memory(b) || b->last == b->pos) {
+            continue;
+        }
+
+        if (ngx_http_sandbox_bridge_demux(&st->demux, b->pos,
+                                      b->last - b->pos,
+                                      ngx_http_sandbox_bridge_stream_payload,
+                                      st)
+            != NGX_OK)
+        {
+            ngx_log_error(NGX_LOG_ERR, sr->connection->log, 0,
+                          "sandbox bridge: bad Docker stream frame");
+            return NGX_ERROR;
+        }
+
+        if (!st->sse) {
+            b->pos = b->last;
+            continue;
+        }
+
+        hl = st->held_free;
+        if (hl) {
+            st->held_free = hl->next;
+
+        } else {
+            hl = ngx_alloc_chain_link(sr->pool);
+            if (hl == NULL) {
+                return NGX_ERROR;
+            }
+        }
+
+        hl->buf = b;
+        hl->next = st->held;
+        st->held = hl;
+    }
+
+    if (!st->sse) {
+        return NGX_OK;
+    }
+
+    if (out && out->buf->last == out->buf->pos) {
+        /* everything was held back inside UTF-8 sequences */
+        out->next = st->free;
+        st->free = out;
+        out = NULL;
+    }
+
+    st->sse_out = NULL;
+
+    rc = ngx_http_sandbox_bridge_next_body_filter(sr, out);
+
+    ngx_chain_update_chains(sr->pool, &st->free, &st->busy, &out,
+                            NGX_HTTP_SANDBOX_BRIDGE_TAG);
+
+    if (st->busy == NULL) {
+        /* all sent: let the upstream reuse its buffer */
+        while (st->held) {
+            hl = st->held;
+            st->held = hl->next;
+            hl->buf->pos = hl->buf->last;
+            hl->next = st->held_free;
+            st->held_free = hl;
+        }
+    }
+
+    return rc;
+}
+
+
+static ngx_int_t
+ngx_http_sandbox_bridge_stream_payload(void *data, ngx_uint_t stream,
+    u_char *p, size_t len)
+{
+    ngx_http_sandbox_bridge_stream_t *st = data;
+
+    size_t                          n;
+    ngx_buf_t                      *b;
+    ngx_http_sandbox_bridge_acc_t  *acc;
+
+    acc = (stream == NGX_HTTP_SANDBOX_BRIDGE_STDERR) ? &st->err : &st->out;
+
+    if (acc->len + len > st->limit) {
+        st->truncated = 1;
+    }
+
+    if (ngx_http_sandbox_bridge_acc_add(st->request->pool, acc, p, len,
+                                        st->limit)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    if (!st->sse) {
+        return NGX_OK;
+    }
+
+    n = ngx_http_sandbox_bridge_sse_event_len(len);
+
+    b = (*st->sse_last) ? (*st->sse_last)->buf : NULL;
+
+    if (b == NULL || (size_t) (b->end - b->last) < n) {
+        /* the caller sized the buffer; this is only a safety net */
+        return NGX_ERROR;
+    }
+
+    b->last = ngx_http_sandbox_bridge_sse_event(b->last, stream,
+                                                &st->utf8[stream - 1], p, len);
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_sandbox_bridge_acc_add(ngx_pool_t *pool,
+    ngx_http_sandbox_bridge_acc_t *acc, u_char *p, size_t len, size_t limit)
+{
+    size_t   cap;
+    u_char  *n;
+
+    if (acc->len + len > limit) {
+        len = limit - acc->len;
+    }
+
+    if (len == 0) {
+        return NGX_OK;
+    }
+
+    if (acc->len + len > acc->cap) {
+        cap = ngx_max(acc->cap * 2, 1024);
+
+        while (cap < acc->len + len) {
+            cap *= 2;
+        }
+
+        cap = ngx_min(cap, limit);
+
+        n = ngx_pnalloc(pool, cap);
+        if (n == NULL) {
+            return NGX_ERROR;
+        }
+
+        if (acc->len) {
+            ngx_memcpy(n, acc->data, acc->len);
+        }
+
+        /* the old block goes back to the pool when large */
+        if (acc->data) {
+            ngx_pfree(pool, acc->data);
+        }
+
+        acc->data = n;
+        acc->cap = cap;
+    }
+
+    ngx_memcpy(acc->data + acc->len, p, len);
+    acc->len += len;
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_sandbox_bridge_stream_heartbeat(ngx_event_t *ev)
+{
+    ngx_http_sandbox_bridge_stream_t *st = ev->data;
+
+    ngx_chain_t          out;
+    ngx_connection_t    *c;
+    ngx_http_request_t  *r, *active;
+
+    r = st->request;
+    c = r->connection;
+    active = c->data;
+
+    ngx_add_timer(&st->heartbeat, st->heartbeat_ms);
+
+    if (st->hb && st->hb->pos != st->hb->last) {
+        /* the previous one is still queued: the client is slow */
+        return;
+    }
+
+    if (active != r
+        && !(st->sr == active && st->running))
+    {
+        return;
+    }
+
+    if (st->hb == NULL) {
+        st->hb = ngx_calloc_buf(r->pool);
+        if (st->hb == NULL) {
+            return;
+        }
+
+        st->hb->memory = 1;
+        st->hb->flush = 1;
+    }
+
+    st->hb->pos = ngx_http_sandbox_bridge_keepalive.data;
+    st->hb->last = st->hb->pos + ngx_http_sandbox_bridge_keepalive.len;
+
+    out.buf = st->hb;
+    out.next = NULL;
+
+    if (active == r) {
+        (void) ngx_http_output_filter(r, &out);
+
+    } else {
+        (void) ngx_http_sandbox_bridge_next_body_filter(active, &out);
+    }
+
+    ngx_http_run_posted_requests(c);
+}
+
+
+void
+ngx_http_sandbox_bridge_stream_flush(ngx_http_sandbox_bridge_stream_t *st)
+{
+    u_char              *p;
+    ngx_str_t            text;
+    ngx_uint_t           i;
+    ngx_http_request_t  *r;
+
+    r = st->request;
+
+    for (i = 0; i < 2; i++) {
+        if (st->utf8[i].len == 0) {
+            continue;
+        }
+
+        text.data = ngx_pnalloc(r->pool,
+                                ngx_http_sandbox_bridge_sse_event_len(4));
+        if (text.data == NULL) {
+            return;
+        }
+
+        p = ngx_cpymem(text.data, i ? "event: stderr\ndata: {\"data\":\""
+                                    : "event: stdout\ndata: {\"data\":\"",
+                       sizeof("event: stdout\ndata: {\"data\":\"") - 1);
+        p = ngx_http_sandbox_bridge_escape(p, &st->utf8[i], (u_char *) "",
+                                           0, 1);
+        p = ngx_cpymem(p, "\"}\n\n", 4);
+
+        st->utf8[i].len = 0;
+        text.len = p - text.data;
+
+        (void) ngx_http_sandbox_bridge_sse_send(r, &text, 0);
+    }
+}
+
+
+ngx_int_t
+ngx_http_sandbox_bridge_sse_send(ngx_http_request_t *r, ngx_str_t *text,
+    ngx_uint_t last)
+{
+    ngx_buf_t    *b;
+    ngx_chain_t   out;
+
+    b = ngx_calloc_buf(r->pool);
+    if (b == NULL) {
+        return NGX_ERROR;
+    }
+
+    b->pos = text->data;
+    b->last = text->data + text->len;
+    b->memory = text->len ? 1 : 0;
+    b->flush = 1;
+    b->last_buf = last ? 1 : 0;
+    b->last_in_chain = 1;
+
+    out.buf = b;
+    out.next = NULL;
+
+    return ngx_http_output_filter(r, &out);
+}

@@ -1,0 +1,61 @@
+
+/*
+ * Copyright (C) nginx-sandbox-bridge authors
+ */
+
+
+#ifndef _NGX_HTTP_SANDBOX_BRIDGE_STREAM_H_INCLUDED_
+#define _NGX_HTTP_SANDBOX_BRIDGE_STREAM_H_INCLUDED_
+
+
+#include "ngx_http_sandbox_bridge_docker.h"
+#include "ngx_http_sandbox_bridge_sse.h"
+
+
+typedef struct {
+    u_char                           *data;
+    size_t                            len;
+    size_t                            cap;
+} ngx_http_sandbox_bridge_acc_t;
+
+
+typedef struct {
+    ngx_http_request_t               *request;
+    ngx_http_request_t               *sr;
+    size_t                            limit;
+    ngx_msec_t                        heartbeat_ms;
+
+    /* what the command wrote, up to limit each */
+    ngx_http_sandbox_bridge_acc_t     out;
+    ngx_http_sandbox_bridge_acc_t     err;
+
+    ngx_http_sandbox_bridge_demux_t   demux;
+    ngx_http_sandbox_bridge_utf8_t    utf8[2];
+    ngx_event_t                       heartbeat;
+    ngx_buf_t                        *hb;
+    ngx_chain_t                      *free;
+    ngx_chain_t                      *busy;
+    ngx_chain_t                      *held;
+    ngx_chain_t                      *held_free;
+    ngx_chain_t                      *sse_out;
+    ngx_chain_t                     **sse_last;
+
+    unsigned                          sse:1;
+    unsigned                          running:1;
+    unsigned                          truncated:1;
+} ngx_http_sandbox_bridge_stream_t;
+
+
+void ngx_http_sandbox_bridge_stream_init(ngx_http_sandbox_bridge_stream_t *st,
+    ngx_http_request_t *r, size_t limit, ngx_msec_t heartbeat);
+ngx_int_t ngx_http_sandbox_bridge_stream_body(ngx_http_request_t *sr,
+    ngx_http_sandbox_bridge_call_t *call, ngx_chain_t *in);
+void ngx_http_sandbox_bridge_stream_heartbeat_start(
+    ngx_http_sandbox_bridge_stream_t *st);
+void ngx_http_sandbox_bridge_stream_stop(ngx_http_sandbox_bridge_stream_t *st);
+void ngx_http_sandbox_bridge_stream_flush(ngx_http_sandbox_bridge_stream_t *st);
+ngx_int_t ngx_http_sandbox_bridge_sse_send(ngx_http_request_t *r,
+    ngx_str_t *text, ngx_uint_t last);
+
+
+#endif /* _NGX_HTTP_SANDBOX_BRIDGE_STREAM_H_INCLUDED_ */
