@@ -117,21 +117,21 @@ ngx_http_sandbox_bridge_auth_handler(ngx_http_request_t *r)
     }
 
     if (!(lcf->auth & NGX_HTTP_SANDBOX_BRIDGE_AUTH_BEARER)) {
-        return ngx_http_sandbox_bridge_auth_reject(r,
+        return ngx_http_sandbox_bridge_unauthorized(r,
                                      "This location requires signed "
                                      "requests.");
     }
 
     /* fail closed: no usable token configured */
     if (lcf->creds == NULL || lcf->creds->nelts == 0) {
-        return ngx_http_sandbox_bridge_auth_reject(r,
+        return ngx_http_sandbox_bridge_unauthorized(r,
                                         NGX_HTTP_SANDBOX_BRIDGE_UNAUTHORIZED);
     }
 
     if (h == NULL
         || ngx_http_sandbox_bridge_parse_bearer(&h->value, &token) != NGX_OK)
     {
-        return ngx_http_sandbox_bridge_auth_reject(r,
+        return ngx_http_sandbox_bridge_unauthorized(r,
                                         NGX_HTTP_SANDBOX_BRIDGE_UNAUTHORIZED);
     }
 
@@ -154,7 +154,7 @@ ngx_http_sandbox_bridge_auth_handler(ngx_http_request_t *r)
     }
 
     if (matched == lcf->creds->nelts) {
-        return ngx_http_sandbox_bridge_auth_reject(r,
+        return ngx_http_sandbox_bridge_unauthorized(r,
                                         NGX_HTTP_SANDBOX_BRIDGE_UNAUTHORIZED);
     }
 
@@ -167,28 +167,6 @@ ngx_http_sandbox_bridge_auth_handler(ngx_http_request_t *r)
     ctx->cred_admin = cred[matched].admin;
 
     return NGX_DECLINED;
-}
-
-
-ngx_int_t
-ngx_http_sandbox_bridge_auth_reject(ngx_http_request_t *r, const char *msg)
-{
-    ngx_int_t  rc;
-
-    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                  "sandbox bridge: authentication failed: %s", msg);
-
-    if (ngx_http_discard_request_body(r) != NGX_OK) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    rc = ngx_http_sandbox_bridge_send_json(r, NGX_HTTP_UNAUTHORIZED,
-                       ngx_http_sandbox_bridge_error_jsonf("unauthorized",
-                                                           "%s", msg));
-
-    ngx_http_finalize_request(r, rc);
-
-    return NGX_DONE;
 }
 
 

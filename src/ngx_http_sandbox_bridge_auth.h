@@ -16,8 +16,6 @@
 
 
 ngx_int_t ngx_http_sandbox_bridge_auth_handler(ngx_http_request_t *r);
-ngx_int_t ngx_http_sandbox_bridge_auth_reject(ngx_http_request_t *r,
-    const char *msg);
 ngx_int_t ngx_http_sandbox_bridge_parse_bearer(ngx_str_t *header,
     ngx_str_t *token);
 ngx_int_t ngx_http_sandbox_bridge_parse_tokens(ngx_pool_t *pool,

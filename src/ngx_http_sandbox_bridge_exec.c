@@ -146,10 +146,8 @@ ngx_http_sandbox_bridge_exec_parse(ngx_http_sandbox_bridge_exec_op_t *op)
     }
 
     if (ngx_http_sandbox_bridge_read_session(body, &op->session) != NGX_OK) {
-        ngx_http_sandbox_bridge_failf(&op->op, NGX_HTTP_BAD_REQUEST,
-                                      "invalid_request",
-                                      "sessionId is longer than %d bytes.",
-                                      NGX_HTTP_SANDBOX_BRIDGE_SESSION_MAX);
+        ngx_http_sandbox_bridge_fail(&op->op,
+                                     NGX_HTTP_SANDBOX_BRIDGE_ERR_SESSION);
         return;
     }
 
@@ -312,16 +310,11 @@ ngx_http_sandbox_bridge_exec_prepare(ngx_http_sandbox_bridge_exec_op_t *op,
 static void
 ngx_http_sandbox_bridge_exec_touch(ngx_http_sandbox_bridge_exec_op_t *op)
 {
-    ngx_int_t                             rc;
     ngx_str_t                             key;
     ngx_http_request_t                   *r;
-    ngx_http_sandbox_bridge_ctx_t        *ctx;
-    ngx_http_sandbox_bridge_args_t        args;
     ngx_http_sandbox_bridge_main_conf_t  *mcf;
-    u_char                                now[NGX_INT64_LEN];
 
     r = op->op.request;
-    ctx = ngx_http_get_module_ctx(r, ngx_http_sandbox_bridge_module);
     mcf = ngx_http_get_module_main_conf(r, ngx_http_sandbox_bridge_module);
 
     if (ngx_http_sandbox_bridge_lease_key(r->pool, mcf, &op->id, &key)
@@ -332,21 +325,10 @@ ngx_http_sandbox_bridge_exec_touch(ngx_http_sandbox_bridge_exec_op_t *op)
         return;
     }
 
-    args.argc = 0;
-    args.overflow = 0;
-
-    ngx_http_sandbox_bridge_arg_str(&args, &key);
-    ngx_http_sandbox_bridge_arg(&args, now,
-                                ngx_http_sandbox_bridge_now_ms(now) - now);
-    ngx_http_sandbox_bridge_arg(&args, "", 0);
-    ngx_http_sandbox_bridge_arg_str(&args, &ctx->cred_id);
-    ngx_http_sandbox_bridge_arg(&args, ctx->cred_admin ? "1" : "0", 1);
-
-    rc = ngx_http_sandbox_bridge_redis_step(&op->op,
-                                         NGX_HTTP_SANDBOX_BRIDGE_SCRIPT_TOUCH,
-                                         NGX_HTTP_SANDBOX_BRIDGE_EXEC_TOUCHED,
-                                         1, &args);
-    if (rc != NGX_OK) {
+    if (ngx_http_sandbox_bridge_store_touch(&op->op, &key, NULL,
+                                         NGX_HTTP_SANDBOX_BRIDGE_EXEC_TOUCHED)
+        != NGX_OK)
+    {
         ngx_http_sandbox_bridge_fail(&op->op,
                                      NGX_HTTP_SANDBOX_BRIDGE_ERR_STORE);
     }

@@ -9,7 +9,6 @@
 #include <openssl/hmac.h>
 
 #include "ngx_http_sandbox_bridge_hmac.h"
-#include "ngx_http_sandbox_bridge_auth.h"
 #include "ngx_http_sandbox_bridge_redis.h"
 #include "ngx_http_sandbox_bridge_util.h"
 
@@ -295,7 +294,7 @@ ngx_http_sandbox_bridge_hmac_check(ngx_http_request_t *r,
         return NGX_DONE;
 
     case NGX_HTTP_SANDBOX_BRIDGE_AUTH_FAILED:
-        return ngx_http_sandbox_bridge_auth_reject(r, ctx->auth_error);
+        return ngx_http_sandbox_bridge_unauthorized(r, ctx->auth_error);
 
     case NGX_HTTP_SANDBOX_BRIDGE_AUTH_STORE:
         rc = ngx_http_sandbox_bridge_send_json(r,
@@ -314,7 +313,7 @@ ngx_http_sandbox_bridge_hmac_check(ngx_http_request_t *r,
                 &r->headers_in.authorization->value, &ctx->hmac)
             != NGX_OK)
         {
-            return ngx_http_sandbox_bridge_auth_reject(r,
+            return ngx_http_sandbox_bridge_unauthorized(r,
                                         NGX_HTTP_SANDBOX_BRIDGE_BAD_SIGNATURE);
         }
 
@@ -332,7 +331,7 @@ ngx_http_sandbox_bridge_hmac_check(ngx_http_request_t *r,
         }
 
         if (ctx->hmac_key == NULL) {
-            return ngx_http_sandbox_bridge_auth_reject(r,
+            return ngx_http_sandbox_bridge_unauthorized(r,
                                         NGX_HTTP_SANDBOX_BRIDGE_BAD_SIGNATURE);
         }
 
@@ -343,7 +342,7 @@ ngx_http_sandbox_bridge_hmac_check(ngx_http_request_t *r,
             || (ts > now ? ts - now : now - ts)
                > (time_t) (lcf->hmac_skew / 1000))
         {
-            return ngx_http_sandbox_bridge_auth_reject(r,
+            return ngx_http_sandbox_bridge_unauthorized(r,
                                      "Request signature timestamp is outside "
                                      "the allowed window.");
         }
@@ -362,7 +361,7 @@ ngx_http_sandbox_bridge_hmac_check(ngx_http_request_t *r,
             }
 
             if (i == lcf->hmac_hosts->nelts) {
-                return ngx_http_sandbox_bridge_auth_reject(r,
+                return ngx_http_sandbox_bridge_unauthorized(r,
                                           "Request Host is not allowed.");
             }
         }
@@ -390,7 +389,7 @@ ngx_http_sandbox_bridge_hmac_check(ngx_http_request_t *r,
     }
 
     if (ngx_http_sandbox_bridge_hmac_verify(r, ctx) != NGX_OK) {
-        return ngx_http_sandbox_bridge_auth_reject(r,
+        return ngx_http_sandbox_bridge_unauthorized(r,
                                         NGX_HTTP_SANDBOX_BRIDGE_BAD_SIGNATURE);
     }
 

@@ -5,7 +5,7 @@
 
 
 #include "ngx_http_sandbox_bridge_lease.h"
-#include "ngx_http_sandbox_bridge_container.h"
+#include "ngx_http_sandbox_bridge_spec.h"
 #include "ngx_http_sandbox_bridge_dexec.h"
 #include "ngx_http_sandbox_bridge_input.h"
 #include "ngx_http_sandbox_bridge_store.h"
@@ -20,13 +20,6 @@
 
 #define NGX_HTTP_SANDBOX_BRIDGE_UTIL_LIMIT  (64 * 1024)
 #define NGX_HTTP_SANDBOX_BRIDGE_CREATE_RETRIES  50
-
-
-typedef enum {
-    NGX_HTTP_SANDBOX_BRIDGE_PROBE = 0,
-    NGX_HTTP_SANDBOX_BRIDGE_ACQUIRE,
-    NGX_HTTP_SANDBOX_BRIDGE_RESUME
-} ngx_http_sandbox_bridge_lease_kind_e;
 
 
 typedef enum {
@@ -49,15 +42,8 @@ typedef enum {
 
 typedef struct {
     ngx_http_sandbox_bridge_op_t          op;
-    ngx_http_sandbox_bridge_lease_kind_e  kind;
     ngx_http_sandbox_bridge_spec_t        spec;
-    ngx_str_t                             key;
     ngx_str_t                             location;
-    ngx_str_t                             env_id;
-    ngx_str_t                             run_id;
-    ngx_str_t                             issue_id;
-    ngx_msec_t                            timeout;
-    ngx_uint_t                            reuse;
     ngx_uint_t                            retries;
     const char                           *action;
     ngx_str_t                            *action_path;
@@ -77,15 +63,6 @@ static void ngx_http_sandbox_bridge_lease_run(
 static void ngx_http_sandbox_bridge_lease_cleanup(void *data);
 static ngx_int_t ngx_http_sandbox_bridge_lease_parse(
     ngx_http_sandbox_bridge_lease_op_t *lo);
-static ngx_int_t ngx_http_sandbox_bridge_lease_base(
-    ngx_http_sandbox_bridge_lease_op_t *lo, ngx_str_t *base);
-static ngx_int_t ngx_http_sandbox_bridge_lease_id(
-    ngx_http_sandbox_bridge_lease_op_t *lo, ngx_str_t *base,
-    ngx_uint_t normalize);
-static void ngx_http_sandbox_bridge_lease_begin(
-    ngx_http_sandbox_bridge_lease_op_t *lo);
-static void ngx_http_sandbox_bridge_lease_touch(
-    ngx_http_sandbox_bridge_lease_op_t *lo);
 static ngx_int_t ngx_http_sandbox_bridge_lease_reply(
     ngx_http_sandbox_bridge_lease_op_t *lo);
 static void ngx_http_sandbox_bridge_lease_create(
@@ -98,8 +75,6 @@ static void ngx_http_sandbox_bridge_lease_util(
     ngx_http_sandbox_bridge_lease_op_t *lo, const char *action,
     ngx_str_t *path, ngx_str_t *script, ngx_uint_t next);
 static ngx_int_t ngx_http_sandbox_bridge_lease_util_ok(
-    ngx_http_sandbox_bridge_lease_op_t *lo);
-static void ngx_http_sandbox_bridge_lease_commit(
     ngx_http_sandbox_bridge_lease_op_t *lo);
 static void ngx_http_sandbox_bridge_lease_respond(
     ngx_http_sandbox_bridge_lease_op_t *lo);
@@ -122,7 +97,7 @@ ngx_http_sandbox_bridge_probe(ngx_http_sandbox_bridge_op_t *op)
     ngx_http_sandbox_bridge_lease_op_t  *lo;
 
     lo = (ngx_http_sandbox_bridge_lease_op_t *) op;
-    lo->kind = NGX_HTTP_SANDBOX_BRIDGE_PROBE;
+    lo->spec.kind = NGX_HTTP_SANDBOX_BRIDGE_PROBE;
 
     ngx_http_sandbox_bridge_lease_run(lo);
 }
@@ -134,7 +109,7 @@ ngx_http_sandbox_bridge_acquire(ngx_http_sandbox_bridge_op_t *op)
     ngx_http_sandbox_bridge_lease_op_t  *lo;
 
     lo = (ngx_http_sandbox_bridge_lease_op_t *) op;
-    lo->kind = NGX_HTTP_SANDBOX_BRIDGE_ACQUIRE;
+    lo->spec.kind = NGX_HTTP_SANDBOX_BRIDGE_ACQUIRE;
 
     ngx_http_sandbox_bridge_lease_run(lo);
 }
@@ -146,7 +121,7 @@ ngx_http_sandbox_bridge_resume(ngx_http_sandbox_bridge_op_t *op)
     ngx_http_sandbox_bridge_lease_op_t  *lo;
 
     lo = (ngx_http_sandbox_bridge_lease_op_t *) op;
-    lo->kind = NGX_HTTP_SANDBOX_BRIDGE_RESUME;
+    lo->spec.kind = NGX_HTTP_SANDBOX_BRIDGE_RESUME;
 
     ngx_http_sandbox_bridge_lease_run(lo);
 }
@@ -155,6 +130,7 @@ ngx_http_sandbox_bridge_resume(ngx_http_sandbox_bridge_op_t *op)
 static void
 ngx_http_sandbox_bridge_lease_run(ngx_http_sandbox_bridge_lease_op_t *lo)
 {
+    ngx_int_t                        rc;
     ngx_pool_cleanup_t              *cln;
     ngx_http_sandbox_bridge_spec_t  *s;
 
@@ -177,11 +153,19 @@ ngx_http_sandbox_bridge_lease_run(ngx_http_sandbox_bridge_lease_op_t *lo)
             return;
         }
 
-        if (lo->kind == NGX_HTTP_SANDBOX_BRIDGE_RESUME) {
-            ngx_http_sandbox_bridge_lease_touch(lo);
+        if (lo->spec.kind == NGX_HTTP_SANDBOX_BRIDGE_RESUME) {
+            rc = ngx_http_sandbox_bridge_store_touch(&lo->op, &s->key, s,
+                                        NGX_HTTP_SANDBOX_BRIDGE_LEASE_TOUCHED);
 
         } else {
-            ngx_http_sandbox_bridge_lease_begin(lo);
+            rc = ngx_http_sandbox_bridge_store_begin(&lo->op, s,
+                                        &lo->location,
+                                        NGX_HTTP_SANDBOX_BRIDGE_LEASE_BEGUN);
+        }
+
+        if (rc != NGX_OK) {
+            ngx_http_sandbox_bridge_fail(&lo->op,
+                                         NGX_HTTP_SANDBOX_BRIDGE_ERR_STORE);
         }
 
         return;
@@ -247,7 +231,7 @@ ngx_http_sandbox_bridge_lease_run(ngx_http_sandbox_bridge_lease_op_t *lo)
             && lo->call.status != NGX_HTTP_NOT_MODIFIED)
         {
             if (lo->call.status == NGX_HTTP_NOT_FOUND
-                && lo->kind == NGX_HTTP_SANDBOX_BRIDGE_RESUME)
+                && lo->spec.kind == NGX_HTTP_SANDBOX_BRIDGE_RESUME)
             {
                 ngx_http_sandbox_bridge_lease_lost(lo);
                 return;
@@ -257,7 +241,7 @@ ngx_http_sandbox_bridge_lease_run(ngx_http_sandbox_bridge_lease_op_t *lo)
             return;
         }
 
-        if (lo->kind == NGX_HTTP_SANDBOX_BRIDGE_RESUME) {
+        if (lo->spec.kind == NGX_HTTP_SANDBOX_BRIDGE_RESUME) {
             ngx_http_sandbox_bridge_lease_util(lo, "check sentinel",
                                &s->sentinel, &s->check_script,
                                NGX_HTTP_SANDBOX_BRIDGE_LEASE_SENTINEL_CHECKED);
@@ -299,7 +283,7 @@ ngx_http_sandbox_bridge_lease_run(ngx_http_sandbox_bridge_lease_op_t *lo)
         }
 
         /* a failing probe command fails the probe */
-        if (lo->kind == NGX_HTTP_SANDBOX_BRIDGE_PROBE) {
+        if (lo->spec.kind == NGX_HTTP_SANDBOX_BRIDGE_PROBE) {
             ngx_http_sandbox_bridge_lease_util(lo, "probe command", &s->cwd,
                                         &s->pwd_script,
                                         NGX_HTTP_SANDBOX_BRIDGE_LEASE_PROBED);
@@ -307,7 +291,7 @@ ngx_http_sandbox_bridge_lease_run(ngx_http_sandbox_bridge_lease_op_t *lo)
         }
 
         if (ngx_http_sandbox_bridge_spec_sentinel(lo->op.request->pool, s,
-                                  lo->kind == NGX_HTTP_SANDBOX_BRIDGE_RESUME)
+                                     s->kind == NGX_HTTP_SANDBOX_BRIDGE_RESUME)
             != NGX_OK)
         {
             ngx_http_sandbox_bridge_lease_docker_fail(lo, "write sentinel");
@@ -324,12 +308,22 @@ ngx_http_sandbox_bridge_lease_run(ngx_http_sandbox_bridge_lease_op_t *lo)
             return;
         }
 
-        if (lo->kind == NGX_HTTP_SANDBOX_BRIDGE_RESUME) {
+        if (lo->spec.kind == NGX_HTTP_SANDBOX_BRIDGE_RESUME) {
             ngx_http_sandbox_bridge_lease_respond(lo);
             return;
         }
 
-        ngx_http_sandbox_bridge_lease_commit(lo);
+        if (ngx_http_sandbox_bridge_store_commit(&lo->op, s,
+                                      NGX_HTTP_SANDBOX_BRIDGE_LEASE_COMMITTED)
+            != NGX_OK)
+        {
+            ngx_http_sandbox_bridge_lease_fail(lo,
+                                    NGX_HTTP_SERVICE_UNAVAILABLE,
+                                    ngx_http_sandbox_bridge_error_json(
+                                         &lo->resp_status,
+                                         NGX_HTTP_SANDBOX_BRIDGE_ERR_STORE));
+        }
+
         return;
 
     case NGX_HTTP_SANDBOX_BRIDGE_LEASE_PROBED:
@@ -352,7 +346,7 @@ ngx_http_sandbox_bridge_lease_run(ngx_http_sandbox_bridge_lease_op_t *lo)
 
         if (lo->op.reply->integer == 0) {
             /* a DELETE won the race: leave no orphan container behind */
-            lo->reuse = 0;
+            lo->spec.reuse = 0;
             ngx_http_sandbox_bridge_lease_lost(lo);
             return;
         }
@@ -375,327 +369,32 @@ ngx_http_sandbox_bridge_lease_run(ngx_http_sandbox_bridge_lease_op_t *lo)
 static ngx_int_t
 ngx_http_sandbox_bridge_lease_parse(ngx_http_sandbox_bridge_lease_op_t *lo)
 {
-    json_t                               *body;
-    ngx_str_t                             base;
-    ngx_uint_t                            normalize;
-    ngx_http_request_t                   *r;
-    ngx_http_sandbox_bridge_ctx_t        *ctx;
-    ngx_http_sandbox_bridge_err_e         err;
-    ngx_http_sandbox_bridge_loc_conf_t   *lcf;
+    ngx_http_request_t                  *r;
+    ngx_http_sandbox_bridge_ctx_t       *ctx;
+    ngx_http_sandbox_bridge_refusal_t    no;
+    ngx_http_sandbox_bridge_loc_conf_t  *lcf;
 
     r = lo->op.request;
     ctx = ngx_http_get_module_ctx(r, ngx_http_sandbox_bridge_module);
     lcf = ngx_http_get_module_loc_conf(r, ngx_http_sandbox_bridge_module);
-    body = ctx->body;
 
     lo->location = lcf->docker_location;
 
-    if (ngx_http_sandbox_bridge_spec_parse(r->pool, body, &lo->spec, &err)
-        != NGX_OK)
+    if (ngx_http_sandbox_bridge_spec_parse(r, ctx->body, &lo->spec, &no)
+        == NGX_OK)
     {
-        if (err == NGX_HTTP_SANDBOX_BRIDGE_ERR_LAST) {
-            ngx_http_sandbox_bridge_failf(&lo->op, NGX_HTTP_BAD_REQUEST,
-                                          "invalid_request",
-                                          "sessionId is longer than %d "
-                                          "bytes.",
-                                          NGX_HTTP_SANDBOX_BRIDGE_SESSION_MAX);
-
-        } else {
-            ngx_http_sandbox_bridge_fail(&lo->op, err);
-        }
-
-        return NGX_ERROR;
-    }
-
-    lo->timeout = ngx_http_sandbox_bridge_read_timeout(body, lcf);
-
-    if (ngx_http_sandbox_bridge_lease_base(lo, &base) != NGX_OK) {
-        return NGX_ERROR;
-    }
-
-    /* a resumed id is used as given */
-    normalize = (lo->kind != NGX_HTTP_SANDBOX_BRIDGE_RESUME)
-                && lo->spec.normalize;
-
-    return ngx_http_sandbox_bridge_lease_id(lo, &base, normalize);
-}
-
-
-/* the id before normalization (README "Protocol") */
-
-static ngx_int_t
-ngx_http_sandbox_bridge_lease_base(ngx_http_sandbox_bridge_lease_op_t *lo,
-    ngx_str_t *base)
-{
-    u_char                         *p;
-    json_t                         *body;
-    ngx_pool_t                     *pool;
-    ngx_http_sandbox_bridge_ctx_t  *ctx;
-
-    pool = lo->op.request->pool;
-    ctx = ngx_http_get_module_ctx(lo->op.request,
-                                  ngx_http_sandbox_bridge_module);
-    body = ctx->body;
-
-    switch (lo->kind) {
-
-    case NGX_HTTP_SANDBOX_BRIDGE_PROBE:
-        /* pc-probe-<ms>-<8 hex> */
-        base->data = ngx_pnalloc(pool, sizeof("pc-probe--") - 1
-                                       + NGX_INT64_LEN + 8);
-        if (base->data == NULL) {
-            break;
-        }
-
-        p = ngx_cpymem(base->data, "pc-probe-", sizeof("pc-probe-") - 1);
-        p = ngx_http_sandbox_bridge_now_ms(p);
-        *p++ = '-';
-
-        if (ngx_http_sandbox_bridge_random_hex(p, 8) != NGX_OK) {
-            break;
-        }
-
-        base->len = p + 8 - base->data;
-        return NGX_OK;
-
-    case NGX_HTTP_SANDBOX_BRIDGE_ACQUIRE:
-        if (ngx_http_sandbox_bridge_truthy_text(
-                json_object_get(body, "environmentId"), pool, &lo->env_id)
-            != NGX_OK
-            || ngx_http_sandbox_bridge_truthy_text(
-                   json_object_get(body, "runId"), pool, &lo->run_id)
-               != NGX_OK)
-        {
-            ngx_http_sandbox_bridge_fail(&lo->op,
-                                   NGX_HTTP_SANDBOX_BRIDGE_ERR_REQUIRED_IDS);
-            return NGX_ERROR;
-        }
-
-        (void) ngx_http_sandbox_bridge_read_raw_string(body, "issueId",
-                                                       &lo->issue_id);
-
-        lo->reuse = ngx_http_sandbox_bridge_read_bool(body, "reuseLease", 0);
-
-        if (lo->reuse) {
-            base->len = sizeof("pc-env-") - 1 + lo->env_id.len;
-            base->data = ngx_pnalloc(pool, base->len);
-            if (base->data == NULL) {
-                break;
-            }
-
-            ngx_sprintf(base->data, "pc-env-%V", &lo->env_id);
-            return NGX_OK;
-        }
-
-        base->len = sizeof("pc--") - 1 + lo->run_id.len + 8;
-        base->data = ngx_pnalloc(pool, base->len);
-        if (base->data == NULL) {
-            break;
-        }
-
-        p = ngx_sprintf(base->data, "pc-%V-", &lo->run_id);
-
-        if (ngx_http_sandbox_bridge_random_hex(p, 8) != NGX_OK) {
-            break;
-        }
-
-        return NGX_OK;
-
-    case NGX_HTTP_SANDBOX_BRIDGE_RESUME:
-        if (ngx_http_sandbox_bridge_read_raw_string(body, "providerLeaseId",
-                                                    base)
-            != NGX_OK
-            || base->len == 0)
-        {
-            ngx_http_sandbox_bridge_fail(&lo->op,
-                                   NGX_HTTP_SANDBOX_BRIDGE_ERR_REQUIRED_LEASE);
-            return NGX_ERROR;
-        }
-
         return NGX_OK;
     }
 
-    ngx_http_sandbox_bridge_fail(&lo->op, NGX_HTTP_SANDBOX_BRIDGE_ERR_NOMEM);
+    if (no.err == NGX_HTTP_SANDBOX_BRIDGE_ERR_LAST) {
+        ngx_http_sandbox_bridge_failf(&lo->op, NGX_HTTP_BAD_REQUEST,
+                                      "invalid_request", "%s", no.text);
+
+    } else {
+        ngx_http_sandbox_bridge_fail(&lo->op, no.err);
+    }
 
     return NGX_ERROR;
-}
-
-
-static ngx_int_t
-ngx_http_sandbox_bridge_lease_id(ngx_http_sandbox_bridge_lease_op_t *lo,
-    ngx_str_t *base, ngx_uint_t normalize)
-{
-    const char                           *err;
-    ngx_pool_t                           *pool;
-    ngx_http_sandbox_bridge_spec_t       *s;
-    ngx_http_sandbox_bridge_main_conf_t  *mcf;
-
-    pool = lo->op.request->pool;
-    mcf = ngx_http_get_module_main_conf(lo->op.request,
-                                        ngx_http_sandbox_bridge_module);
-    s = &lo->spec;
-
-    if (normalize) {
-        if (ngx_http_sandbox_bridge_normalize_id(pool, base, &s->id)
-            != NGX_OK)
-        {
-            ngx_http_sandbox_bridge_fail(&lo->op,
-                                         NGX_HTTP_SANDBOX_BRIDGE_ERR_NOMEM);
-            return NGX_ERROR;
-        }
-
-    } else {
-        s->id = *base;
-    }
-
-    err = ngx_http_sandbox_bridge_check_id(&s->id);
-    if (err) {
-        ngx_http_sandbox_bridge_failf(&lo->op, NGX_HTTP_BAD_REQUEST,
-                                      "invalid_request", "%s", err);
-        return NGX_ERROR;
-    }
-
-    if (ngx_http_sandbox_bridge_lease_key(pool, mcf, &s->id, &lo->key)
-        != NGX_OK
-        || ngx_http_sandbox_bridge_container_name(pool, mcf, &s->id,
-                                                  &s->container)
-           != NGX_OK
-        || ngx_http_sandbox_bridge_spec_scripts(pool, s) != NGX_OK)
-    {
-        ngx_http_sandbox_bridge_fail(&lo->op,
-                                     NGX_HTTP_SANDBOX_BRIDGE_ERR_NOMEM);
-        return NGX_ERROR;
-    }
-
-    return NGX_OK;
-}
-
-
-static void
-ngx_http_sandbox_bridge_lease_begin(ngx_http_sandbox_bridge_lease_op_t *lo)
-{
-    ngx_http_sandbox_bridge_spec_t  *s;
-    ngx_http_sandbox_bridge_ctx_t   *ctx;
-    ngx_http_sandbox_bridge_args_t   args;
-    u_char                           now[NGX_INT64_LEN];
-    u_char                           ttl[NGX_INT64_LEN];
-    u_char                           sleep[NGX_INT64_LEN];
-
-    ctx = ngx_http_get_module_ctx(lo->op.request,
-                                  ngx_http_sandbox_bridge_module);
-    s = &lo->spec;
-
-#define ngx_http_sandbox_bridge_field(a, k, v)                                \
-    ngx_http_sandbox_bridge_arg_lit(a, k);                                    \
-    ngx_http_sandbox_bridge_arg_str(a, v)
-
-    args.argc = 0;
-    args.overflow = 0;
-
-    ngx_http_sandbox_bridge_arg_str(&args, &lo->key);
-    ngx_http_sandbox_bridge_arg(&args, now,
-                                ngx_http_sandbox_bridge_now_ms(now) - now);
-
-    /* the record outlives the setup; COMMIT sets the lease's own TTL */
-    ngx_http_sandbox_bridge_arg(&args, ttl, ngx_sprintf(ttl, "%M",
-                                lo->timeout * 4 + 600000) - ttl);
-
-    ngx_http_sandbox_bridge_arg_str(&args, &ctx->cred_id);
-    ngx_http_sandbox_bridge_arg(&args, ctx->cred_admin ? "1" : "0", 1);
-
-    ngx_http_sandbox_bridge_field(&args, "id", &s->id);
-    ngx_http_sandbox_bridge_arg_lit(&args, "driver");
-    ngx_http_sandbox_bridge_arg_lit(&args, "docker");
-    ngx_http_sandbox_bridge_field(&args, "docker", &lo->location);
-    ngx_http_sandbox_bridge_field(&args, "container", &s->container);
-    ngx_http_sandbox_bridge_field(&args, "cwd", &s->cwd);
-    ngx_http_sandbox_bridge_field(&args, "strategy", &s->strategy);
-    ngx_http_sandbox_bridge_field(&args, "session", &s->session);
-    ngx_http_sandbox_bridge_arg_lit(&args, "keepalive");
-    ngx_http_sandbox_bridge_arg(&args, s->keepalive ? "1" : "0", 1);
-    ngx_http_sandbox_bridge_field(&args, "sleep_after", &s->sleep_after);
-    ngx_http_sandbox_bridge_arg_lit(&args, "sleep_ms");
-    ngx_http_sandbox_bridge_arg(&args, sleep, ngx_sprintf(sleep, "%M",
-                                (ngx_msec_t) s->sleep_ms) - sleep);
-    ngx_http_sandbox_bridge_field(&args, "env_id", &lo->env_id);
-    ngx_http_sandbox_bridge_field(&args, "run_id", &lo->run_id);
-    ngx_http_sandbox_bridge_field(&args, "issue_id", &lo->issue_id);
-    ngx_http_sandbox_bridge_arg_lit(&args, "reuse");
-    ngx_http_sandbox_bridge_arg(&args, lo->reuse ? "1" : "0", 1);
-    ngx_http_sandbox_bridge_arg_lit(&args, "kind");
-
-    if (lo->kind == NGX_HTTP_SANDBOX_BRIDGE_PROBE) {
-        ngx_http_sandbox_bridge_arg_lit(&args, "probe");
-
-    } else {
-        ngx_http_sandbox_bridge_arg_lit(&args, "lease");
-    }
-
-    if (ngx_http_sandbox_bridge_redis_step(&lo->op,
-                                         NGX_HTTP_SANDBOX_BRIDGE_SCRIPT_BEGIN,
-                                         NGX_HTTP_SANDBOX_BRIDGE_LEASE_BEGUN,
-                                         1, &args)
-        != NGX_OK)
-    {
-        ngx_http_sandbox_bridge_fail(&lo->op,
-                                     NGX_HTTP_SANDBOX_BRIDGE_ERR_STORE);
-    }
-}
-
-
-static void
-ngx_http_sandbox_bridge_lease_touch(ngx_http_sandbox_bridge_lease_op_t *lo)
-{
-    ngx_http_sandbox_bridge_spec_t  *s;
-    ngx_http_sandbox_bridge_ctx_t   *ctx;
-    ngx_http_sandbox_bridge_args_t   args;
-    u_char                           now[NGX_INT64_LEN];
-    u_char                           ttl[NGX_INT64_LEN];
-    u_char                           sleep[NGX_INT64_LEN];
-
-    ctx = ngx_http_get_module_ctx(lo->op.request,
-                                  ngx_http_sandbox_bridge_module);
-    s = &lo->spec;
-
-    args.argc = 0;
-    args.overflow = 0;
-
-    ngx_http_sandbox_bridge_arg_str(&args, &lo->key);
-    ngx_http_sandbox_bridge_arg(&args, now,
-                                ngx_http_sandbox_bridge_now_ms(now) - now);
-
-    if (s->keepalive) {
-        ngx_http_sandbox_bridge_arg_lit(&args, "0");
-
-    } else {
-        ngx_http_sandbox_bridge_arg(&args, ttl, ngx_sprintf(ttl, "%M",
-                                    (ngx_msec_t) s->sleep_ms) - ttl);
-    }
-
-    ngx_http_sandbox_bridge_arg_str(&args, &ctx->cred_id);
-    ngx_http_sandbox_bridge_arg(&args, ctx->cred_admin ? "1" : "0", 1);
-
-    ngx_http_sandbox_bridge_field(&args, "cwd", &s->cwd);
-    ngx_http_sandbox_bridge_field(&args, "strategy", &s->strategy);
-    ngx_http_sandbox_bridge_field(&args, "session", &s->session);
-    ngx_http_sandbox_bridge_arg_lit(&args, "keepalive");
-    ngx_http_sandbox_bridge_arg(&args, s->keepalive ? "1" : "0", 1);
-    ngx_http_sandbox_bridge_field(&args, "sleep_after", &s->sleep_after);
-    ngx_http_sandbox_bridge_arg_lit(&args, "sleep_ms");
-    ngx_http_sandbox_bridge_arg(&args, sleep, ngx_sprintf(sleep, "%M",
-                                (ngx_msec_t) s->sleep_ms) - sleep);
-
-#undef ngx_http_sandbox_bridge_field
-
-    if (ngx_http_sandbox_bridge_redis_step(&lo->op,
-                                         NGX_HTTP_SANDBOX_BRIDGE_SCRIPT_TOUCH,
-                                         NGX_HTTP_SANDBOX_BRIDGE_LEASE_TOUCHED,
-                                         1, &args)
-        != NGX_OK)
-    {
-        ngx_http_sandbox_bridge_fail(&lo->op,
-                                     NGX_HTTP_SANDBOX_BRIDGE_ERR_STORE);
-    }
 }
 
 
@@ -715,7 +414,7 @@ ngx_http_sandbox_bridge_lease_reply(ngx_http_sandbox_bridge_lease_op_t *lo)
     }
 
     if (reply->type == REDIS_REPLY_INTEGER && reply->integer == -1) {
-        if (lo->kind == NGX_HTTP_SANDBOX_BRIDGE_RESUME) {
+        if (lo->spec.kind == NGX_HTTP_SANDBOX_BRIDGE_RESUME) {
             ngx_http_sandbox_bridge_not_owned(&lo->op, &lo->spec.id);
 
         } else {
@@ -728,7 +427,7 @@ ngx_http_sandbox_bridge_lease_reply(ngx_http_sandbox_bridge_lease_op_t *lo)
         return NGX_ERROR;
     }
 
-    if (lo->kind == NGX_HTTP_SANDBOX_BRIDGE_RESUME
+    if (lo->spec.kind == NGX_HTTP_SANDBOX_BRIDGE_RESUME
         && reply->type != REDIS_REPLY_ARRAY)
     {
         /* unknown, expired or destroyed */
@@ -769,14 +468,14 @@ ngx_http_sandbox_bridge_lease_inspected(ngx_http_sandbox_bridge_lease_op_t *lo)
     ngx_http_sandbox_bridge_main_conf_t  *mcf;
 
     if (lo->call.status == NGX_HTTP_NOT_FOUND
-        && lo->kind == NGX_HTTP_SANDBOX_BRIDGE_RESUME)
+        && lo->spec.kind == NGX_HTTP_SANDBOX_BRIDGE_RESUME)
     {
         ngx_http_sandbox_bridge_lease_lost(lo);
         return;
     }
 
     if (lo->call.status == NGX_HTTP_NOT_FOUND
-        && lo->kind == NGX_HTTP_SANDBOX_BRIDGE_ACQUIRE
+        && lo->spec.kind == NGX_HTTP_SANDBOX_BRIDGE_ACQUIRE
         && lo->retries++ < NGX_HTTP_SANDBOX_BRIDGE_CREATE_RETRIES)
     {
         /* a concurrent create holds the name but has not finished */
@@ -860,7 +559,7 @@ ngx_http_sandbox_bridge_lease_util(ngx_http_sandbox_bridge_lease_op_t *lo,
     ex->container = lo->spec.container;
     ex->session = lo->spec.session;
     ex->script = *script;
-    ex->timeout = lo->timeout;
+    ex->timeout = lo->spec.timeout;
     ex->output.limit = NGX_HTTP_SANDBOX_BRIDGE_UTIL_LIMIT;
 
     ngx_http_sandbox_bridge_dexec(&lo->op, ex, next);
@@ -877,7 +576,7 @@ ngx_http_sandbox_bridge_lease_util_ok(ngx_http_sandbox_bridge_lease_op_t *lo)
     ex = lo->ex;
 
     if (ex->failed) {
-        if (ex->lost && lo->kind == NGX_HTTP_SANDBOX_BRIDGE_RESUME) {
+        if (ex->lost && lo->spec.kind == NGX_HTTP_SANDBOX_BRIDGE_RESUME) {
             ngx_http_sandbox_bridge_lease_lost(lo);
             return NGX_ERROR;
         }
@@ -934,53 +633,19 @@ ngx_http_sandbox_bridge_lease_util_ok(ngx_http_sandbox_bridge_lease_op_t *lo)
 
 
 static void
-ngx_http_sandbox_bridge_lease_commit(ngx_http_sandbox_bridge_lease_op_t *lo)
-{
-    ngx_http_sandbox_bridge_args_t  args;
-    u_char                          now[NGX_INT64_LEN];
-    u_char                          ttl[NGX_INT64_LEN];
-
-    args.argc = 0;
-    args.overflow = 0;
-
-    ngx_http_sandbox_bridge_arg_str(&args, &lo->key);
-    ngx_http_sandbox_bridge_arg_str(&args, &lo->spec.container);
-    ngx_http_sandbox_bridge_arg(&args, now,
-                                ngx_http_sandbox_bridge_now_ms(now) - now);
-
-    if (lo->spec.keepalive) {
-        ngx_http_sandbox_bridge_arg_lit(&args, "0");
-
-    } else {
-        ngx_http_sandbox_bridge_arg(&args, ttl, ngx_sprintf(ttl, "%M",
-                                    (ngx_msec_t) lo->spec.sleep_ms) - ttl);
-    }
-
-    if (ngx_http_sandbox_bridge_redis_step(&lo->op,
-                                      NGX_HTTP_SANDBOX_BRIDGE_SCRIPT_COMMIT,
-                                      NGX_HTTP_SANDBOX_BRIDGE_LEASE_COMMITTED,
-                                      1, &args)
-        != NGX_OK)
-    {
-        ngx_http_sandbox_bridge_lease_fail(lo, NGX_HTTP_SERVICE_UNAVAILABLE,
-                                     ngx_http_sandbox_bridge_error_json(
-                                         &lo->resp_status,
-                                         NGX_HTTP_SANDBOX_BRIDGE_ERR_STORE));
-    }
-}
-
-
-static void
 ngx_http_sandbox_bridge_lease_respond(ngx_http_sandbox_bridge_lease_op_t *lo)
 {
-    json_t  *body;
+    json_t                          *body;
+    ngx_uint_t                       resumed;
+    ngx_http_sandbox_bridge_spec_t  *s;
+
+    s = &lo->spec;
+    resumed = (s->kind == NGX_HTTP_SANDBOX_BRIDGE_RESUME);
 
     body = json_pack("{s:s%,s:o}",
-                     "providerLeaseId",
-                     (char *) lo->spec.id.data, lo->spec.id.len,
+                     "providerLeaseId", (char *) s->id.data, s->id.len,
                      "metadata",
-                     ngx_http_sandbox_bridge_spec_metadata(&lo->spec,
-                                 lo->kind == NGX_HTTP_SANDBOX_BRIDGE_RESUME));
+                     ngx_http_sandbox_bridge_spec_metadata(s, resumed));
 
     ngx_http_sandbox_bridge_reply(&lo->op, NGX_HTTP_OK, body);
 }
@@ -1037,8 +702,9 @@ ngx_http_sandbox_bridge_lease_fail(ngx_http_sandbox_bridge_lease_op_t *lo,
     lo->resp = body;
 
     /* a failed acquire without reuse must not leave an orphan */
-    if (lo->kind == NGX_HTTP_SANDBOX_BRIDGE_PROBE
-        || (lo->kind == NGX_HTTP_SANDBOX_BRIDGE_ACQUIRE && !lo->reuse))
+    if (lo->spec.kind == NGX_HTTP_SANDBOX_BRIDGE_PROBE
+        || (lo->spec.kind == NGX_HTTP_SANDBOX_BRIDGE_ACQUIRE
+            && !lo->spec.reuse))
     {
         if (ngx_http_sandbox_bridge_docker(&lo->op, &lo->call,
                                        NGX_HTTP_DELETE,
@@ -1112,7 +778,7 @@ ngx_http_sandbox_bridge_lease_forget(ngx_http_sandbox_bridge_lease_op_t *lo)
     args.overflow = 0;
 
     ngx_http_sandbox_bridge_arg_lit(&args, "DEL");
-    ngx_http_sandbox_bridge_arg_str(&args, &lo->key);
+    ngx_http_sandbox_bridge_arg_str(&args, &lo->spec.key);
 
     if (ngx_http_sandbox_bridge_redis_step(&lo->op, -1,
                                       NGX_HTTP_SANDBOX_BRIDGE_LEASE_FORGOTTEN,

@@ -4,10 +4,10 @@
  */
 
 
-#include <sys/ioctl.h>
 #include <openssl/sha.h>
 
 #include "ngx_http_sandbox_bridge_redis.h"
+#include "ngx_http_sandbox_bridge_hiredis.h"
 #include "ngx_http_sandbox_bridge_util.h"
 
 
@@ -25,7 +25,6 @@ typedef struct ngx_http_sandbox_bridge_redis_s  ngx_http_sandbox_bridge_redis_t;
 struct ngx_http_sandbox_bridge_redis_s {
     ngx_http_sandbox_bridge_main_conf_t  *mcf;
     redisAsyncContext                    *ac;
-    ngx_connection_t                     *conn;
     ngx_uint_t                            state;
     ngx_event_t                           reconnect;
     ngx_event_t                           connect_timer;
@@ -89,13 +88,6 @@ static void ngx_http_sandbox_bridge_redis_cmd_detach(void *data);
 static void ngx_http_sandbox_bridge_redis_cmd_free(
     ngx_http_sandbox_bridge_redis_cmd_t *cmd);
 
-static void ngx_http_sandbox_bridge_redis_add_read(void *privdata);
-static void ngx_http_sandbox_bridge_redis_del_read(void *privdata);
-static void ngx_http_sandbox_bridge_redis_add_write(void *privdata);
-static void ngx_http_sandbox_bridge_redis_del_write(void *privdata);
-static void ngx_http_sandbox_bridge_redis_cleanup(void *privdata);
-static void ngx_http_sandbox_bridge_redis_read_handler(ngx_event_t *ev);
-static void ngx_http_sandbox_bridge_redis_write_handler(ngx_event_t *ev);
 
 
 ngx_int_t
@@ -205,7 +197,6 @@ ngx_http_sandbox_bridge_redis_connect(ngx_http_sandbox_bridge_redis_t *redis)
     char                                 *host;
     redisAsyncContext                    *ac;
     ngx_uint_t                            i;
-    ngx_connection_t                     *c;
     ngx_http_sandbox_bridge_main_conf_t  *mcf;
     const char                           *argv[3];
     size_t                                argvlen[3];
@@ -233,31 +224,17 @@ ngx_http_sandbox_bridge_redis_connect(ngx_http_sandbox_bridge_redis_t *redis)
         return;
     }
 
-    c = ngx_get_connection(ac->c.fd, redis->log);
-    if (c == NULL) {
+    if (ngx_http_sandbox_bridge_hiredis_attach(ac, redis->log) != NGX_OK) {
         redisAsyncFree(ac);
         ngx_http_sandbox_bridge_redis_schedule(redis);
         return;
     }
 
-    c->data = redis;
-    c->read->handler = ngx_http_sandbox_bridge_redis_read_handler;
-    c->write->handler = ngx_http_sandbox_bridge_redis_write_handler;
-    c->read->log = redis->log;
-    c->write->log = redis->log;
-
-    redis->conn = c;
     redis->ac = ac;
     redis->state = NGX_HTTP_SANDBOX_BRIDGE_REDIS_CONNECTING;
     redis->handshake_failed = 0;
 
     ac->data = redis;
-    ac->ev.data = redis;
-    ac->ev.addRead = ngx_http_sandbox_bridge_redis_add_read;
-    ac->ev.delRead = ngx_http_sandbox_bridge_redis_del_read;
-    ac->ev.addWrite = ngx_http_sandbox_bridge_redis_add_write;
-    ac->ev.delWrite = ngx_http_sandbox_bridge_redis_del_write;
-    ac->ev.cleanup = ngx_http_sandbox_bridge_redis_cleanup;
 
     redisAsyncSetConnectCallback(ac, ngx_http_sandbox_bridge_redis_on_connect);
     redisAsyncSetDisconnectCallback(ac,
@@ -747,325 +724,6 @@ ngx_http_sandbox_bridge_redis_cmd_free(ngx_http_sandbox_bridge_redis_cmd_t *cmd)
     }
 
     ngx_free(cmd);
-}
-
-
-/* hiredis <-> nginx event glue; hiredis owns the fd */
-
-static void
-ngx_http_sandbox_bridge_redis_add_read(void *privdata)
-{
-    ngx_http_sandbox_bridge_redis_t *redis = privdata;
-
-    ngx_connection_t  *c = redis->conn;
-
-    if (c && !c->read->active) {
-        if (ngx_add_event(c->read, NGX_READ_EVENT,
-                          (ngx_event_flags & NGX_USE_CLEAR_EVENT)
-                          ? NGX_CLEAR_EVENT : NGX_LEVEL_EVENT)
-            != NGX_OK)
-        {
-            ngx_log_error(NGX_LOG_ERR, redis->log, 0,
-                          "sandbox bridge: redis add read event failed");
-        }
-    }
-}
-
-
-static void
-ngx_http_sandbox_bridge_redis_del_read(void *privdata)
-{
-    ngx_http_sandbox_bridge_redis_t *redis = privdata;
-
-    ngx_connection_t  *c = redis->conn;
-
-    if (c && c->read->active) {
-        (void) ngx_del_event(c->read, NGX_READ_EVENT, 0);
-    }
-}
-
-
-static void
-ngx_http_sandbox_bridge_redis_add_write(void *privdata)
-{
-    ngx_http_sandbox_bridge_redis_t *redis = privdata;
-
-    ngx_connection_t  *c = redis->conn;
-
-    if (c && !c->write->active) {
-        if (ngx_add_event(c->write, NGX_WRITE_EVENT,
-                          (ngx_event_flags & NGX_USE_CLEAR_EVENT)
-                          ? NGX_CLEAR_EVENT : NGX_LEVEL_EVENT)
-            != NGX_OK)
-        {
-            ngx_log_error(NGX_LOG_ERR, redis->log, 0,
-                          "sandbox bridge: redis add write event failed");
-        }
-    }
-}
-
-
-static void
-ngx_http_sandbox_bridge_redis_del_write(void *privdata)
-{
-    ngx_http_sandbox_bridge_redis_t *redis = privdata;
-
-    ngx_connection_t  *c = redis->conn;
-
-    if (c && c->write->active) {
-        (void) ngx_del_event(c->write, NGX_WRITE_EVENT, 0);
-    }
-}
-
-
-static void
-ngx_http_sandbox_bridge_redis_cleanup(void *privdata)
-{
-    ngx_http_sandbox_bridge_redis_t *redis = privdata;
-
-    ngx_connection_t  *c = redis->conn;
-
-    if (c == NULL) {
-        return;
-    }
-
-    redis->conn = NULL;
-
-    if (c->read->active) {
-        (void) ngx_del_event(c->read, NGX_READ_EVENT, 0);
-    }
-
-    if (c->write->active) {
-        (void) ngx_del_event(c->write, NGX_WRITE_EVENT, 0);
-    }
-
-    if (c->read->posted) {
-        ngx_delete_posted_event(c->read);
-    }
-
-    if (c->write->posted) {
-        ngx_delete_posted_event(c->write);
-    }
-
-    /* hiredis closes the fd itself */
-    ngx_free_connection(c);
-    c->fd = (ngx_socket_t) -1;
-}
-
-
-static void
-ngx_http_sandbox_bridge_redis_read_handler(ngx_event_t *ev)
-{
-    int                               n;
-    ngx_socket_t                      fd;
-    ngx_connection_t                 *c;
-    redisAsyncContext                *ac;
-    ngx_http_sandbox_bridge_redis_t  *redis;
-
-    c = ev->data;
-    redis = c->data;
-    ac = redis->ac;
-
-    if (ac == NULL) {
-        return;
-    }
-
-    fd = c->fd;
-
-    /* hiredis reads one chunk per call; drain under edge triggering */
-    for ( ;; ) {
-        redisAsyncHandleRead(ac);
-
-        if (redis->ac != ac) {
-            break;
-        }
-
-        if (ioctl(fd, FIONREAD, &n) == -1 || n <= 0) {
-            break;
-        }
-    }
-}
-
-
-static void
-ngx_http_sandbox_bridge_redis_write_handler(ngx_event_t *ev)
-{
-    ngx_connection_t                 *c;
-    ngx_http_sandbox_bridge_redis_t  *redis;
-
-    c = ev->data;
-    redis = c->data;
-
-    if (redis->ac) {
-        redisAsyncHandleWrite(redis->ac);
-    }
-}
-
-
-/*
- * sandbox_redis 127.0.0.1:6379 | unix:/path [db=N] [password_file=path]
- *     [prefix=str] [connect_timeout=time] [command_timeout=time];
- */
-
-char *
-ngx_http_sandbox_bridge_redis_conf(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf)
-{
-    ngx_http_sandbox_bridge_main_conf_t *mcf = conf;
-
-    u_char      *p;
-    ngx_str_t   *value, s, text;
-    ngx_url_t    u;
-    ngx_int_t    n;
-    ngx_uint_t   i;
-
-    if (mcf->redis_addr.data) {
-        return "is duplicate";
-    }
-
-    value = cf->args->elts;
-    mcf->redis_addr = value[1];
-
-    if (ngx_strncmp(value[1].data, "unix:", 5) == 0) {
-        if (value[1].len <= 5) {
-            return "has an empty unix socket path";
-        }
-
-        mcf->redis_unix.data = value[1].data + 5;
-        mcf->redis_unix.len = value[1].len - 5;
-
-    } else {
-        ngx_memzero(&u, sizeof(ngx_url_t));
-        u.url = value[1];
-        u.default_port = 6379;
-
-        /* resolved here: hiredis would resolve with blocking getaddrinfo */
-        if (ngx_parse_url(cf->pool, &u) != NGX_OK || u.naddrs == 0) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "invalid address \"%V\" in \"sandbox_redis\" "
-                               "directive%s%s", &value[1],
-                               u.err ? ": " : "", u.err ? u.err : "");
-            return NGX_CONF_ERROR;
-        }
-
-        p = ngx_pnalloc(cf->pool, NGX_SOCKADDR_STRLEN + 1);
-        if (p == NULL) {
-            return NGX_CONF_ERROR;
-        }
-
-        mcf->redis_host.data = p;
-        mcf->redis_host.len = ngx_sock_ntop(u.addrs[0].sockaddr,
-                                            u.addrs[0].socklen, p,
-                                            NGX_SOCKADDR_STRLEN, 0);
-        p[mcf->redis_host.len] = '\0';
-
-        if (mcf->redis_host.len > 2 && p[0] == '[') {
-            mcf->redis_host.data++;
-            mcf->redis_host.len -= 2;
-            mcf->redis_host.data[mcf->redis_host.len] = '\0';
-        }
-
-        mcf->redis_port = u.port;
-    }
-
-    for (i = 2; i < cf->args->nelts; i++) {
-
-        if (ngx_strncmp(value[i].data, "db=", 3) == 0) {
-            n = ngx_atoi(value[i].data + 3, value[i].len - 3);
-            if (n == NGX_ERROR || n > 1024) {
-                goto invalid;
-            }
-
-            mcf->redis_db = n;
-            continue;
-        }
-
-        if (ngx_strncmp(value[i].data, "prefix=", 7) == 0) {
-            s.data = value[i].data + 7;
-            s.len = value[i].len - 7;
-
-            if (s.len == 0 || s.len > 64
-                || ngx_strlchr(s.data, s.data + s.len, '{')
-                || ngx_strlchr(s.data, s.data + s.len, '}'))
-            {
-                goto invalid;
-            }
-
-            mcf->redis_prefix = s;
-            continue;
-        }
-
-        if (ngx_strncmp(value[i].data, "password_file=", 14) == 0) {
-            s.data = value[i].data + 14;
-            s.len = value[i].len - 14;
-
-            if (s.len == 0) {
-                goto invalid;
-            }
-
-            if (ngx_http_sandbox_bridge_read_file(cf, &s, &text) != NGX_OK) {
-                return NGX_CONF_ERROR;
-            }
-
-            while (text.len
-                   && (text.data[text.len - 1] == '\n'
-                       || text.data[text.len - 1] == '\r'))
-            {
-                text.len--;
-            }
-
-            mcf->redis_password.data = ngx_pnalloc(cf->pool, text.len + 1);
-            if (mcf->redis_password.data == NULL) {
-                return NGX_CONF_ERROR;
-            }
-
-            ngx_memcpy(mcf->redis_password.data, text.data, text.len);
-            mcf->redis_password.data[text.len] = '\0';
-            mcf->redis_password.len = text.len;
-            ngx_explicit_memzero(text.data, text.len);
-            continue;
-        }
-
-        if (ngx_strncmp(value[i].data, "connect_timeout=", 16) == 0) {
-            s.data = value[i].data + 16;
-            s.len = value[i].len - 16;
-
-            mcf->redis_connect_timeout = ngx_parse_time(&s, 0);
-            if (mcf->redis_connect_timeout == (ngx_msec_t) NGX_ERROR
-                || mcf->redis_connect_timeout == 0)
-            {
-                goto invalid;
-            }
-
-            continue;
-        }
-
-        if (ngx_strncmp(value[i].data, "command_timeout=", 16) == 0) {
-            s.data = value[i].data + 16;
-            s.len = value[i].len - 16;
-
-            mcf->redis_command_timeout = ngx_parse_time(&s, 0);
-            if (mcf->redis_command_timeout == (ngx_msec_t) NGX_ERROR
-                || mcf->redis_command_timeout == 0)
-            {
-                goto invalid;
-            }
-
-            continue;
-        }
-
-        goto invalid;
-    }
-
-    return NGX_CONF_OK;
-
-invalid:
-
-    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                       "invalid parameter \"%V\" in \"sandbox_redis\" "
-                       "directive", &value[i]);
-
-    return NGX_CONF_ERROR;
 }
 
 

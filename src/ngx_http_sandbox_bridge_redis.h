@@ -64,8 +64,6 @@ ngx_int_t ngx_http_sandbox_bridge_redis_script(
 void ngx_http_sandbox_bridge_arg(ngx_http_sandbox_bridge_args_t *a,
     const void *data, size_t len);
 
-char *ngx_http_sandbox_bridge_redis_conf(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
 
 
 #endif /* _NGX_HTTP_SANDBOX_BRIDGE_REDIS_H_INCLUDED_ */

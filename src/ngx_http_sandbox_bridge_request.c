@@ -5,6 +5,7 @@
 
 
 #include "ngx_http_sandbox_bridge_request.h"
+#include "ngx_http_sandbox_bridge_input.h"
 #include "ngx_http_sandbox_bridge_util.h"
 
 
@@ -63,6 +64,11 @@ ngx_http_sandbox_bridge_err_t  ngx_http_sandbox_bridge_errors[] = {
     ngx_http_sandbox_bridge_err(NGX_HTTP_BAD_REQUEST,
         "invalid_request",
         "providerLeaseId path parameter is required."),
+
+    ngx_http_sandbox_bridge_err(NGX_HTTP_BAD_REQUEST,
+        "invalid_request",
+        "sessionId is longer than "
+        ngx_value(NGX_HTTP_SANDBOX_BRIDGE_SESSION_MAX) " bytes."),
 
     ngx_http_sandbox_bridge_err(NGX_HTTP_INTERNAL_SERVER_ERROR,
         "internal_error",
@@ -420,6 +426,30 @@ ngx_http_sandbox_bridge_not_owned(ngx_http_sandbox_bridge_op_t *op,
 {
     ngx_http_sandbox_bridge_failf(op, NGX_HTTP_NOT_FOUND, "not_found",
                                   "No lease %V for this credential.", id);
+}
+
+
+/* a 401: the request ends here, before any route */
+
+ngx_int_t
+ngx_http_sandbox_bridge_unauthorized(ngx_http_request_t *r, const char *msg)
+{
+    ngx_int_t  rc;
+
+    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                  "sandbox bridge: authentication failed: %s", msg);
+
+    if (ngx_http_discard_request_body(r) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    rc = ngx_http_sandbox_bridge_send_json(r, NGX_HTTP_UNAUTHORIZED,
+                       ngx_http_sandbox_bridge_error_jsonf("unauthorized",
+                                                           "%s", msg));
+
+    ngx_http_finalize_request(r, rc);
+
+    return NGX_DONE;
 }
 
 

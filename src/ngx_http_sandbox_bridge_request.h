@@ -92,6 +92,7 @@ typedef enum {
     NGX_HTTP_SANDBOX_BRIDGE_ERR_SLEEP_AFTER,
     NGX_HTTP_SANDBOX_BRIDGE_ERR_PATH_ESCAPE,
     NGX_HTTP_SANDBOX_BRIDGE_ERR_PATH_ID,
+    NGX_HTTP_SANDBOX_BRIDGE_ERR_SESSION,
     NGX_HTTP_SANDBOX_BRIDGE_ERR_NOMEM,
     NGX_HTTP_SANDBOX_BRIDGE_ERR_LAST
 } ngx_http_sandbox_bridge_err_e;
@@ -134,6 +135,8 @@ void ngx_http_sandbox_bridge_fail(ngx_http_sandbox_bridge_op_t *op,
     ngx_http_sandbox_bridge_err_e err);
 void ngx_http_sandbox_bridge_failf(ngx_http_sandbox_bridge_op_t *op,
     ngx_uint_t status, const char *code, const char *fmt, ...);
+ngx_int_t ngx_http_sandbox_bridge_unauthorized(ngx_http_request_t *r,
+    const char *msg);
 void ngx_http_sandbox_bridge_not_owned(ngx_http_sandbox_bridge_op_t *op,
     ngx_str_t *id);
 

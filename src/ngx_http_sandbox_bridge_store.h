@@ -8,7 +8,7 @@
 #define _NGX_HTTP_SANDBOX_BRIDGE_STORE_H_INCLUDED_
 
 
-#include "ngx_http_sandbox_bridge_redis.h"
+#include "ngx_http_sandbox_bridge_spec.h"
 
 
 /* the Redis scripts, in src/lua/ (README "Lease records") */
@@ -43,6 +43,14 @@ ngx_int_t ngx_http_sandbox_bridge_lease_fields(ngx_pool_t *pool,
     redisReply *reply, ngx_http_sandbox_bridge_lease_t *lease);
 u_char *ngx_http_sandbox_bridge_scan_pattern(u_char *dst, u_char *last,
     ngx_str_t *prefix);
+
+ngx_int_t ngx_http_sandbox_bridge_store_begin(ngx_http_sandbox_bridge_op_t *op,
+    ngx_http_sandbox_bridge_spec_t *s, ngx_str_t *host, ngx_uint_t next);
+ngx_int_t ngx_http_sandbox_bridge_store_touch(ngx_http_sandbox_bridge_op_t *op,
+    ngx_str_t *key, ngx_http_sandbox_bridge_spec_t *s, ngx_uint_t next);
+ngx_int_t ngx_http_sandbox_bridge_store_commit(
+    ngx_http_sandbox_bridge_op_t *op, ngx_http_sandbox_bridge_spec_t *s,
+    ngx_uint_t next);
 
 
 #endif /* _NGX_HTTP_SANDBOX_BRIDGE_STORE_H_INCLUDED_ */

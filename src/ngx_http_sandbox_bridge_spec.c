@@ -4,8 +4,9 @@
  */
 
 
-#include "ngx_http_sandbox_bridge_container.h"
+#include "ngx_http_sandbox_bridge_spec.h"
 #include "ngx_http_sandbox_bridge_input.h"
+#include "ngx_http_sandbox_bridge_store.h"
 #include "ngx_http_sandbox_bridge_util.h"
 
 
@@ -13,15 +14,170 @@
 #define NGX_HTTP_SANDBOX_BRIDGE_SENTINEL     "/.paperclip-lease.json"
 
 
+static ngx_int_t ngx_http_sandbox_bridge_spec_fields(ngx_pool_t *pool,
+    json_t *body, ngx_http_sandbox_bridge_spec_t *s,
+    ngx_http_sandbox_bridge_refusal_t *no);
+static ngx_int_t ngx_http_sandbox_bridge_spec_base(ngx_pool_t *pool,
+    json_t *body, ngx_http_sandbox_bridge_spec_t *s, ngx_str_t *base,
+    ngx_http_sandbox_bridge_refusal_t *no);
+static ngx_int_t ngx_http_sandbox_bridge_spec_scripts(ngx_pool_t *pool,
+    ngx_http_sandbox_bridge_spec_t *s);
 static ngx_int_t ngx_http_sandbox_bridge_spec_script(ngx_pool_t *pool,
     const char *command, json_t *args, ngx_str_t *cwd, ngx_str_t *out);
+static ngx_int_t ngx_http_sandbox_bridge_truthy_text(json_t *v,
+    ngx_pool_t *pool, ngx_str_t *out);
 
 
-/* the lease fields of probe, acquire and resume (README "Protocol") */
+/*
+ * The whole lease request of s->kind: its fields, its id (README
+ * "Protocol"), Redis key, container name and utility command lines.
+ */
 
 ngx_int_t
-ngx_http_sandbox_bridge_spec_parse(ngx_pool_t *pool, json_t *body,
-    ngx_http_sandbox_bridge_spec_t *s, ngx_http_sandbox_bridge_err_e *err)
+ngx_http_sandbox_bridge_spec_parse(ngx_http_request_t *r, json_t *body,
+    ngx_http_sandbox_bridge_spec_t *s, ngx_http_sandbox_bridge_refusal_t *no)
+{
+    ngx_str_t                             base;
+    ngx_http_sandbox_bridge_loc_conf_t   *lcf;
+    ngx_http_sandbox_bridge_main_conf_t  *mcf;
+
+    lcf = ngx_http_get_module_loc_conf(r, ngx_http_sandbox_bridge_module);
+    mcf = ngx_http_get_module_main_conf(r, ngx_http_sandbox_bridge_module);
+
+    no->err = NGX_HTTP_SANDBOX_BRIDGE_ERR_NOMEM;
+    no->text = NULL;
+
+    if (ngx_http_sandbox_bridge_spec_fields(r->pool, body, s, no) != NGX_OK
+        || ngx_http_sandbox_bridge_spec_base(r->pool, body, s, &base, no)
+           != NGX_OK)
+    {
+        return NGX_DECLINED;
+    }
+
+    s->timeout = ngx_http_sandbox_bridge_read_timeout(body, lcf);
+
+    /* a resumed id is used as given */
+    if (s->kind != NGX_HTTP_SANDBOX_BRIDGE_RESUME && s->normalize) {
+        if (ngx_http_sandbox_bridge_normalize_id(r->pool, &base, &s->id)
+            != NGX_OK)
+        {
+            return NGX_DECLINED;
+        }
+
+    } else {
+        s->id = base;
+    }
+
+    no->text = ngx_http_sandbox_bridge_check_id(&s->id);
+    if (no->text) {
+        no->err = NGX_HTTP_SANDBOX_BRIDGE_ERR_LAST;
+        return NGX_DECLINED;
+    }
+
+    if (ngx_http_sandbox_bridge_lease_key(r->pool, mcf, &s->id, &s->key)
+        != NGX_OK
+        || ngx_http_sandbox_bridge_container_name(r->pool, mcf, &s->id,
+                                                  &s->container)
+           != NGX_OK
+        || ngx_http_sandbox_bridge_spec_scripts(r->pool, s) != NGX_OK)
+    {
+        return NGX_DECLINED;
+    }
+
+    return NGX_OK;
+}
+
+
+/* the id before normalization */
+
+static ngx_int_t
+ngx_http_sandbox_bridge_spec_base(ngx_pool_t *pool, json_t *body,
+    ngx_http_sandbox_bridge_spec_t *s, ngx_str_t *base,
+    ngx_http_sandbox_bridge_refusal_t *no)
+{
+    u_char  *p;
+
+    switch (s->kind) {
+
+    case NGX_HTTP_SANDBOX_BRIDGE_PROBE:
+        /* pc-probe-<ms>-<8 hex> */
+        base->data = ngx_pnalloc(pool, sizeof("pc-probe--") - 1
+                                       + NGX_INT64_LEN + 8);
+        if (base->data == NULL) {
+            return NGX_ERROR;
+        }
+
+        p = ngx_cpymem(base->data, "pc-probe-", sizeof("pc-probe-") - 1);
+        p = ngx_http_sandbox_bridge_now_ms(p);
+        *p++ = '-';
+
+        if (ngx_http_sandbox_bridge_random_hex(p, 8) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        base->len = p + 8 - base->data;
+        return NGX_OK;
+
+    case NGX_HTTP_SANDBOX_BRIDGE_ACQUIRE:
+        if (ngx_http_sandbox_bridge_truthy_text(
+                json_object_get(body, "environmentId"), pool, &s->env_id)
+            != NGX_OK
+            || ngx_http_sandbox_bridge_truthy_text(
+                   json_object_get(body, "runId"), pool, &s->run_id)
+               != NGX_OK)
+        {
+            no->err = NGX_HTTP_SANDBOX_BRIDGE_ERR_REQUIRED_IDS;
+            return NGX_DECLINED;
+        }
+
+        (void) ngx_http_sandbox_bridge_read_raw_string(body, "issueId",
+                                                       &s->issue_id);
+
+        s->reuse = ngx_http_sandbox_bridge_read_bool(body, "reuseLease", 0);
+
+        if (s->reuse) {
+            base->len = sizeof("pc-env-") - 1 + s->env_id.len;
+            base->data = ngx_pnalloc(pool, base->len);
+            if (base->data == NULL) {
+                return NGX_ERROR;
+            }
+
+            ngx_sprintf(base->data, "pc-env-%V", &s->env_id);
+            return NGX_OK;
+        }
+
+        base->len = sizeof("pc--") - 1 + s->run_id.len + 8;
+        base->data = ngx_pnalloc(pool, base->len);
+        if (base->data == NULL) {
+            return NGX_ERROR;
+        }
+
+        p = ngx_sprintf(base->data, "pc-%V-", &s->run_id);
+
+        return ngx_http_sandbox_bridge_random_hex(p, 8);
+
+    case NGX_HTTP_SANDBOX_BRIDGE_RESUME:
+        if (ngx_http_sandbox_bridge_read_raw_string(body, "providerLeaseId",
+                                                    base)
+            != NGX_OK
+            || base->len == 0)
+        {
+            no->err = NGX_HTTP_SANDBOX_BRIDGE_ERR_REQUIRED_LEASE;
+            return NGX_DECLINED;
+        }
+
+        return NGX_OK;
+    }
+
+    return NGX_ERROR;
+}
+
+
+/* the lease fields of probe, acquire and resume */
+
+static ngx_int_t
+ngx_http_sandbox_bridge_spec_fields(ngx_pool_t *pool, json_t *body,
+    ngx_http_sandbox_bridge_spec_t *s, ngx_http_sandbox_bridge_refusal_t *no)
 {
     ngx_str_t  v;
 
@@ -44,7 +200,7 @@ ngx_http_sandbox_bridge_spec_parse(ngx_pool_t *pool, json_t *body,
     s->sleep_ms = ngx_http_sandbox_bridge_parse_duration(s->sleep_after.data,
                                                          s->sleep_after.len);
     if (s->sleep_ms <= 0) {
-        *err = NGX_HTTP_SANDBOX_BRIDGE_ERR_SLEEP_AFTER;
+        no->err = NGX_HTTP_SANDBOX_BRIDGE_ERR_SLEEP_AFTER;
         return NGX_DECLINED;
     }
 
@@ -60,8 +216,7 @@ ngx_http_sandbox_bridge_spec_parse(ngx_pool_t *pool, json_t *body,
     }
 
     if (ngx_http_sandbox_bridge_read_session(body, &s->session) != NGX_OK) {
-        /* the caller names the limit */
-        *err = NGX_HTTP_SANDBOX_BRIDGE_ERR_LAST;
+        no->err = NGX_HTTP_SANDBOX_BRIDGE_ERR_SESSION;
         return NGX_DECLINED;
     }
 
@@ -74,7 +229,6 @@ ngx_http_sandbox_bridge_spec_parse(ngx_pool_t *pool, json_t *body,
     s->sentinel.len = v.len + sizeof(NGX_HTTP_SANDBOX_BRIDGE_SENTINEL) - 1;
     s->sentinel.data = ngx_pnalloc(pool, s->sentinel.len);
     if (s->sentinel.data == NULL) {
-        *err = NGX_HTTP_SANDBOX_BRIDGE_ERR_NOMEM;
         return NGX_ERROR;
     }
 
@@ -109,7 +263,7 @@ ngx_http_sandbox_bridge_spec_script(ngx_pool_t *pool, const char *command,
 }
 
 
-ngx_int_t
+static ngx_int_t
 ngx_http_sandbox_bridge_spec_scripts(ngx_pool_t *pool,
     ngx_http_sandbox_bridge_spec_t *s)
 {
@@ -332,7 +486,7 @@ ngx_http_sandbox_bridge_spec_metadata(ngx_http_sandbox_bridge_spec_t *s,
 
 /* JS truthiness with String() for the values an id can be built from */
 
-ngx_int_t
+static ngx_int_t
 ngx_http_sandbox_bridge_truthy_text(json_t *v, ngx_pool_t *pool,
     ngx_str_t *out)
 {

@@ -1,0 +1,466 @@
+
+/*
+ * Copyright (C) nginx-sandbox-bridge authors
+ */
+
+
+#include "ngx_http_sandbox_bridge_conf.h"
+#include "ngx_http_sandbox_bridge_util.h"
+
+
+/* directive parsers; an error names its directive (README "Directives") */
+
+
+/*
+ * sandbox_redis 127.0.0.1:6379 | unix:/path [db=N] [password_file=path]
+ *     [prefix=str] [connect_timeout=time] [command_timeout=time];
+ */
+
+char *
+ngx_http_sandbox_bridge_redis_conf(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_sandbox_bridge_main_conf_t *mcf = conf;
+
+    u_char      *p;
+    ngx_str_t   *value, s, text;
+    ngx_url_t    u;
+    ngx_int_t    n;
+    ngx_uint_t   i;
+
+    if (mcf->redis_addr.data) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+    mcf->redis_addr = value[1];
+
+    if (ngx_strncmp(value[1].data, "unix:", 5) == 0) {
+        if (value[1].len <= 5) {
+            return "has an empty unix socket path";
+        }
+
+        mcf->redis_unix.data = value[1].data + 5;
+        mcf->redis_unix.len = value[1].len - 5;
+
+    } else {
+        ngx_memzero(&u, sizeof(ngx_url_t));
+        u.url = value[1];
+        u.default_port = 6379;
+
+        /* resolved here: hiredis would resolve with blocking getaddrinfo */
+        if (ngx_parse_url(cf->pool, &u) != NGX_OK || u.naddrs == 0) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid address \"%V\" in \"sandbox_redis\" "
+                               "directive%s%s", &value[1],
+                               u.err ? ": " : "", u.err ? u.err : "");
+            return NGX_CONF_ERROR;
+        }
+
+        p = ngx_pnalloc(cf->pool, NGX_SOCKADDR_STRLEN + 1);
+        if (p == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        mcf->redis_host.data = p;
+        mcf->redis_host.len = ngx_sock_ntop(u.addrs[0].sockaddr,
+                                            u.addrs[0].socklen, p,
+                                            NGX_SOCKADDR_STRLEN, 0);
+        p[mcf->redis_host.len] = '\0';
+
+        if (mcf->redis_host.len > 2 && p[0] == '[') {
+            mcf->redis_host.data++;
+            mcf->redis_host.len -= 2;
+            mcf->redis_host.data[mcf->redis_host.len] = '\0';
+        }
+
+        mcf->redis_port = u.port;
+    }
+
+    for (i = 2; i < cf->args->nelts; i++) {
+
+        if (ngx_strncmp(value[i].data, "db=", 3) == 0) {
+            n = ngx_atoi(value[i].data + 3, value[i].len - 3);
+            if (n == NGX_ERROR || n > 1024) {
+                goto invalid;
+            }
+
+            mcf->redis_db = n;
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "prefix=", 7) == 0) {
+            s.data = value[i].data + 7;
+            s.len = value[i].len - 7;
+
+            if (s.len == 0 || s.len > 64
+                || ngx_strlchr(s.data, s.data + s.len, '{')
+                || ngx_strlchr(s.data, s.data + s.len, '}'))
+            {
+                goto invalid;
+            }
+
+            mcf->redis_prefix = s;
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "password_file=", 14) == 0) {
+            s.data = value[i].data + 14;
+            s.len = value[i].len - 14;
+
+            if (s.len == 0) {
+                goto invalid;
+            }
+
+            if (ngx_http_sandbox_bridge_read_file(cf, &s, &text) != NGX_OK) {
+                return NGX_CONF_ERROR;
+            }
+
+            while (text.len
+                   && (text.data[text.len - 1] == '\n'
+                       || text.data[text.len - 1] == '\r'))
+            {
+                text.len--;
+            }
+
+            mcf->redis_password.data = ngx_pnalloc(cf->pool, text.len + 1);
+            if (mcf->redis_password.data == NULL) {
+                return NGX_CONF_ERROR;
+            }
+
+            ngx_memcpy(mcf->redis_password.data, text.data, text.len);
+            mcf->redis_password.data[text.len] = '\0';
+            mcf->redis_password.len = text.len;
+            ngx_explicit_memzero(text.data, text.len);
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "connect_timeout=", 16) == 0) {
+            s.data = value[i].data + 16;
+            s.len = value[i].len - 16;
+
+            mcf->redis_connect_timeout = ngx_parse_time(&s, 0);
+            if (mcf->redis_connect_timeout == (ngx_msec_t) NGX_ERROR
+                || mcf->redis_connect_timeout == 0)
+            {
+                goto invalid;
+            }
+
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "command_timeout=", 16) == 0) {
+            s.data = value[i].data + 16;
+            s.len = value[i].len - 16;
+
+            mcf->redis_command_timeout = ngx_parse_time(&s, 0);
+            if (mcf->redis_command_timeout == (ngx_msec_t) NGX_ERROR
+                || mcf->redis_command_timeout == 0)
+            {
+                goto invalid;
+            }
+
+            continue;
+        }
+
+        goto invalid;
+    }
+
+    return NGX_CONF_OK;
+
+invalid:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "invalid parameter \"%V\" in \"sandbox_redis\" "
+                       "directive", &value[i]);
+
+    return NGX_CONF_ERROR;
+}
+
+
+char *
+ngx_http_sandbox_bridge_docker_location(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_sandbox_bridge_loc_conf_t *lcf = conf;
+
+    ngx_str_t  *value;
+
+    if (lcf->docker_location.data) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (value[1].len < 2 || value[1].data[0] != '/') {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid location \"%V\" in "
+                           "\"sandbox_docker_location\" directive, "
+                           "it must be a URI such as /_docker",
+                           &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    lcf->docker_location = value[1];
+
+    while (lcf->docker_location.data[lcf->docker_location.len - 1] == '/') {
+        lcf->docker_location.len--;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/* "1.5" -> 1500000000 NanoCPUs */
+
+char *
+ngx_http_sandbox_bridge_cpus(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_sandbox_bridge_loc_conf_t *lcf = conf;
+
+    ngx_int_t   n;
+    ngx_str_t  *value;
+
+    if (lcf->nano_cpus != NGX_CONF_UNSET) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    n = ngx_atofp(value[1].data, value[1].len, 3);
+
+    if (n == NGX_ERROR || n > 1024000) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid value \"%V\" in \"sandbox_cpus\" "
+                           "directive, it must be a number such as 1 or "
+                           "0.5", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    lcf->nano_cpus = n * 1000000;
+
+    return NGX_CONF_OK;
+}
+
+
+char *
+ngx_http_sandbox_bridge_label(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_sandbox_bridge_loc_conf_t *lcf = conf;
+
+    u_char                        *eq;
+    ngx_str_t                     *value;
+    ngx_http_sandbox_bridge_kv_t  *kv;
+
+    value = cf->args->elts;
+
+    eq = ngx_strlchr(value[1].data, value[1].data + value[1].len, '=');
+
+    if (eq == NULL || eq == value[1].data) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid label \"%V\" in \"sandbox_label\" "
+                           "directive, it must be key=value", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    if (lcf->labels == NGX_CONF_UNSET_PTR) {
+        lcf->labels = ngx_array_create(cf->pool, 4,
+                                       sizeof(ngx_http_sandbox_bridge_kv_t));
+        if (lcf->labels == NULL) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    kv = ngx_array_push(lcf->labels);
+    if (kv == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    kv->key.data = value[1].data;
+    kv->key.len = eq - value[1].data;
+    kv->value.data = eq + 1;
+    kv->value.len = value[1].data + value[1].len - eq - 1;
+
+    return NGX_CONF_OK;
+}
+
+
+char *
+ngx_http_sandbox_bridge_network(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_sandbox_bridge_loc_conf_t *lcf = conf;
+
+    size_t      i;
+    ngx_str_t  *value;
+
+    if (lcf->network.data) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    for (i = 0; i < value[1].len; i++) {
+        if (!(isalnum(value[1].data[i]) || value[1].data[i] == '-'
+              || value[1].data[i] == '_' || value[1].data[i] == '.'
+              || value[1].data[i] == ':'))
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid network \"%V\" in "
+                               "\"sandbox_network\" directive",
+                               &value[1]);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    if (value[1].len == 0) {
+        return "takes a network name";
+    }
+
+    lcf->network = value[1];
+
+    return NGX_CONF_OK;
+}
+
+
+/* sandbox_cap_add CAP ... | none; */
+
+char *
+ngx_http_sandbox_bridge_cap_add(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_sandbox_bridge_loc_conf_t *lcf = conf;
+
+    size_t       j;
+    ngx_str_t   *value, *cap;
+    ngx_uint_t   i;
+
+    if (lcf->cap_add != NGX_CONF_UNSET_PTR) {
+        return "is duplicate";
+    }
+
+    lcf->cap_add = ngx_array_create(cf->pool, 4, sizeof(ngx_str_t));
+    if (lcf->cap_add == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    value = cf->args->elts;
+
+    if (cf->args->nelts == 2
+        && value[1].len == 4 && ngx_strncmp(value[1].data, "none", 4) == 0)
+    {
+        return NGX_CONF_OK;
+    }
+
+    for (i = 1; i < cf->args->nelts; i++) {
+
+        for (j = 0; j < value[i].len; j++) {
+            if (!((value[i].data[j] >= 'A' && value[i].data[j] <= 'Z')
+                  || value[i].data[j] == '_'))
+            {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid capability \"%V\" in "
+                                   "\"sandbox_cap_add\" directive, such as "
+                                   "CHOWN or NET_BIND_SERVICE", &value[i]);
+                return NGX_CONF_ERROR;
+            }
+        }
+
+        if (value[i].len == 0
+            || (value[i].len == 3 && ngx_strncmp(value[i].data, "ALL", 3) == 0))
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid capability \"%V\" in "
+                               "\"sandbox_cap_add\" directive", &value[i]);
+            return NGX_CONF_ERROR;
+        }
+
+        cap = ngx_array_push(lcf->cap_add);
+        if (cap == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        *cap = value[i];
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+char *
+ngx_http_sandbox_bridge_auth_mode(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_uint_t       *mode;
+    ngx_str_t        *value;
+    ngx_conf_enum_t  *e;
+
+    mode = (ngx_uint_t *) ((char *) conf + cmd->offset);
+    value = cf->args->elts;
+
+    for (e = cmd->post; e->name.len; e++) {
+        if (e->name.len == value[1].len
+            && ngx_strcasecmp(e->name.data, value[1].data) == 0)
+        {
+            if (*mode != NGX_CONF_UNSET_UINT) {
+                return "is duplicate";
+            }
+
+            *mode = e->value;
+            return NGX_CONF_OK;
+        }
+    }
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "invalid value \"%V\" in \"%V\" directive, it must "
+                       "be \"off\", \"bearer\", \"hmac\" or \"any\"", &value[1],
+                       &value[0]);
+
+    return NGX_CONF_ERROR;
+}
+
+
+char *
+ngx_http_sandbox_bridge_check_bounds(ngx_conf_t *cf, void *post, void *data)
+{
+    ngx_http_sandbox_bridge_bounds_t *b = post;
+
+    ngx_int_t  *np = data;
+    ngx_str_t  *value;
+
+    if (*np >= b->low && *np <= b->high) {
+        return NGX_CONF_OK;
+    }
+
+    value = cf->args->elts;
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "invalid value \"%V\" in \"%V\" directive, it must "
+                       "be between %i and %i", &value[1], &value[0],
+                       b->low, b->high);
+
+    return NGX_CONF_ERROR;
+}
+
+
+char *
+ngx_http_sandbox_bridge_check_msec(ngx_conf_t *cf, void *post, void *data)
+{
+    ngx_http_sandbox_bridge_bounds_t *b = post;
+
+    ngx_msec_t  *mp = data;
+    ngx_str_t   *value;
+
+    if (*mp >= (ngx_msec_t) b->low && *mp <= (ngx_msec_t) b->high) {
+        return NGX_CONF_OK;
+    }
+
+    value = cf->args->elts;
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "invalid value \"%V\" in \"%V\" directive, it must "
+                       "be between %ims and %ims", &value[1], &value[0],
+                       b->low, b->high);
+
+    return NGX_CONF_ERROR;
+}
