@@ -13,9 +13,9 @@
 #       exactly there.  That Redis is a private redis-server started by
 #       this file (sandbox_redis only authenticates the default user, so
 #       the shared test redis is never touched); it is stopped at the end.
-#   5.  sessionId longer than 128 bytes -> 400 with an exact message on
+#   5.  sessionId longer than 256 bytes -> 400 with an exact message on
 #       /probe, /leases/acquire, /leases/resume and /exec (lease routes used
-#       to take any length, exec silently replaced it); exactly 128 bytes is
+#       to take any length, exec silently replaced it); exactly 256 bytes is
 #       accepted and reaches the command as PSB_SESSION.
 #   8.  client_max_body_size set by the operator in a bridge location is
 #       respected (it used to be overwritten by sandbox_max_body_size);
@@ -41,7 +41,7 @@ our $Shared = $ENV{TEST_NGINX_REDIS_PORT};
 
 our $FOREIGN_BODY = '{"error":"internal_error","message":"A container with this lease\'s name exists but was not created by this bridge."}';
 our $STORE_BODY   = '{"error":"store_unavailable","message":"The bridge\'s lease store (Redis) is unavailable."}';
-our $SESSION_BODY = '{"error":"invalid_request","message":"sessionId is longer than 128 bytes."}';
+our $SESSION_BODY = '{"error":"invalid_request","message":"sessionId is longer than 256 bytes."}';
 our $STATE_LOST   = '{"error":"sandbox_state_lost","message":"Cloudflare sandbox state is no longer available."}';
 our $TOO_LARGE    = qr/\A\{"error":"payload_too_large","message":"(?:[^"\\]|\\.)+"\}\z/;
 our $NONE         = qr/\A\[\]\s*\z/;
@@ -50,10 +50,10 @@ our $NONE         = qr/\A\[\]\s*\z/;
 # "t160:" -> "t160-")
 our $FOREIGN_NAME = 't160-pc-env-t160-foreign';
 
-# sessionIds: exactly 128 bytes, 129 bytes, 65 two-byte characters (130 bytes)
-our $S128 = substr('s160-' . ('0123456789abcdef' x 8), 0, 128);
-our $S129 = $S128 . 'x';
-our $S130U = "\x{e9}" x 65;
+# sessionIds: exactly 256 bytes, 257 bytes, 129 two-byte characters (258 bytes)
+our $S256 = substr('s160-' . ('0123456789abcdef' x 16), 0, 256);
+our $S257 = $S256 . 'x';
+our $S258U = "\x{e9}" x 129;
 
 # ------------------------------------------------------------ private redis
 # A redis-server whose default user may not run EXISTS/HEXISTS (finding 1b).
@@ -245,7 +245,7 @@ $::NONE
 
 
 
-=== TEST 5: (5) sessionId over 128 bytes -> 400 with the exact message on acquire and probe; nothing is created
+=== TEST 5: (5) sessionId over 256 bytes -> 400 with the exact message on acquire and probe; nothing is created
 --- request eval
 [ ::post('/leases/acquire', { environmentId => 't160-sess-refused', runId => 'r', reuseLease => JSON::PP::true,
                               sessionId => $::S129 }),
@@ -263,7 +263,7 @@ $::NONE
 
 
 
-=== TEST 6: (5) exactly 128 bytes is accepted by acquire; over 128 -> 400 on resume and exec; 128 reaches the command as PSB_SESSION
+=== TEST 6: (5) exactly 256 bytes is accepted by acquire; over 256 -> 400 on resume and exec; 256 reaches the command as PSB_SESSION
 --- request eval
 [ ::post('/leases/acquire', { environmentId => 't160-sess', runId => 'r', reuseLease => JSON::PP::true,
                               keepAlive => JSON::PP::true, sessionId => $::S128 }),
