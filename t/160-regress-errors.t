@@ -248,10 +248,10 @@ $::NONE
 === TEST 5: (5) sessionId over 256 bytes -> 400 with the exact message on acquire and probe; nothing is created
 --- request eval
 [ ::post('/leases/acquire', { environmentId => 't160-sess-refused', runId => 'r', reuseLease => JSON::PP::true,
-                              sessionId => $::S129 }),
+                              sessionId => $::S257 }),
   ::post('/leases/acquire', { environmentId => 't160-sess-refused', runId => 'r', reuseLease => JSON::PP::true,
-                              sessionId => $::S130U }),
-  ::post('/probe', { sessionId => $::S129 }),
+                              sessionId => $::S258U }),
+  ::post('/probe', { sessionId => $::S257 }),
   ::containers('t160:', 'pc-env-t160-sess-refused'),
   ::containers('t160:') ]
 --- error_code eval
@@ -266,24 +266,24 @@ $::NONE
 === TEST 6: (5) exactly 256 bytes is accepted by acquire; over 256 -> 400 on resume and exec; 256 reaches the command as PSB_SESSION
 --- request eval
 [ ::post('/leases/acquire', { environmentId => 't160-sess', runId => 'r', reuseLease => JSON::PP::true,
-                              keepAlive => JSON::PP::true, sessionId => $::S128 }),
+                              keepAlive => JSON::PP::true, sessionId => $::S256 }),
   ::post('/leases/resume', { providerLeaseId => 'pc-env-t160-sess', keepAlive => JSON::PP::true,
-                             sessionId => $::S129 }),
+                             sessionId => $::S257 }),
   ::post('/exec', { providerLeaseId => 'pc-env-t160-sess', command => 'sh',
-                    args => ['-c', 'echo "$PSB_SESSION"'], sessionId => $::S129 }),
+                    args => ['-c', 'echo "$PSB_SESSION"'], sessionId => $::S257 }),
   ::post('/exec', { providerLeaseId => 'pc-env-t160-sess', command => 'sh',
-                    args => ['-c', 'echo "$PSB_SESSION"'], sessionId => $::S130U }),
+                    args => ['-c', 'echo "$PSB_SESSION"'], sessionId => $::S258U }),
   ::post('/exec', { providerLeaseId => 'pc-env-t160-sess', command => 'sh',
-                    args => ['-c', 'echo "$PSB_SESSION"'], sessionId => $::S128 }),
+                    args => ['-c', 'echo "$PSB_SESSION"'], sessionId => $::S256 }),
   ::post('/leases/resume', { providerLeaseId => 'pc-env-t160-sess', keepAlive => JSON::PP::true,
-                             sessionId => $::S128 }) ]
+                             sessionId => $::S256 }) ]
 --- error_code eval
 [200, 400, 400, 400, 200, 200]
 --- response_body_like eval
-[ qr/\A\{"providerLeaseId":"pc-env-t160-sess","metadata":\{.*"sessionId":"\Q$::S128\E",.*\}\}\z/,
+[ qr/\A\{"providerLeaseId":"pc-env-t160-sess","metadata":\{.*"sessionId":"\Q$::S256\E",.*\}\}\z/,
   (::x($::SESSION_BODY)) x 3,
-  ::x(::exec_result("$::S128\n")),
-  qr/\A\{"providerLeaseId":"pc-env-t160-sess","metadata":\{.*"sessionId":"\Q$::S128\E",.*"resumedLease":true\}\}\z/ ]
+  ::x(::exec_result("$::S256\n")),
+  qr/\A\{"providerLeaseId":"pc-env-t160-sess","metadata":\{.*"sessionId":"\Q$::S256\E",.*"resumedLease":true\}\}\z/ ]
 
 
 
