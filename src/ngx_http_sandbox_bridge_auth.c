@@ -22,7 +22,7 @@ static ngx_int_t ngx_http_sandbox_bridge_sha256(u_char *data, size_t len,
 
 
 /*
- * PROTOCOL §2.1: ^Bearer\s+(.+)$ with a case-insensitive scheme,
+ * README "Protocol": ^Bearer\s+(.+)$ with a case-insensitive scheme,
  * then trim the capture.
  */
 
@@ -194,7 +194,7 @@ ngx_http_sandbox_bridge_parse_tokens(ngx_pool_t *pool, ngx_str_t *text,
             s--;
         }
 
-        /* whitespace-only lines are not tokens (PROTOCOL §2.1 step 1) */
+        /* whitespace-only lines are not tokens (README "Protocol") */
         while (p < s && ngx_http_sandbox_bridge_is_space(*p)) {
             p++;
         }

@@ -14,7 +14,7 @@
 
 
 /*
- * Signed requests (D1). The Authorization header is
+ * Signed requests (README "Signed requests"). The Authorization header is
  *
  *   PSB-HMAC-SHA256 keyId=<id>, ts=<unix seconds>, nonce=<nonce>,
  *       sig=<hex HMAC-SHA256(secret, canonical request)>

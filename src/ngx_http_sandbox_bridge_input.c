@@ -21,7 +21,7 @@ static ngx_int_t ngx_http_sandbox_bridge_js_string_number(const char *s,
     size_t len, double *out);
 
 
-/* PROTOCOL §1.3 boolean(): only a literal true is true */
+/* boolean(): only a literal true is true */
 
 ngx_int_t
 ngx_http_sandbox_bridge_read_bool(json_t *obj, const char *key,
@@ -38,20 +38,31 @@ ngx_http_sandbox_bridge_read_bool(json_t *obj, const char *key,
 }
 
 
-/* PROTOCOL §1.3 string(): trimmed, non-blank, else NGX_DECLINED */
+/* string(): trimmed, non-blank, else NGX_DECLINED */
 
 ngx_int_t
 ngx_http_sandbox_bridge_read_string(json_t *obj, const char *key,
     ngx_str_t *out)
 {
-    u_char  *p, *last;
-
     if (ngx_http_sandbox_bridge_read_raw_string(obj, key, out) != NGX_OK) {
         return NGX_DECLINED;
     }
 
-    p = out->data;
-    last = p + out->len;
+    ngx_http_sandbox_bridge_trim(out);
+
+    return out->len ? NGX_OK : NGX_DECLINED;
+}
+
+
+/* String.prototype.trim() for ASCII white space, in place */
+
+void
+ngx_http_sandbox_bridge_trim(ngx_str_t *s)
+{
+    u_char  *p, *last;
+
+    p = s->data;
+    last = p + s->len;
 
     while (p < last && (*p == ' ' || (*p >= '\t' && *p <= '\r'))) {
         p++;
@@ -63,14 +74,8 @@ ngx_http_sandbox_bridge_read_string(json_t *obj, const char *key,
         last--;
     }
 
-    if (p == last) {
-        return NGX_DECLINED;
-    }
-
-    out->data = p;
-    out->len = last - p;
-
-    return NGX_OK;
+    s->data = p;
+    s->len = last - p;
 }
 
 
@@ -92,7 +97,7 @@ ngx_http_sandbox_bridge_read_raw_string(json_t *obj, const char *key,
 }
 
 
-/* PROTOCOL §1.3 integer(): JS Number() truncated toward zero */
+/* integer(): JS Number() truncated toward zero */
 
 ngx_int_t
 ngx_http_sandbox_bridge_read_integer(json_t *obj, const char *key,
@@ -338,26 +343,20 @@ ngx_http_sandbox_bridge_parse_duration(u_char *p, size_t len)
 }
 
 
-/* PROTOCOL §4.1 normalization */
+/* id normalization (README "Protocol") */
 
 ngx_int_t
 ngx_http_sandbox_bridge_normalize_id(ngx_pool_t *pool, ngx_str_t *in,
     ngx_str_t *out)
 {
-    u_char  *p, *last, *d, c;
+    u_char     *p, *last, *d, c;
+    ngx_str_t   t;
 
-    p = in->data;
-    last = p + in->len;
+    t = *in;
+    ngx_http_sandbox_bridge_trim(&t);
 
-    while (p < last && (*p == ' ' || (*p >= '\t' && *p <= '\r'))) {
-        p++;
-    }
-
-    while (last > p
-           && (last[-1] == ' ' || (last[-1] >= '\t' && last[-1] <= '\r')))
-    {
-        last--;
-    }
+    p = t.data;
+    last = p + t.len;
 
     out->data = ngx_pnalloc(pool, last - p + 1);
     if (out->data == NULL) {
@@ -397,7 +396,7 @@ ngx_http_sandbox_bridge_normalize_id(ngx_pool_t *pool, ngx_str_t *in,
 }
 
 
-/* D6: 1-63 characters of [a-z0-9-], no leading or trailing "-" */
+/* 1-63 characters of [a-z0-9-], no leading or trailing "-" */
 
 const char *
 ngx_http_sandbox_bridge_check_id(ngx_str_t *id)
@@ -428,7 +427,7 @@ ngx_http_sandbox_bridge_check_id(ngx_str_t *id)
 }
 
 
-/* PROTOCOL §5.2: '...' with each ' as '"'"' */
+/* shell quoting: '...' with each ' as '"'"' */
 
 size_t
 ngx_http_sandbox_bridge_shell_quote_len(ngx_str_t *src)
@@ -562,7 +561,7 @@ ngx_http_sandbox_bridge_json_depth(u_char *p, size_t len)
 
 
 
-/* PROTOCOL §5.2 */
+/* the command line run as sh -lc (README "Exec") */
 
 ngx_int_t
 ngx_http_sandbox_bridge_exec_script(ngx_pool_t *pool, ngx_str_t *command,

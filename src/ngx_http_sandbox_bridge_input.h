@@ -21,6 +21,7 @@ ngx_int_t ngx_http_sandbox_bridge_read_bool(json_t *obj, const char *key,
     ngx_int_t fallback);
 ngx_int_t ngx_http_sandbox_bridge_read_string(json_t *obj, const char *key,
     ngx_str_t *out);
+void ngx_http_sandbox_bridge_trim(ngx_str_t *s);
 ngx_int_t ngx_http_sandbox_bridge_read_raw_string(json_t *obj,
     const char *key, ngx_str_t *out);
 ngx_int_t ngx_http_sandbox_bridge_read_integer(json_t *obj, const char *key,

@@ -58,6 +58,8 @@ size_t  ngx_http_sandbox_bridge_lease_size =
     sizeof(ngx_http_sandbox_bridge_lease_op_t);
 
 
+static void ngx_http_sandbox_bridge_lease_as(ngx_http_sandbox_bridge_op_t *op,
+    ngx_http_sandbox_bridge_lease_kind_e kind);
 static void ngx_http_sandbox_bridge_lease_run(
     ngx_http_sandbox_bridge_lease_op_t *lo);
 static void ngx_http_sandbox_bridge_lease_cleanup(void *data);
@@ -91,37 +93,37 @@ static void ngx_http_sandbox_bridge_lease_forget(
     ngx_http_sandbox_bridge_lease_op_t *lo);
 
 
+/* the three routes' flows are one, told apart by kind */
+
 void
 ngx_http_sandbox_bridge_probe(ngx_http_sandbox_bridge_op_t *op)
 {
-    ngx_http_sandbox_bridge_lease_op_t  *lo;
-
-    lo = (ngx_http_sandbox_bridge_lease_op_t *) op;
-    lo->spec.kind = NGX_HTTP_SANDBOX_BRIDGE_PROBE;
-
-    ngx_http_sandbox_bridge_lease_run(lo);
+    ngx_http_sandbox_bridge_lease_as(op, NGX_HTTP_SANDBOX_BRIDGE_PROBE);
 }
 
 
 void
 ngx_http_sandbox_bridge_acquire(ngx_http_sandbox_bridge_op_t *op)
 {
-    ngx_http_sandbox_bridge_lease_op_t  *lo;
-
-    lo = (ngx_http_sandbox_bridge_lease_op_t *) op;
-    lo->spec.kind = NGX_HTTP_SANDBOX_BRIDGE_ACQUIRE;
-
-    ngx_http_sandbox_bridge_lease_run(lo);
+    ngx_http_sandbox_bridge_lease_as(op, NGX_HTTP_SANDBOX_BRIDGE_ACQUIRE);
 }
 
 
 void
 ngx_http_sandbox_bridge_resume(ngx_http_sandbox_bridge_op_t *op)
 {
+    ngx_http_sandbox_bridge_lease_as(op, NGX_HTTP_SANDBOX_BRIDGE_RESUME);
+}
+
+
+static void
+ngx_http_sandbox_bridge_lease_as(ngx_http_sandbox_bridge_op_t *op,
+    ngx_http_sandbox_bridge_lease_kind_e kind)
+{
     ngx_http_sandbox_bridge_lease_op_t  *lo;
 
     lo = (ngx_http_sandbox_bridge_lease_op_t *) op;
-    lo->spec.kind = NGX_HTTP_SANDBOX_BRIDGE_RESUME;
+    lo->spec.kind = kind;
 
     ngx_http_sandbox_bridge_lease_run(lo);
 }
@@ -569,8 +571,8 @@ ngx_http_sandbox_bridge_lease_util(ngx_http_sandbox_bridge_lease_op_t *lo,
 static ngx_int_t
 ngx_http_sandbox_bridge_lease_util_ok(ngx_http_sandbox_bridge_lease_op_t *lo)
 {
-    u_char                           *s, *e;
     json_t                           *body;
+    ngx_str_t                         err;
     ngx_http_sandbox_bridge_dexec_t  *ex;
 
     ex = lo->ex;
@@ -599,29 +601,21 @@ ngx_http_sandbox_bridge_lease_util_ok(ngx_http_sandbox_bridge_lease_op_t *lo)
                                   ex->timeout);
 
     } else {
-        s = ex->output.err.data;
-        e = s + ex->output.err.len;
-
-        while (s < e && (*s == ' ' || (*s >= '\t' && *s <= '\r'))) {
-            s++;
-        }
-
-        while (e > s && (e[-1] == ' ' || (e[-1] >= '\t' && e[-1] <= '\r'))) {
-            e--;
-        }
+        err.data = ex->output.err.data;
+        err.len = ex->output.err.len;
+        ngx_http_sandbox_bridge_trim(&err);
 
         if (ex->exit_code == NGX_HTTP_SANDBOX_BRIDGE_EXIT_NULL) {
             body = ngx_http_sandbox_bridge_error_jsonf("internal_error",
-                                  "%s %V failed with exit code null%s%*s",
+                                  "%s %V failed with exit code null%s%V",
                                   lo->action, lo->action_path,
-                                  e > s ? ": " : "", e - s, s);
+                                  err.len ? ": " : "", &err);
 
         } else {
             body = ngx_http_sandbox_bridge_error_jsonf("internal_error",
-                                  "%s %V failed with exit code %i%s%*s",
+                                  "%s %V failed with exit code %i%s%V",
                                   lo->action, lo->action_path,
-                                  ex->exit_code, e > s ? ": " : "", e - s,
-                                  s);
+                                  ex->exit_code, err.len ? ": " : "", &err);
         }
     }
 

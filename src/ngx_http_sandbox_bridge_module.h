@@ -105,7 +105,7 @@ typedef struct {
 
     ngx_msec_t                      exec_timeout_max;
 
-    /* D9 limits */
+    /* request limits (README "Limits") */
     size_t                          max_body_size;
     ngx_uint_t                      max_json_depth;
     ngx_uint_t                      max_args;

@@ -174,6 +174,21 @@ ngx_http_sandbox_bridge_lease_fields(ngx_pool_t *pool, redisReply *reply,
     ngx_http_sandbox_bridge_arg_str(a, v)
 
 
+/* every script's first two arguments: the lease key and the time now */
+
+static void
+ngx_http_sandbox_bridge_store_head(ngx_http_sandbox_bridge_args_t *args,
+    ngx_str_t *key, u_char *now)
+{
+    args->argc = 0;
+    args->overflow = 0;
+
+    ngx_http_sandbox_bridge_arg_str(args, key);
+    ngx_http_sandbox_bridge_arg(args, now,
+                                ngx_http_sandbox_bridge_now_ms(now) - now);
+}
+
+
 /* BEGIN: a record in "creating", or the caller's existing one */
 
 ngx_int_t
@@ -188,12 +203,7 @@ ngx_http_sandbox_bridge_store_begin(ngx_http_sandbox_bridge_op_t *op,
 
     ctx = ngx_http_get_module_ctx(op->request, ngx_http_sandbox_bridge_module);
 
-    args.argc = 0;
-    args.overflow = 0;
-
-    ngx_http_sandbox_bridge_arg_str(&args, &s->key);
-    ngx_http_sandbox_bridge_arg(&args, now,
-                                ngx_http_sandbox_bridge_now_ms(now) - now);
+    ngx_http_sandbox_bridge_store_head(&args, &s->key, now);
 
     /* the record outlives the setup; COMMIT sets the lease's own TTL */
     ngx_http_sandbox_bridge_arg(&args, ttl, ngx_sprintf(ttl, "%M",
@@ -253,12 +263,7 @@ ngx_http_sandbox_bridge_store_touch(ngx_http_sandbox_bridge_op_t *op,
 
     ctx = ngx_http_get_module_ctx(op->request, ngx_http_sandbox_bridge_module);
 
-    args.argc = 0;
-    args.overflow = 0;
-
-    ngx_http_sandbox_bridge_arg_str(&args, key);
-    ngx_http_sandbox_bridge_arg(&args, now,
-                                ngx_http_sandbox_bridge_now_ms(now) - now);
+    ngx_http_sandbox_bridge_store_head(&args, key, now);
 
     if (s == NULL) {
         ngx_http_sandbox_bridge_arg(&args, "", 0);
