@@ -259,6 +259,7 @@ ngx_http_sandbox_bridge_docker_v(ngx_http_sandbox_bridge_op_t *op,
 
     op->state = next;
     op->pending++;
+    op->reply = NULL;
 
     return NGX_OK;
 }

@@ -181,6 +181,7 @@ ngx_http_sandbox_bridge_op_nest(ngx_http_sandbox_bridge_op_t *op,
     op->parent = parent;
     op->parent_state = parent_state;
     parent->pending++;
+    parent->reply = NULL;
     ctx->op = op;
 }
 
@@ -260,6 +261,7 @@ ngx_http_sandbox_bridge_sleep(ngx_http_sandbox_bridge_op_t *op,
 {
     op->state = next;
     op->pending++;
+    op->reply = NULL;
 
     ngx_add_timer(&op->sleep, ms);
 }
@@ -316,6 +318,7 @@ ngx_http_sandbox_bridge_redis_step(ngx_http_sandbox_bridge_op_t *op,
     if (rc == NGX_OK) {
         op->state = next;
         op->pending++;
+        op->reply = NULL;
     }
 
     return rc;
@@ -339,9 +342,9 @@ ngx_http_sandbox_bridge_redis_done(ngx_http_request_t *r, void *data,
                       (size_t) reply->len, reply->str);
     }
 
+    /* valid for this run only; op may be gone once it returns */
     op->reply = reply;
     ngx_http_sandbox_bridge_step_done(op);
-    op->reply = NULL;
 }
 
 
