@@ -34,10 +34,12 @@ JOBS=${FUZZ_JOBS:-2}
 ALL_HARNESSES="fuzz_request fuzz_auth fuzz_demux fuzz_sse fuzz_redis"
 
 # module objects a harness does not link: it defines (or #includes) them
+# (fuzz_request, fuzz_auth and fuzz_redis #include redis.c with its two
+# entry points renamed, fuzz_redis reaper.c, fuzz_demux exec.c)
 declare -A EXCLUDE=(
     [fuzz_request]="redis"
     [fuzz_auth]="redis"
-    [fuzz_demux]=""
+    [fuzz_demux]="exec"
     [fuzz_sse]=""
     [fuzz_redis]="redis docker reaper"
 )
@@ -220,7 +222,7 @@ fi
 BASE="-g -O1 -fno-omit-frame-pointer -DNGX_DEBUG_PALLOC=1 $SAN"
 INCS="-I$NGX/src/core -I$NGX/src/event -I$NGX/src/event/modules
       -I$NGX/src/os/unix -I$NGX/objs -I$NGX/src/http -I$NGX/src/http/modules
-      -I$ROOT/src -I$FUZZ"
+      -I$OUT/gen -I$ROOT/src -I$FUZZ"
 WARN="-Wall -Wextra -Wno-unused-parameter -Wno-sign-compare
       -Wno-missing-field-initializers"
 # coverage feedback for the module and the harnesses, not for nginx itself
@@ -232,14 +234,27 @@ LINK_FLAGS="$SAN -fsanitize=fuzzer"
 LIBS="-ljansson -lhiredis -lcrypto -lm"
 
 # objects are rebuilt when their source, any header or the flags changed
-mkdir -p "$OUT/obj/core" "$OUT/obj/module" "$OUT/obj/fuzz" "$OUT/bin"
+mkdir -p "$OUT/obj/core" "$OUT/obj/module" "$OUT/obj/fuzz" "$OUT/bin" \
+         "$OUT/gen"
+
+# the Redis scripts (src/lua/*.lua) as the C header store.c includes,
+# generated as the module's build does; rewritten only when it changes
+LUA_H=$OUT/gen/ngx_http_sandbox_bridge_lua.h
+sh "$ROOT/util/lua2h.sh" "$ROOT/src/lua" > "$LUA_H.new" \
+    || die "util/lua2h.sh failed"
+if cmp -s "$LUA_H.new" "$LUA_H"; then
+    rm -f "$LUA_H.new"
+else
+    mv "$LUA_H.new" "$LUA_H"
+fi
+
 flags_now="$CC|$CORE_FLAGS|$MOD_FLAGS|$LINK_FLAGS|$LIBS"
 [ "$(cat "$OUT/.psb-flags" 2>/dev/null)" = "$flags_now" ] \
     || echo "$flags_now" > "$OUT/.psb-flags"
 
 # shellcheck disable=SC2012
 HDR_REF=$(ls -t "$OUT/.psb-flags" "$NGX/objs/ngx_auto_config.h" \
-              "$ROOT"/src/*.h "$FUZZ"/*.h | head -n 1)
+              "$LUA_H" "$ROOT"/src/*.h "$FUZZ"/*.h | head -n 1)
 
 # compile OUT SRC [EXTRA_DEP ...] -- FLAGS...
 compile() {

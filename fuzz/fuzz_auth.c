@@ -40,10 +40,16 @@
 
 #include "psb_fuzz.h"
 #include "ngx_http_sandbox_bridge_auth.h"
-#include "ngx_http_sandbox_bridge_handler.h"
 #include "ngx_http_sandbox_bridge_hmac.h"
-#include "ngx_http_sandbox_bridge_redis.h"
+#include "ngx_http_sandbox_bridge_request.h"
 #include "ngx_http_sandbox_bridge_util.h"
+
+/* redis.c but its two entry points, which are the stubs below */
+#define ngx_http_sandbox_bridge_redis_command  psb_module_redis_command
+#define ngx_http_sandbox_bridge_redis_script   psb_module_redis_script
+#include "ngx_http_sandbox_bridge_redis.c"
+#undef ngx_http_sandbox_bridge_redis_command
+#undef ngx_http_sandbox_bridge_redis_script
 
 
 #define PSB_SCHEME        "PSB-HMAC-SHA256"

@@ -2,30 +2,39 @@
 /*
  * Copyright (C) nginx-sandbox-bridge authors
  *
- * fuzz_demux: ngx_http_sandbox_bridge_demux() (sse.c) on a Docker exec
- * stream (BACKENDS.md §A: 8-byte header, byte 0 the stream, bytes 1-3
- * zero, bytes 4-7 the big-endian payload length, then the payload) cut
- * into random pieces, as the upstream hands it over.
+ * fuzz_demux: a Docker exec stream (BACKENDS.md §A: 8-byte header, byte 0
+ * the stream, bytes 1-3 zero, bytes 4-7 the big-endian payload length,
+ * then the payload) cut into random pieces, as the upstream hands it over.
  *
- * Input: bytes 0-1 seed the piece sizes, byte 2 sets the exec result
- * (bit 0 timed out, bit 1 a small output limit, bits 2-7 the exit code),
- * the rest is the stream. Checked:
- *   - the payload handed to the callback, byte for byte and stream for
- *     stream, is what a whole-stream reference demuxer finds; a bad header
- *     fails exactly when the reference says so; no callback gets an empty
- *     piece or memory outside the current input piece;
- *   - the streaming path of exec.c on top: each input piece gets the buffer
- *     ngx_http_sandbox_bridge_exec_body() sizes (13 * bytes + 256), whose
- *     safety net (sse_event_len() must still fit) never fires, and the SSE
- *     events decode to the repaired payload of each stream;
- *   - ngx_http_sandbox_bridge_exec_result() on the captured output (cut at
- *     the output limit as acc_add() does) is the §5.4 object with the
- *     repaired text.
+ * Input: bytes 0-1 seed the piece sizes (byte 0 bit 0 set: a
+ * non-streaming exec), byte 2 sets the exec result (bit 0 timed out,
+ * bit 1 a small output limit, bits 2-7 the exit code, 63 for none), the
+ * rest is the stream. Checked:
+ *   - ngx_http_sandbox_bridge_demux() (sse.c): the payload handed to the
+ *     callback, byte for byte and stream for stream, is what a
+ *     whole-stream reference demuxer finds; a bad header fails exactly
+ *     when the reference says so; no callback gets an empty piece or
+ *     memory outside the current input piece;
+ *   - ngx_http_sandbox_bridge_stream_body() (stream.c) on the same
+ *     pieces, one upstream buffer each, as docker.c's body filter calls
+ *     it: same verdict; for a streaming exec the SSE events it passes to
+ *     the next body filter (a client that sends some of them only before
+ *     the next buffer) are well-formed frames in the buffer it sized
+ *     (13 * bytes + 256, its safety net never fires), and with what
+ *     stream_flush() sends at the end they decode to the repaired payload
+ *     of each stream; an upstream buffer is released (pos = last) only
+ *     when nothing made from it is unsent; the kept output is the first
+ *     "limit" bytes of each stream, "truncated" exactly when more came;
+ *   - exec_result() (exec.c, #included for its statics) on that output is
+ *     the §5.4 object: key order, exitCode null when timed out or unknown,
+ *     the timeout message as stderr, repaired and capped stdout/stderr.
  */
 
 
 #include "psb_fuzz.h"
-#include "ngx_http_sandbox_bridge_exec.h"
+
+/* the exec route: exec_result() and exec_text() become this file's */
+#include "ngx_http_sandbox_bridge_exec.c"
 
 
 typedef struct {
@@ -40,14 +49,20 @@ typedef struct {
     psb_buf_t                        tags;      /* its stream, per byte */
     u_char                          *piece;
     size_t                           piece_len;
-
-    /* the SSE side, as in exec_payload() */
-    u_char                          *sse;
-    u_char                          *sse_last;
-    u_char                          *sse_end;
-    ngx_http_sandbox_bridge_utf8_t   utf8[2];
-    psb_buf_t                        text[2];   /* decoded event data */
 } psb_demux_t;
+
+
+/* what stream_body() hands on: SSE events, consumed now or later */
+typedef struct {
+    ngx_http_request_t              *sr;
+    uint32_t                         seed;
+    ngx_uint_t                       calls;
+    ngx_chain_t                     *unsent;    /* held by a "slow client" */
+    psb_buf_t                        text[2];   /* decoded event data */
+} psb_sse_t;
+
+
+static psb_sse_t  psb_sse;
 
 
 static void
@@ -114,10 +129,6 @@ psb_payload(void *data, ngx_uint_t stream, u_char *p, size_t len)
 {
     psb_demux_t *d = data;
 
-    u_char      *e, *start;
-    size_t       plen;
-    const char  *prefix;
-
     psb_fuzz_assert(len > 0, "empty payload callback");
     psb_fuzz_assert(p >= d->piece && p + len <= d->piece + d->piece_len,
                     "payload outside the input piece");
@@ -128,38 +139,105 @@ psb_payload(void *data, ngx_uint_t stream, u_char *p, size_t len)
     psb_buf_add(&d->got, p, len);
     psb_buf_fill(&d->tags, (u_char) stream, len);
 
-    /* exec_payload(): the safety net that fails the exec */
-    psb_fuzz_assert((size_t) (d->sse_end - d->sse_last)
-                    >= ngx_http_sandbox_bridge_sse_event_len(len),
-                    "exec_body's buffer is too small for an event: "
-                    "%zd left, %zu needed", d->sse_end - d->sse_last,
-                    ngx_http_sandbox_bridge_sse_event_len(len));
+    return NGX_OK;
+}
 
-    start = d->sse_last;
-    e = ngx_http_sandbox_bridge_sse_event(start, stream,
-                                          &d->utf8[stream - 1], p, len);
 
-    psb_fuzz_assert(e >= start && e <= d->sse_end, "event overflow");
+/* consecutive "event: stdout|stderr\ndata: {"data":"..."}\n\n" events */
 
-    d->sse_last = e;
+static void
+psb_parse_events(u_char *p, size_t len, const char *what)
+{
+    u_char      *e, *q;
+    size_t       plen;
+    ngx_uint_t   i;
 
-    if (e == start) {
-        return NGX_OK;
+    static const char  *prefix[2] = {
+        "event: stdout\ndata: {\"data\":\"",
+        "event: stderr\ndata: {\"data\":\""
+    };
+
+    e = p + len;
+    plen = ngx_strlen(prefix[0]);
+
+    while (p < e) {
+        psb_fuzz_assert((size_t) (e - p) > plen + 4,
+                        "%s: a cut event: \"%.*s\"", what, (int) (e - p), p);
+
+        if (ngx_memcmp(p, prefix[0], plen) == 0) {
+            i = 0;
+
+        } else {
+            psb_fuzz_assert(ngx_memcmp(p, prefix[1], plen) == 0,
+                            "%s: bad SSE event: \"%.*s\"", what,
+                            (int) (e - p), p);
+            i = 1;
+        }
+
+        /* the data ends at the first "}\n\n": escaped text has no newline */
+        q = p + plen;
+
+        while (q + 4 <= e && ngx_memcmp(q, "\"}\n\n", 4) != 0) {
+            psb_fuzz_assert(*q != '\n' && *q != '\r',
+                            "%s: SSE data spans more than one line", what);
+            q++;
+        }
+
+        psb_fuzz_assert(q + 4 <= e, "%s: unterminated event", what);
+        psb_fuzz_assert(q > p + plen, "%s: an event without data", what);
+
+        psb_add_text(&psb_sse.text[i], p + plen, q - p - plen);
+
+        p = q + 4;
+    }
+}
+
+
+/* the next body filter of the Docker subrequest: the client's side */
+
+static ngx_int_t
+psb_next_body(ngx_http_request_t *r, ngx_chain_t *in)
+{
+    ngx_chain_t  *cl, *ln;
+
+    psb_fuzz_assert(r == psb_sse.sr, "events to the wrong request");
+
+    psb_sse.calls++;
+
+    for (cl = in; cl; cl = cl->next) {
+        psb_fuzz_assert(ngx_buf_in_memory(cl->buf) && cl->buf->flush,
+                        "an event buffer not in memory or not flushed");
+
+        psb_parse_events(cl->buf->pos, cl->buf->last - cl->buf->pos,
+                         "stream_body");
+
+        /* a slow client keeps some, they are sent before the next call */
+        if (psb_fuzz_rand(&psb_sse.seed) % 4 == 0) {
+            ln = ngx_alloc_chain_link(r->pool);
+            psb_fuzz_assert(ln != NULL, "out of memory");
+            ln->buf = cl->buf;
+            ln->next = psb_sse.unsent;
+            psb_sse.unsent = ln;
+            continue;
+        }
+
+        cl->buf->pos = cl->buf->last;
     }
 
-    prefix = (stream == NGX_HTTP_SANDBOX_BRIDGE_STDERR)
-             ? "event: stderr\ndata: {\"data\":\""
-             : "event: stdout\ndata: {\"data\":\"";
-    plen = ngx_strlen(prefix);
-
-    psb_fuzz_assert((size_t) (e - start) > plen + 4
-                    && ngx_memcmp(start, prefix, plen) == 0
-                    && ngx_memcmp(e - 4, "\"}\n\n", 4) == 0,
-                    "bad SSE event: \"%.*s\"", (int) (e - start), start);
-
-    psb_add_text(&d->text[stream - 1], start + plen, e - start - plen - 4);
-
     return NGX_OK;
+}
+
+
+static void
+psb_send_unsent(void)
+{
+    ngx_chain_t  *cl;
+
+    for (cl = psb_sse.unsent; cl; cl = cl->next) {
+        cl->buf->pos = cl->buf->last;
+    }
+
+    psb_sse.unsent = NULL;
 }
 
 
@@ -219,7 +297,7 @@ psb_repair(psb_buf_t *dst, const u_char *p, size_t len)
 
 
 static void
-psb_check_result(ngx_http_sandbox_bridge_exec_t *ex, psb_buf_t *per,
+psb_check_result(ngx_http_sandbox_bridge_dexec_t *ex, psb_buf_t *per,
     size_t limit)
 {
     char                            *dump;
@@ -252,11 +330,13 @@ psb_check_result(ngx_http_sandbox_bridge_exec_t *ex, psb_buf_t *per,
         i++;
     }
 
-    psb_fuzz_assert(i == (ex->truncated ? 6 : 5), "result has %lu keys",
-                    (unsigned long) i);
+    psb_fuzz_assert(i == (ex->output.truncated ? 6 : 5),
+                    "result has %lu keys", (unsigned long) i);
 
     v = json_object_get(res, "exitCode");
-    psb_fuzz_assert(ex->timed_out ? json_is_null(v)
+    psb_fuzz_assert(ex->timed_out
+                    || ex->exit_code == NGX_HTTP_SANDBOX_BRIDGE_EXIT_NULL
+                    ? json_is_null(v)
                     : json_is_integer(v)
                       && json_integer_value(v) == ex->exit_code,
                     "bad exitCode");
@@ -289,6 +369,18 @@ psb_check_result(ngx_http_sandbox_bridge_exec_t *ex, psb_buf_t *per,
                                        json_string_length(v), want.data,
                                        want.len),
                         "stderr is not the repaired output");
+
+    } else {
+        v = json_object_get(res, "stderr");
+        want.len = 0;
+        psb_buf_add(&want, (u_char *) "Command timeout after ", 22);
+
+        psb_fuzz_assert(json_is_string(v)
+                        && json_string_length(v) > want.len
+                        && ngx_memcmp(json_string_value(v), want.data,
+                                      want.len) == 0,
+                        "stderr of a timed out exec: \"%s\"",
+                        json_string_value(v));
     }
 
     dump = json_dumps(res, JSON_COMPACT);
@@ -303,17 +395,21 @@ psb_check_result(ngx_http_sandbox_bridge_exec_t *ex, psb_buf_t *per,
 int
 LLVMFuzzerTestOneInput(const uint8_t *in, size_t size)
 {
-    u_char                          *src, *e;
-    size_t                           len, off, n, need, limit;
-    uint32_t                         seed;
-    ngx_int_t                        rc;
-    ngx_uint_t                       ref_err, mod_err, i;
-    psb_buf_t                        want, tags, per[2], rep;
-    psb_demux_t                      d;
-    ngx_http_sandbox_bridge_exec_t   ex;
-    ngx_http_sandbox_bridge_demux_t  dm;
-
-    static u_char                    empty[1];
+    u_char                            *src;
+    size_t                             len, off, n, limit, i;
+    uint32_t                           seed, seed0;
+    ngx_int_t                          rc;
+    ngx_uint_t                         ref_err, mod_err, sse, k, nin;
+    ngx_buf_t                         *b, **ins;
+    psb_buf_t                          want, tags, per[2], rep;
+    ngx_pool_t                        *pool;
+    ngx_chain_t                        cl;
+    psb_demux_t                        d;
+    ngx_http_request_t                *r, *sr;
+    ngx_http_sandbox_bridge_call_t     call;
+    ngx_http_sandbox_bridge_dexec_t    ex;
+    ngx_http_sandbox_bridge_demux_t    dm;
+    ngx_http_sandbox_bridge_stream_t  *st;
 
     psb_fuzz_init();
 
@@ -321,7 +417,8 @@ LLVMFuzzerTestOneInput(const uint8_t *in, size_t size)
         return 0;
     }
 
-    seed = ((uint32_t) in[0] << 8 | in[1]) + 1;
+    seed0 = ((uint32_t) in[0] << 8 | in[1]) + 1;
+    seed = seed0;
 
     len = size - 3;
     src = (u_char *) in + 3;
@@ -335,7 +432,7 @@ LLVMFuzzerTestOneInput(const uint8_t *in, size_t size)
 
     ref_err = psb_ref_demux(src, len, &want, &tags, per);
 
-    /* the stream in pieces, each in its own exact-size buffer */
+    /* 1. demux() on the stream in pieces, each in its own exact buffer */
 
     mod_err = 0;
 
@@ -348,16 +445,8 @@ LLVMFuzzerTestOneInput(const uint8_t *in, size_t size)
         d.piece = psb_fuzz_dup(src + off, n);
         d.piece_len = n;
 
-        /* exec_body(): "worst case: 6 bytes per input byte plus framing" */
-        need = 13 * n + 256;
-        d.sse = malloc(need);
-        psb_fuzz_assert(d.sse != NULL, "out of memory");
-        d.sse_last = d.sse;
-        d.sse_end = d.sse + need;
-
         rc = ngx_http_sandbox_bridge_demux(&dm, d.piece, n, psb_payload, &d);
 
-        free(d.sse);
         free(d.piece);
 
         if (rc != NGX_OK) {
@@ -379,55 +468,158 @@ LLVMFuzzerTestOneInput(const uint8_t *in, size_t size)
                     "demux payload differs from the reference: %zu bytes, "
                     "want %zu", d.got.len, want.len);
 
-    /* the events, plus what the end of the stream would flush */
+    /*
+     * 2. stream.c: the same stream through stream_body() as the Docker
+     * subrequest's body filter hands it over, one upstream buffer per
+     * piece; for a streaming exec (byte 0 bit 0 clear) the SSE events go
+     * to a client that sometimes sends them only before the next buffer.
+     */
 
-    for (i = 0; i < 2; i++) {
-        e = malloc(ngx_http_sandbox_bridge_escape_len(0));
-        psb_fuzz_assert(e != NULL, "out of memory");
+    limit = (in[2] & 2) ? 1 + (seed0 % 64) : 8 * 1024 * 1024;
+    sse = !(in[0] & 1);
 
-        n = ngx_http_sandbox_bridge_escape(e, &d.utf8[i], empty, 0, 1) - e;
-
-        if (n) {
-            psb_add_text(&d.text[i], e, n);
-        }
-
-        free(e);
-
-        rep.len = 0;
-        psb_repair(&rep, per[i].data, per[i].len);
-
-        psb_fuzz_assert(psb_fuzz_eq(d.text[i].data, d.text[i].len, rep.data,
-                                    rep.len),
-                        "%s events differ from the repaired payload",
-                        i ? "stderr" : "stdout");
-    }
-
-    /* the exec result over what acc_add() would have kept */
-
-    limit = (in[2] & 2) ? 1 + (seed % 64) : 8 * 1024 * 1024;
+    pool = psb_fuzz_pool();
+    r = psb_fuzz_request(pool, NGX_HTTP_POST, (u_char *) "/exec", 5);
+    sr = psb_fuzz_request(pool, NGX_HTTP_POST, (u_char *) "/_psb_docker", 12);
+    sr->main = r;
+    sr->parent = r;
 
     ngx_memzero(&ex, sizeof(ex));
-    ex.exit_code = in[2] >> 2;
-    ex.timed_out = in[2] & 1;
-    ex.timeout = 1000 * (seed % 600);
-    ex.out.data = per[0].data;
-    ex.out.len = ngx_min(per[0].len, limit);
-    ex.err.data = per[1].data;
-    ex.err.len = ngx_min(per[1].len, limit);
-    ex.truncated = (per[0].len > limit || per[1].len > limit);
+    st = &ex.output;
 
-    /*
-     * Known finding (crashes-found/README.md, F6): an exec without output
-     * leaves acc->data NULL and exec_text() hands it to utf8_repair(),
-     * which computes NULL + 0 (undefined behaviour, UBSan aborts).
-     */
-    if (!psb_fuzz_strict) {
-        ex.out.data = ex.out.data ? ex.out.data : empty;
-        ex.err.data = ex.err.data ? ex.err.data : empty;
+    ngx_http_sandbox_bridge_stream_init(st, r, limit, 15000);
+    st->sse = sse;
+    st->sr = sr;
+    st->running = 1;
+
+    ngx_memzero(&call, sizeof(call));
+    call.sr = sr;
+    call.data = st;
+    call.body_filter = ngx_http_sandbox_bridge_stream_body;
+
+    ngx_memzero(&psb_sse, sizeof(psb_sse));
+    psb_sse.sr = sr;
+    psb_sse.seed = seed0 * 2654435761u + 1;
+    psb_fuzz_next_body = psb_next_body;
+
+    ins = calloc(len + 1, sizeof(ngx_buf_t *));
+    psb_fuzz_assert(ins != NULL, "out of memory");
+    nin = 0;
+
+    seed = seed0;
+    mod_err = 0;
+
+    for (off = 0; off < len; off += n) {
+        n = psb_fuzz_rand(&seed) % 8;
+        n = (n < 4) ? 1 + n : (n < 7) ? 1 + psb_fuzz_rand(&seed) % 24
+                                      : 1 + psb_fuzz_rand(&seed) % 1024;
+        n = ngx_min(n, len - off);
+
+        b = ngx_create_temp_buf(pool, n);
+        psb_fuzz_assert(b != NULL, "out of memory");
+        b->last = ngx_cpymem(b->pos, src + off, n);
+        ins[nin++] = b;
+
+        cl.buf = b;
+        cl.next = NULL;
+
+        /* the client took what it still had before nginx reads more */
+        psb_send_unsent();
+
+        rc = ngx_http_sandbox_bridge_stream_body(sr, &call, &cl);
+
+        if (rc == NGX_ERROR) {
+            mod_err = 1;
+            break;
+        }
+
+        psb_fuzz_assert(rc == NGX_OK, "stream_body returned %ld", (long) rc);
+
+        if (!sse) {
+            psb_fuzz_assert(b->pos == b->last,
+                            "a captured buffer is not consumed");
+            continue;
+        }
+
+        if (st->busy == NULL) {
+            /* all sent: every upstream buffer may be reused */
+            for (k = 0; k < nin; k++) {
+                psb_fuzz_assert(ins[k]->pos == ins[k]->last,
+                                "buffer %lu still held with nothing unsent",
+                                (unsigned long) k);
+            }
+
+        } else {
+            psb_fuzz_assert(psb_sse.unsent != NULL,
+                            "output busy but the client has it all");
+        }
     }
 
-    psb_check_result(&ex, per, limit);
+    psb_fuzz_assert(mod_err == ref_err,
+                    "stream_body %s a stream the reference %s",
+                    mod_err ? "rejected" : "accepted",
+                    ref_err ? "rejects" : "accepts");
 
+    psb_send_unsent();
+
+    /* the end of the stream: what is held inside UTF-8 is flushed */
+    if (sse && !mod_err) {
+        psb_fuzz_response_reset();
+        r->header_sent = 1;
+
+        ngx_http_sandbox_bridge_stream_flush(st);
+
+        if (psb_fuzz_resp.len) {
+            psb_parse_events(psb_fuzz_resp.body, psb_fuzz_resp.len,
+                             "stream_flush");
+        }
+
+        psb_fuzz_assert(st->utf8[0].len == 0 && st->utf8[1].len == 0,
+                        "stream_flush left bytes held");
+
+        for (i = 0; i < 2; i++) {
+            rep.len = 0;
+            psb_repair(&rep, per[i].data, per[i].len);
+
+            psb_fuzz_assert(psb_fuzz_eq(psb_sse.text[i].data,
+                                        psb_sse.text[i].len, rep.data,
+                                        rep.len),
+                            "%s events differ from the repaired payload",
+                            i ? "stderr" : "stdout");
+        }
+    }
+
+    psb_fuzz_next_body = NULL;
+
+    if (!mod_err) {
+        /* what was kept: the first "limit" bytes of each stream */
+        for (i = 0; i < 2; i++) {
+            ngx_http_sandbox_bridge_acc_t  *acc = i ? &st->err : &st->out;
+
+            psb_fuzz_assert(psb_fuzz_eq(acc->data, acc->len, per[i].data,
+                                        ngx_min(per[i].len, limit))
+                            && acc->len <= acc->cap && acc->cap <= limit,
+                            "%s kept %zu bytes (cap %zu), want %zu",
+                            i ? "stderr" : "stdout", acc->len, acc->cap,
+                            ngx_min(per[i].len, limit));
+        }
+
+        psb_fuzz_assert(st->truncated
+                        == (per[0].len > limit || per[1].len > limit),
+                        "truncated is %d", (int) st->truncated);
+
+        /* 3. exec.c: the result over what was kept */
+        ex.exit_code = ((in[2] >> 2) == 63) ? NGX_HTTP_SANDBOX_BRIDGE_EXIT_NULL
+                                             : in[2] >> 2;
+        ex.timed_out = in[2] & 1;
+        ex.timeout = 1000 * (seed0 % 600);
+
+        psb_check_result(&ex, per, limit);
+    }
+
+    ngx_destroy_pool(pool);
+
+    free(ins);
     free(want.data);
     free(tags.data);
     free(per[0].data);
@@ -435,8 +627,8 @@ LLVMFuzzerTestOneInput(const uint8_t *in, size_t size)
     free(rep.data);
     free(d.got.data);
     free(d.tags.data);
-    free(d.text[0].data);
-    free(d.text[1].data);
+    free(psb_sse.text[0].data);
+    free(psb_sse.text[1].data);
 
     return 0;
 }

@@ -6,32 +6,46 @@
  * bytes (fed in random pieces to a redisReader), handed to the module's
  * reply handling:
  *
- *   - ngx_http_sandbox_bridge_lease_fields() (lease.c, the TOUCH script's
- *     HGETALL-style answer) gets every array reply; the lease it fills
- *     must hold NUL-terminated copies of the last "container", "cred",
+ *   - ngx_http_sandbox_bridge_lease_fields() (store.c, the HGETALL-style
+ *     answer) gets every array reply; the lease it fills must hold
+ *     NUL-terminated copies of the last "container", "docker", "cred",
  *     "cwd" and "state" string pairs, and NGX_OK exactly when a container
  *     was found (reference);
  *
  *   - a whole reaper pass (reaper.c, compiled into this harness with
- *     #include, so its static functions and types are reachable without
- *     changing them) runs on the same replies, in order, each one the
- *     answer to the command the reaper has pending: EXISTS per known
- *     container (0 removes the container through Docker), SCAN with its
- *     cursor until "0" or 32 scans, then the FORGET script for each stale
- *     lease key. Checked: every command's arguments (key format, the
- *     cursor Redis returned, MATCH/COUNT, the listing time), a container
- *     is removed only after EXISTS said 0, the stale keys are exactly those
- *     a reference finds in the SCAN replies (at most 64, none of a known
- *     container), ctx->pending counts the outstanding command, and the
- *     pass ends (reaper_done) exactly once, also when Redis goes away.
+ *     #include, so its static steps and types are reachable without
+ *     changing them) runs as its flow on the step runtime of request.c,
+ *     on the same replies, in order, each one the answer to the Redis
+ *     step the pass has pending: the host lock (SET NX PX), the Docker
+ *     listing (a fixed one from the harness; for inputs whose size is 7
+ *     mod 8 the listing fails), INCR of the pass counter, EXISTS per
+ *     listed container (0 removes the container through Docker), SCAN
+ *     with its cursor until "0" or 32 scans, then the FORGET script for
+ *     each stale lease key. Checked: every command's arguments (key
+ *     formats, the worker id, the cursor Redis returned, MATCH with
+ *     scan_pattern(), COUNT, the listing time, host and pass), a container
+ *     is removed only after EXISTS said 0, the stale keys are exactly
+ *     those a reference finds in the SCAN replies (at most 64, none of a
+ *     listed container), a failed listing or lock forgets nothing,
+ *     op->pending counts the outstanding step, and the pass ends (op->end)
+ *     exactly once, also when Redis goes away mid-pass.
  *
- * Redis, Docker and the fake request's free are the harness's stubs below.
- * Inputs declaring huge arrays are skipped (see psb_resp_sane()).
+ * Redis and Docker are the harness's stubs below; redis.c is compiled in
+ * with its two entry points renamed, so the argument builder is the
+ * module's. Inputs declaring huge arrays are skipped (psb_resp_sane()).
  */
 
 
 #include "psb_fuzz.h"
-#include "ngx_http_sandbox_bridge_lease.h"
+#include "ngx_http_sandbox_bridge_request.h"
+#include "ngx_http_sandbox_bridge_store.h"
+
+/* redis.c but its two entry points, which are the stubs below */
+#define ngx_http_sandbox_bridge_redis_command  psb_module_redis_command
+#define ngx_http_sandbox_bridge_redis_script   psb_module_redis_script
+#include "ngx_http_sandbox_bridge_redis.c"
+#undef ngx_http_sandbox_bridge_redis_command
+#undef ngx_http_sandbox_bridge_redis_script
 
 /* the reaper itself: its statics become this file's */
 #include "ngx_http_sandbox_bridge_reaper.c"
@@ -46,23 +60,34 @@ static const char  *psb_ids[PSB_NCONTAINERS] = {
 };
 
 
+#define PSB_HOST  "/_psb_docker"
+
+
 static struct {
-    /* the one command the reaper waits for */
+    /* the one Redis command the pass waits for */
     ngx_http_sandbox_bridge_redis_pt   handler;
     void                              *data;
     ngx_uint_t                         kind;
     ngx_uint_t                         commands;
 
+    /* the one Docker call */
+    ngx_http_sandbox_bridge_call_t    *call;
+    ngx_uint_t                         call_status;
+
     ngx_uint_t                         done;
+    ngx_uint_t                         listed;
+    ngx_uint_t                         list_fails;
     ngx_uint_t                         docker;
     ngx_uint_t                         scans;
     ngx_uint_t                         forgets;
 
-    /* what the last EXISTS / SCAN answered */
+    /* what the last EXISTS / SCAN / INCR answered */
     ngx_int_t                          exists_zero;
     ngx_str_t                          exists_id;
     u_char                            *cursor;
     size_t                             cursor_len;
+    u_char                             pass[NGX_INT64_LEN];
+    size_t                             pass_len;
 
     /* the reference list of stale keys */
     ngx_str_t                          stale[PSB_MAX_STALE];
@@ -73,6 +98,28 @@ static struct {
 } psb;
 
 
+/* the listing: the three leases' containers and two that are not ours */
+
+static const char  psb_listing[] =
+    "[{\"Id\":\"a1\",\"Names\":[\"/psb-pc-run-1-abcd1234\"],"
+    "\"Labels\":{\"paperclip.bridge.lease\":\"pc-run-1-abcd1234\","
+    "\"paperclip.bridge.prefix\":\"psb:\"}},"
+    "{\"Id\":\"a2\",\"Names\":[\"/x\"],\"Labels\":{}},"
+    "{\"Id\":\"a3\",\"Names\":[\"/psb-pc-env-env-123\"],"
+    "\"Labels\":{\"paperclip.bridge.lease\":\"pc-env-env-123\"}},"
+    "{\"Id\":\"a4\",\"Labels\":{\"paperclip.bridge.lease\":\"nameless\"}},"
+    "{\"Id\":\"a5\",\"Names\":[\"psb-pc-probe-1747000000000-1a2b3c4d\"],"
+    "\"Labels\":{\"paperclip.bridge.lease\":"
+    "\"pc-probe-1747000000000-1a2b3c4d\"}}]";
+
+static const char  *psb_names[PSB_NCONTAINERS] = {
+    "psb-pc-run-1-abcd1234", "psb-pc-env-env-123",
+    "psb-pc-probe-1747000000000-1a2b3c4d"
+};
+
+
+#define PSB_LOCK    5
+#define PSB_INCR    4
 #define PSB_EXISTS  1
 #define PSB_SCAN    2
 #define PSB_FORGET  3
@@ -83,7 +130,8 @@ psb_pending(ngx_http_sandbox_bridge_redis_pt handler, void *data,
     ngx_uint_t kind)
 {
     psb_fuzz_assert(!psb.done, "a command after the pass ended");
-    psb_fuzz_assert(psb.handler == NULL, "two commands pending");
+    psb_fuzz_assert(psb.handler == NULL && psb.call == NULL,
+                    "two steps pending");
 
     psb.handler = handler;
     psb.data = data;
@@ -104,16 +152,51 @@ ngx_http_sandbox_bridge_redis_command(
 
     psb_fuzz_assert(r == psb.r && data == psb.rp, "foreign request");
 
-    if (argvlen[0] == 6 && ngx_memcmp(argv[0], "EXISTS", 6) == 0) {
-        psb_fuzz_assert(argc == 2 && handler
-                        == ngx_http_sandbox_bridge_reaper_exists,
-                        "bad EXISTS");
+    if (argvlen[0] == 3 && ngx_memcmp(argv[0], "SET", 3) == 0) {
+        e = ngx_snprintf(buf, sizeof(buf), "%Vreaper:lock:{%s}",
+                         &mcf->redis_prefix, PSB_HOST);
 
-        psb_fuzz_assert(psb.rp->next < psb.rp->containers.nelts,
+        psb_fuzz_assert(psb.commands == 0 && argc == 6
+                        && psb_fuzz_eq(argv[1], argvlen[1], buf, e - buf)
+                        && psb_fuzz_eq(argv[2], argvlen[2],
+                                       ngx_http_sandbox_bridge_worker_id.data,
+                                       ngx_http_sandbox_bridge_worker_id.len)
+                        && psb_fuzz_eq(argv[3], argvlen[3], "NX", 2)
+                        && psb_fuzz_eq(argv[4], argvlen[4], "PX", 2),
+                        "bad lock: SET %.*s", (int) argvlen[1], argv[1]);
+
+        e = ngx_sprintf(buf, "%M", mcf->reaper_interval);
+
+        psb_fuzz_assert(psb_fuzz_eq(argv[5], argvlen[5], buf, e - buf),
+                        "lock PX %.*s", (int) argvlen[5], argv[5]);
+
+        psb_pending(handler, data, PSB_LOCK);
+
+        return NGX_OK;
+    }
+
+    if (argvlen[0] == 4 && ngx_memcmp(argv[0], "INCR", 4) == 0) {
+        e = ngx_snprintf(buf, sizeof(buf), "%Vreaper:pass:{%s}",
+                         &mcf->redis_prefix, PSB_HOST);
+
+        psb_fuzz_assert(psb.listed == 1 && psb.list_fails == 0 && argc == 2
+                        && psb_fuzz_eq(argv[1], argvlen[1], buf, e - buf),
+                        "bad INCR %.*s", (int) argvlen[1], argv[1]);
+
+        psb_pending(handler, data, PSB_INCR);
+
+        return NGX_OK;
+    }
+
+    if (argvlen[0] == 6 && ngx_memcmp(argv[0], "EXISTS", 6) == 0) {
+        psb_fuzz_assert(argc == 2 && psb.pass_len, "bad EXISTS");
+
+        psb_fuzz_assert(psb.rp->next >= 1
+                        && psb.rp->next <= psb.rp->containers.nelts,
                         "EXISTS past the containers");
 
         item = (ngx_http_sandbox_bridge_reap_item_t *)
-               psb.rp->containers.elts + psb.rp->next;
+               psb.rp->containers.elts + psb.rp->next - 1;
 
         psb_fuzz_assert(ngx_http_sandbox_bridge_lease_key(r->pool, mcf,
                                                           &item->id, &key)
@@ -130,8 +213,7 @@ ngx_http_sandbox_bridge_redis_command(
     }
 
     psb_fuzz_assert(argc == 6 && argvlen[0] == 4
-                    && ngx_memcmp(argv[0], "SCAN", 4) == 0
-                    && handler == ngx_http_sandbox_bridge_reaper_scanned,
+                    && ngx_memcmp(argv[0], "SCAN", 4) == 0,
                     "unexpected command %.*s", (int) argvlen[0], argv[0]);
 
     psb.scans++;
@@ -156,6 +238,7 @@ ngx_http_sandbox_bridge_redis_command(
                         psb.cursor);
     }
 
+    /* "psb:" has no glob characters */
     e = ngx_snprintf(buf, sizeof(buf), "%Vlease:{*}", &mcf->redis_prefix);
 
     psb_fuzz_assert(argvlen[2] == 5 && ngx_memcmp(argv[2], "MATCH", 5) == 0
@@ -181,8 +264,7 @@ ngx_http_sandbox_bridge_redis_script(
     psb_fuzz_assert(r == psb.r && data == psb.rp, "foreign request");
 
     psb_fuzz_assert(script == NGX_HTTP_SANDBOX_BRIDGE_SCRIPT_FORGET
-                    && nkeys == 1 && argc == 2
-                    && handler == ngx_http_sandbox_bridge_reaper_forgot,
+                    && nkeys == 1 && argc == 4,
                     "unexpected script %lu", (unsigned long) script);
 
     psb_fuzz_assert(psb.forgets < psb.nstale, "FORGET of a key the "
@@ -195,8 +277,16 @@ ngx_http_sandbox_bridge_redis_script(
                     (int) want->len, want->data);
 
     psb_fuzz_assert(psb_fuzz_eq(argv[1], argvlen[1], psb.rp->listed_at,
-                                psb.rp->listed_len),
+                                psb.rp->listed_len)
+                    && psb.rp->listed_len > 0,
                     "FORGET with another listing time");
+
+    psb_fuzz_assert(psb_fuzz_eq(argv[2], argvlen[2], PSB_HOST,
+                                sizeof(PSB_HOST) - 1)
+                    && psb_fuzz_eq(argv[3], argvlen[3], psb.pass,
+                                   psb.pass_len),
+                    "FORGET for host %.*s, pass %.*s", (int) argvlen[2],
+                    argv[2], (int) argvlen[3], argv[3]);
 
     psb_pending(handler, data, PSB_FORGET);
 
@@ -205,58 +295,121 @@ ngx_http_sandbox_bridge_redis_script(
 
 
 ngx_int_t
-ngx_http_sandbox_bridge_docker_call(ngx_http_request_t *r,
-    ngx_str_t *location, ngx_uint_t method, ngx_str_t *uri, ngx_str_t *args,
-    const char *content_type, ngx_chain_t *body, off_t body_len,
-    ngx_http_sandbox_bridge_call_t *call)
+ngx_http_sandbox_bridge_docker(ngx_http_sandbox_bridge_op_t *op,
+    ngx_http_sandbox_bridge_call_t *call, ngx_uint_t method, ngx_uint_t next,
+    ngx_str_t *location, const char *fmt, ...)
 {
-    u_char     buf[256], *e;
-    ngx_uint_t  i;
-    ngx_str_t  *name;
+    u_char      *e, *q;
+    va_list      args;
+    ngx_uint_t   i;
+    ngx_str_t   *name;
+    u_char       uri[1024], buf[256];
 
-    psb_fuzz_assert(r == psb.r && !psb.done, "foreign request");
-    psb_fuzz_assert(method == NGX_HTTP_DELETE && psb.exists_zero == 1,
-                    "a container is removed although its lease exists");
+    psb_fuzz_assert(op == &psb.rp->op && call == &psb.rp->call
+                    && !psb.done, "foreign Docker call");
+    psb_fuzz_assert(psb.handler == NULL && psb.call == NULL,
+                    "two steps pending");
+    psb_fuzz_assert(psb_fuzz_eq(location->data, location->len, PSB_HOST,
+                                sizeof(PSB_HOST) - 1),
+                    "Docker call to another host");
 
-    name = NULL;
+    va_start(args, fmt);
+    e = ngx_vslprintf(uri, uri + sizeof(uri), fmt, args);
+    va_end(args);
 
-    for (i = 0; i < psb.rp->containers.nelts; i++) {
-        if (((ngx_http_sandbox_bridge_reap_item_t *)
-             psb.rp->containers.elts)[i].id.data == psb.exists_id.data)
-        {
-            name = &((ngx_http_sandbox_bridge_reap_item_t *)
-                     psb.rp->containers.elts)[i].name;
+    call->op = op;
+    call->done = 0;
+    call->status = 0;
+    call->len = 0;
+    call->truncated = 0;
+
+    if (method == NGX_HTTP_GET) {
+        /* the listing, filtered on this deployment's prefix label */
+        q = (u_char *) "/containers/json?all=1&filters="
+            "%7B%22label%22%3A%5B%22paperclip.bridge.prefix%3Dpsb%3A"
+            "%22%5D%7D";
+
+        psb_fuzz_assert(psb.listed == 0 && psb.commands == 1
+                        && psb_fuzz_eq(uri, e - uri, q, ngx_strlen(q)),
+                        "listing %.*s", (int) (e - uri), uri);
+
+        psb.listed++;
+
+        if (psb.list_fails) {
+            call->status = 500;
+
+        } else {
+            call->status = NGX_HTTP_OK;
+            call->body = (u_char *) psb_listing;
+            call->len = sizeof(psb_listing) - 1;
         }
+
+    } else {
+        psb_fuzz_assert(method == NGX_HTTP_DELETE && psb.exists_zero == 1,
+                        "a container is removed although its lease exists");
+
+        name = NULL;
+
+        for (i = 0; i < psb.rp->containers.nelts; i++) {
+            if (((ngx_http_sandbox_bridge_reap_item_t *)
+                 psb.rp->containers.elts)[i].id.data == psb.exists_id.data)
+            {
+                name = &((ngx_http_sandbox_bridge_reap_item_t *)
+                         psb.rp->containers.elts)[i].name;
+            }
+        }
+
+        psb_fuzz_assert(name != NULL, "no container for the lease");
+
+        q = ngx_snprintf(buf, sizeof(buf), "/containers/%V?force=true&v=true",
+                         name);
+
+        psb_fuzz_assert(psb_fuzz_eq(uri, e - uri, buf, q - buf),
+                        "removes %.*s", (int) (e - uri), uri);
+
+        psb.exists_zero = 0;
+        psb.docker++;
+        call->status = NGX_HTTP_NO_CONTENT;
     }
 
-    psb_fuzz_assert(name != NULL, "no container for the lease");
+    psb.call = call;
 
-    e = ngx_snprintf(buf, sizeof(buf), "/containers/%V", name);
-
-    psb_fuzz_assert(psb_fuzz_eq(uri->data, uri->len, buf, e - buf)
-                    && args->len == 17
-                    && ngx_memcmp(args->data, "force=true&v=true", 17) == 0,
-                    "removes %.*s?%.*s", (int) uri->len, uri->data,
-                    (int) args->len, args->data);
-
-    psb.exists_zero = 0;
-    psb.docker++;
-
-    /* Docker answers at once: the request is woken as ngx_http_* would */
-    call->status = NGX_HTTP_NO_CONTENT;
-    call->done = 1;
+    op->state = next;
+    op->pending++;
 
     return NGX_OK;
 }
 
 
-void
-ngx_http_sandbox_bridge_fake_request_free(ngx_http_request_t *r)
+json_t *
+ngx_http_sandbox_bridge_docker_reply(ngx_http_sandbox_bridge_call_t *call)
 {
-    psb_fuzz_assert(r == psb.r, "frees a foreign request");
+    if (call->len == 0 || call->truncated) {
+        return NULL;
+    }
+
+    return json_loadb((char *) call->body, call->len, JSON_DECODE_ANY, NULL);
+}
+
+
+/* postconfiguration: this harness's Docker needs no filters */
+
+ngx_int_t
+ngx_http_sandbox_bridge_docker_init(ngx_conf_t *cf)
+{
+    return NGX_OK;
+}
+
+
+/* the pass's end (a background job's op->end) */
+
+static void
+psb_end(ngx_http_sandbox_bridge_op_t *op)
+{
+    psb_fuzz_assert(op == &psb.rp->op, "ends a foreign flow");
     psb_fuzz_assert(!psb.done, "the pass ended twice");
-    psb_fuzz_assert(psb.handler == NULL, "the pass ended with a command "
-                    "pending");
+    psb_fuzz_assert(psb.handler == NULL && psb.call == NULL,
+                    "the pass ended with a step pending");
 
     psb.done = 1;
 }
@@ -348,20 +501,39 @@ psb_resp_sane(const u_char *p, size_t len)
 }
 
 
-/* one reply to the reaper's pending command */
+/* a Docker call is done: call_done() and the wake nginx would run */
+
+static void
+psb_docker_done(void)
+{
+    ngx_http_sandbox_bridge_call_t  *call;
+
+    while (psb.call && !psb.done) {
+        call = psb.call;
+        psb.call = NULL;
+
+        call->done = 1;
+
+        if (call->op->pending) {
+            call->op->pending--;
+        }
+
+        ngx_http_sandbox_bridge_wake(psb.r);
+    }
+}
+
+
+/* one reply to the pass's pending command */
 
 static void
 psb_deliver(redisReply *reply)
 {
     ngx_uint_t                         kind, scan_ok;
-    ngx_http_sandbox_bridge_ctx_t     *ctx;
-    ngx_http_sandbox_bridge_step_pt    step;
     ngx_http_sandbox_bridge_redis_pt   handler;
 
-    ctx = ngx_http_get_module_ctx(psb.r, ngx_http_sandbox_bridge_module);
-
-    psb_fuzz_assert(ctx->pending == 1, "pending %lu with one command out",
-                    (unsigned long) ctx->pending);
+    psb_fuzz_assert(psb.rp->op.pending == 1,
+                    "pending %lu with one command out",
+                    (unsigned long) psb.rp->op.pending);
 
     handler = psb.handler;
     kind = psb.kind;
@@ -370,6 +542,11 @@ psb_deliver(redisReply *reply)
     if (kind == PSB_EXISTS) {
         psb.exists_zero = (reply && reply->type == REDIS_REPLY_INTEGER
                            && reply->integer == 0);
+    }
+
+    if (kind == PSB_INCR && reply && reply->type == REDIS_REPLY_INTEGER) {
+        psb.pass_len = ngx_sprintf(psb.pass, "%L", reply->integer)
+                       - psb.pass;
     }
 
     scan_ok = (kind == PSB_SCAN && reply && reply->type == REDIS_REPLY_ARRAY
@@ -383,26 +560,32 @@ psb_deliver(redisReply *reply)
 
     handler(psb.r, psb.data, reply);
 
+    psb_docker_done();
+
     if (kind == PSB_SCAN && !scan_ok) {
         psb_fuzz_assert(psb.done, "a bad SCAN reply did not end the pass");
     }
 
-    /* a Docker call finished: ngx_http_sandbox_bridge_wake() */
-    while (!psb.done && psb.handler == NULL && ctx->pending == 0
-           && ctx->resume)
+    if (kind == PSB_LOCK
+        && (reply == NULL || reply->type != REDIS_REPLY_STATUS))
     {
-        step = ctx->resume;
-        ctx->resume = NULL;
-        step(psb.r);
+        psb_fuzz_assert(psb.done && psb.listed == 0,
+                        "the pass goes on without the lock");
     }
 
-    psb_fuzz_assert(ctx->pending == (psb.handler ? 1 : 0),
-                    "pending %lu, %s command out",
-                    (unsigned long) ctx->pending,
+    if (psb.list_fails) {
+        psb_fuzz_assert(psb.done || psb.handler == NULL
+                        || psb.kind == PSB_LOCK,
+                        "a failed listing does not end the pass");
+    }
+
+    psb_fuzz_assert(psb.rp->op.pending == ((psb.handler || psb.call) ? 1 : 0),
+                    "pending %lu, %s step out",
+                    (unsigned long) psb.rp->op.pending,
                     psb.handler ? "one" : "no");
 
     psb_fuzz_assert(psb.done || psb.handler,
-                    "the reaper neither waits nor ended");
+                    "the pass neither waits nor ended");
 }
 
 
@@ -414,11 +597,13 @@ psb_check_fields(ngx_pool_t *pool, redisReply *reply)
     size_t                            i;
     ngx_int_t                         rc;
     ngx_uint_t                        f;
-    ngx_str_t                        *got, want[4];
+    ngx_str_t                        *got, want[5];
     redisReply                       *k, *v;
     ngx_http_sandbox_bridge_lease_t   lease;
 
-    static const char  *names[] = { "container", "cred", "cwd", "state" };
+    static const char  *names[] = {
+        "container", "docker", "cred", "cwd", "state"
+    };
 
     ngx_memzero(&lease, sizeof(lease));
     ngx_memzero(want, sizeof(want));
@@ -433,7 +618,7 @@ psb_check_fields(ngx_pool_t *pool, redisReply *reply)
             continue;
         }
 
-        for (f = 0; f < 4; f++) {
+        for (f = 0; f < 5; f++) {
             if (psb_fuzz_eq(k->str, k->len, names[f], ngx_strlen(names[f])))
             {
                 want[f].data = (u_char *) v->str;
@@ -445,9 +630,10 @@ psb_check_fields(ngx_pool_t *pool, redisReply *reply)
     psb_fuzz_assert((rc == NGX_OK) == (want[0].len > 0),
                     "lease_fields returned %ld", (long) rc);
 
-    for (f = 0; f < 4; f++) {
-        got = (f == 0) ? &lease.container : (f == 1) ? &lease.cred
-              : (f == 2) ? &lease.cwd : &lease.state;
+    for (f = 0; f < 5; f++) {
+        got = (f == 0) ? &lease.container : (f == 1) ? &lease.docker
+              : (f == 2) ? &lease.cred : (f == 3) ? &lease.cwd
+              : &lease.state;
 
         if (want[f].data == NULL) {
             psb_fuzz_assert(got->data == NULL && got->len == 0,
@@ -478,13 +664,15 @@ LLVMFuzzerTestOneInput(const uint8_t *in, size_t size)
     ngx_http_sandbox_bridge_ctx_t        *ctx;
     ngx_http_sandbox_bridge_reap_t       *rp;
     ngx_http_sandbox_bridge_reap_item_t  *item;
-    u_char                                name[128];
 
     psb_fuzz_init();
 
     if (!psb_resp_sane(in, size)) {
         return 0;
     }
+
+    /* what reaper_init() sets per worker */
+    ngx_str_set(&ngx_http_sandbox_bridge_worker_id, "fuzz:1");
 
     for (i = 0; i < psb.nstale; i++) {
         free(psb.stale[i].data);
@@ -494,14 +682,18 @@ LLVMFuzzerTestOneInput(const uint8_t *in, size_t size)
 
     ngx_memzero(&psb, sizeof(psb));
 
-    /* the reaper's request, as reaper_start() sets it up */
+    psb.list_fails = (size % 8 == 7);
+
+    /* the pass's request and op, as reaper_start() sets them up */
 
     pool = psb_fuzz_pool();
 
     psb.r = psb_fuzz_request(pool, NGX_HTTP_GET, (u_char *) "/", 1);
 
     ctx = ngx_http_sandbox_bridge_get_ctx(psb.r);
-    rp = ngx_pcalloc(pool, sizeof(ngx_http_sandbox_bridge_reap_t));
+    rp = ngx_http_sandbox_bridge_op_create(psb.r,
+                                       sizeof(ngx_http_sandbox_bridge_reap_t),
+                                       ngx_http_sandbox_bridge_reap);
 
     psb_fuzz_assert(ctx != NULL && rp != NULL
                     && ngx_array_init(&rp->containers, pool, 16,
@@ -511,32 +703,15 @@ LLVMFuzzerTestOneInput(const uint8_t *in, size_t size)
                        == NGX_OK, "out of memory");
 
     rp->mcf = psb_fuzz_mcf;
-    rp->lcf = psb_fuzz_lcf;
-    rp->listed_len = ngx_http_sandbox_bridge_now_ms(rp->listed_at)
-                     - rp->listed_at;
-    ctx->op = rp;
+    ngx_str_set(&rp->host, PSB_HOST);
+    rp->op.end = psb_end;
+    ctx->op = &rp->op;
     psb.rp = rp;
 
-    /* the containers Docker listed */
-    for (i = 0; i < PSB_NCONTAINERS; i++) {
-        item = ngx_array_push(&rp->containers);
-        psb_fuzz_assert(item != NULL, "out of memory");
+    ngx_http_sandbox_bridge_reap(&rp->op);
 
-        item->id.data = (u_char *) psb_ids[i];
-        item->id.len = ngx_strlen(psb_ids[i]);
-
-        item->name.len = ngx_snprintf(name, sizeof(name), "%V%V",
-                                      &psb_fuzz_mcf->redis_prefix, &item->id)
-                         - name;
-        item->name.data = name;
-        item->name.data = ngx_pstrdup(pool, &item->name);
-        psb_fuzz_assert(item->name.data != NULL, "out of memory");
-    }
-
-    ngx_http_sandbox_bridge_reaper_check(psb.r);
-
-    psb_fuzz_assert(psb.handler && psb.kind == PSB_EXISTS,
-                    "the pass does not start with EXISTS");
+    psb_fuzz_assert(psb.handler && psb.kind == PSB_LOCK,
+                    "the pass does not start with the lock");
 
     /* the replies, from RESP bytes fed in pieces */
 
@@ -583,6 +758,28 @@ LLVMFuzzerTestOneInput(const uint8_t *in, size_t size)
     }
 
     psb_fuzz_assert(psb.done, "the pass does not end without Redis");
+
+    /* what the listing gave: the three leases' containers, in order */
+    if (psb.listed && !psb.list_fails) {
+        psb_fuzz_assert(rp->containers.nelts == PSB_NCONTAINERS,
+                        "%lu containers listed",
+                        (unsigned long) rp->containers.nelts);
+
+        item = rp->containers.elts;
+
+        for (i = 0; i < PSB_NCONTAINERS; i++) {
+            psb_fuzz_assert(psb_fuzz_eq(item[i].id.data, item[i].id.len,
+                                        psb_ids[i], ngx_strlen(psb_ids[i]))
+                            && psb_fuzz_eq(item[i].name.data,
+                                           item[i].name.len, psb_names[i],
+                                           ngx_strlen(psb_names[i])),
+                            "listed container %lu", (unsigned long) i);
+        }
+
+    } else {
+        psb_fuzz_assert(psb.forgets == 0 && psb.scans == 0,
+                        "forgets without a complete listing");
+    }
 
     ngx_destroy_pool(pool);
 

@@ -5,41 +5,63 @@
  * fuzz_request: request bodies (PROTOCOL §3, §7.3) on their way in.
  *
  * The input is a request body. Checked:
- *   - json_depth() (handler.c) is the real nesting depth of every body
+ *   - json_depth() (input.c) is the real nesting depth of every body
  *     jansson accepts (at least that with duplicate keys, whose replaced
  *     values count too), so the D9 depth limit cannot be dodged;
- *   - the §1.3 field coercions of util.c on the parsed object, against
+ *   - the §1.3 field coercions of input.c on the parsed object, against
  *     references: read_bool(), read_string() (trim), read_raw_string(),
  *     read_integer() (JS Number(), truncated, clamped to 2^53 - 1),
+ *     read_timeout() (default, operator cap), read_session() (256 bytes),
  *     parse_duration(), normalize_id() (§4.1) and check_id() (D6);
- *   - exec_script() (exec.c, §5.2) on command/args/cwd/env/stdin taken
- *     as exec_route() and exec_leased() take them: a bad env key is
- *     reported exactly when there is one (the first), otherwise the script
- *     is the profile prefix and then, read back with a POSIX sh word
- *     splitter, exactly the words "&& cd <cwd> && exec [env K=v ...]
- *     <command> <args...> [< <stdin file>]": quoting can neither be broken
- *     out of nor lose a byte;
+ *     scan_pattern() (store.c) on every string as a key prefix: the glob
+ *     characters escaped, never past its buffer;
+ *   - exec_script() (input.c, §5.2) on command/args/cwd/env/stdin taken
+ *     as the exec route takes them: a bad env key is reported exactly when
+ *     there is one (the first), otherwise the script is the profile prefix
+ *     and then, read back with a POSIX sh word splitter, exactly the words
+ *     "&& cd <cwd> && exec [env K=v ...] <command> <args...> [< <stdin
+ *     file>]": quoting can neither be broken out of nor lose a byte;
+ *   - spec_parse() (spec.c) for probe, acquire and resume: it refuses
+ *     exactly what a reference refuses, for the reference's reason, and
+ *     otherwise the id (derived, normalized or as given), the Redis key,
+ *     the container name, cwd, sentinel path, timeout and session are the
+ *     reference's and the utility command lines (mkdir, sentinel check,
+ *     pwd) split back into exactly their words; spec_sentinel()'s command
+ *     line writes exactly the sentinel JSON (key order, values) to the
+ *     sentinel path; spec_metadata() and spec_container() are the
+ *     documented objects;
  *   - json_dump() (util.c) round-trips the body;
- *   - the whole content handler (handler.c: body read, route match, D9
- *     limits, JSON parse, then probe / acquire / resume / release / exec /
- *     DELETE <providerLeaseId> / an unknown route) on a fake request whose
- *     body arrives in one to three buffers: exactly one answer, a valid
- *     JSON envelope with an exact Content-Length, never a bare 500; what
- *     reaches Redis (the harness's stub, which then reports the store
- *     unavailable) has a lease key <prefix>lease:{<id>} with a D6-valid
- *     id, and for acquire/probe the id, container and cwd fields that
- *     belong to it.
+ *   - the whole content handler (router.c: body read, route match, D9
+ *     limits, JSON parse, then the probe / acquire / resume / release /
+ *     exec / DELETE <providerLeaseId> flows / an unknown route) on a fake
+ *     request whose body arrives in one to three buffers: exactly one
+ *     answer, a valid JSON envelope with an exact Content-Length, never a
+ *     bare 500; what reaches Redis (the harness's stub, which then reports
+ *     the store unavailable) has a lease key <prefix>lease:{<id>} with a
+ *     D6-valid id, and for acquire/probe the id, container and cwd fields
+ *     that belong to it.
+ *
+ * redis.c is compiled in with its two entry points renamed, so the Redis
+ * calls are this harness's and the argument builder is the module's.
  */
 
 
 #include <math.h>
 
 #include "psb_fuzz.h"
-#include "ngx_http_sandbox_bridge_exec.h"
-#include "ngx_http_sandbox_bridge_handler.h"
-#include "ngx_http_sandbox_bridge_lease.h"
-#include "ngx_http_sandbox_bridge_redis.h"
+#include "ngx_http_sandbox_bridge_input.h"
+#include "ngx_http_sandbox_bridge_request.h"
+#include "ngx_http_sandbox_bridge_router.h"
+#include "ngx_http_sandbox_bridge_spec.h"
+#include "ngx_http_sandbox_bridge_store.h"
 #include "ngx_http_sandbox_bridge_util.h"
+
+/* redis.c but its two entry points, which are the stubs below */
+#define ngx_http_sandbox_bridge_redis_command  psb_module_redis_command
+#define ngx_http_sandbox_bridge_redis_script   psb_module_redis_script
+#include "ngx_http_sandbox_bridge_redis.c"
+#undef ngx_http_sandbox_bridge_redis_command
+#undef ngx_http_sandbox_bridge_redis_script
 
 
 #define PSB_MAX_SAFE   9007199254740991.0
@@ -608,7 +630,7 @@ psb_check_integer(json_t *obj, const char *key)
 /*
  * POSIX sh word splitting for the part of a script the module builds:
  * '...' and "..." (no $ ` \ inside) are literal, bare characters may only
- * be [A-Za-z0-9_=./-], and "&&" and "<" stand alone. Anything else means
+ * be [A-Za-z0-9_=./-], and "&&", "<" and ">" stand alone. Anything else means
  * the shell would see more than the module meant.
  */
 
@@ -637,12 +659,12 @@ psb_sh_words(u_char *p, size_t len, psb_buf_t *words, ngx_uint_t *n,
 
         words[*n].len = 0;
 
-        if (*p == '&' || *p == '<') {
+        if (*p == '&' || *p == '<' || *p == '>') {
             q = p;
             p += (*p == '&') ? 2 : 1;
 
             psb_fuzz_assert(p <= e && (p == e || *p == ' ')
-                            && (q[0] == '<' || q[1] == '&'),
+                            && (q[0] != '&' || q[1] == '&'),
                             "script: stray operator");
 
             psb_buf_add(&words[*n], q, p - q);
@@ -719,7 +741,7 @@ psb_check_exec_script(ngx_pool_t *pool, json_t *body)
     static u_char  path[] = "/tmp/.paperclip-bridge-stdin-"
                             "0123456789abcdef0123456789abcdef";
 
-    /* as exec_route() and exec_leased() take them */
+    /* as exec_parse() and exec_prepare() take them */
     if (ngx_http_sandbox_bridge_read_raw_string(body, "command", &command)
         != NGX_OK || command.len == 0)
     {
@@ -852,6 +874,586 @@ psb_check_exec_script(ngx_pool_t *pool, json_t *body)
     free(words);
 }
 
+/* sessionId and timeoutMs, as every lease and exec request reads them */
+
+static void
+psb_check_session_timeout(json_t *body)
+{
+    u_char      *p;
+    size_t       len;
+    json_t      *v;
+    int64_t      t;
+    ngx_int_t    rc;
+    ngx_str_t    session;
+    ngx_msec_t   got, want;
+
+    v = json_object_get(body, "sessionId");
+    rc = ngx_http_sandbox_bridge_read_session(body, &session);
+
+    p = json_is_string(v) ? (u_char *) json_string_value(v) : NULL;
+    len = p ? json_string_length(v) : 0;
+
+    if (p) {
+        psb_ref_trim(&p, &len);
+    }
+
+    if (len == 0) {
+        psb_fuzz_assert(rc == NGX_OK
+                        && psb_fuzz_eq(session.data, session.len,
+                                       NGX_HTTP_SANDBOX_BRIDGE_DEFAULT_SESSION,
+                                       sizeof(
+                                       NGX_HTTP_SANDBOX_BRIDGE_DEFAULT_SESSION)
+                                       - 1),
+                        "read_session without a sessionId");
+
+    } else if (len > NGX_HTTP_SANDBOX_BRIDGE_SESSION_MAX) {
+        psb_fuzz_assert(rc == NGX_DECLINED, "read_session takes %zu bytes",
+                        len);
+
+    } else {
+        psb_fuzz_assert(rc == NGX_OK && session.data == p
+                        && session.len == len,
+                        "read_session is not the trimmed sessionId");
+    }
+
+    got = ngx_http_sandbox_bridge_read_timeout(body, psb_fuzz_lcf);
+
+    if (ngx_http_sandbox_bridge_read_integer(body, "timeoutMs", 0, &t)
+        != NGX_OK || t <= 0)
+    {
+        t = NGX_HTTP_SANDBOX_BRIDGE_DEFAULT_TIMEOUT;
+    }
+
+    want = ((uint64_t) t > psb_fuzz_lcf->exec_timeout_max)
+           ? psb_fuzz_lcf->exec_timeout_max : (ngx_msec_t) t;
+
+    psb_fuzz_assert(got == want && got > 0,
+                    "read_timeout %lu, want %lu", (unsigned long) got,
+                    (unsigned long) want);
+}
+
+
+/* scan_pattern(): "<prefix>lease:{*}", glob characters escaped, bounded */
+
+static void
+psb_check_scan_pattern(u_char *p, size_t len, uint32_t seed)
+{
+    u_char     *buf, *e;
+    size_t      cap, i;
+    ngx_str_t   prefix;
+    psb_buf_t   want;
+
+    ngx_memzero(&want, sizeof(psb_buf_t));
+
+    for (i = 0; i < len; i++) {
+        if (p[i] == '*' || p[i] == '?' || p[i] == '[' || p[i] == ']'
+            || p[i] == '\\')
+        {
+            psb_buf_add(&want, (u_char *) "\\", 1);
+        }
+
+        psb_buf_add(&want, &p[i], 1);
+    }
+
+    psb_buf_add(&want, (u_char *) "lease:{*}", 9);
+
+    /* a buffer just large enough, or a little smaller or larger */
+    cap = want.len + 2;
+    cap = cap - ngx_min(cap, psb_fuzz_rand(&seed) % 4)
+          + psb_fuzz_rand(&seed) % 3;
+
+    buf = malloc(cap ? cap : 1);
+    psb_fuzz_assert(buf != NULL, "out of memory");
+
+    prefix.data = p;
+    prefix.len = len;
+
+    e = ngx_http_sandbox_bridge_scan_pattern(buf, buf + cap, &prefix);
+
+    if (e) {
+        psb_fuzz_assert(e <= buf + cap
+                        && psb_fuzz_eq(buf, e - buf, want.data, want.len),
+                        "scan_pattern(\"%.*s\") = \"%.*s\"", (int) len, p,
+                        (int) (e - buf), buf);
+
+    } else {
+        /* refused only when it does not fit */
+        psb_fuzz_assert(want.len + 2 > cap,
+                        "scan_pattern refuses %zu bytes in %zu", want.len,
+                        cap);
+    }
+
+    free(buf);
+    free(want.data);
+}
+
+
+/* the inner command line of "sh -c <line>" split into words */
+
+static ngx_uint_t
+psb_inner_words(psb_buf_t *line, psb_buf_t *words, ngx_uint_t max)
+{
+    ngx_uint_t  n;
+    psb_buf_t   b;
+
+    ngx_memzero(&b, sizeof(psb_buf_t));
+    psb_buf_add(&b, (u_char *) " ", 1);
+    psb_buf_add(&b, line->data, line->len);
+
+    psb_sh_words(b.data, b.len, words, &n, max);
+
+    free(b.data);
+
+    return n;
+}
+
+
+static void
+psb_free_words(psb_buf_t *words, ngx_uint_t max)
+{
+    ngx_uint_t  i;
+
+    for (i = 0; i < max; i++) {
+        free(words[i].data);
+        words[i].data = NULL;
+        words[i].len = 0;
+        words[i].cap = 0;
+    }
+}
+
+
+/*
+ * A utility command line: the profile, "&& cd <cwd> && exec <cmd> <args>"
+ * with no env and no stdin; the words after the command go to *tail.
+ */
+
+#define PSB_UTIL_WORDS  16
+
+static void
+psb_check_util(ngx_str_t *script, ngx_str_t *cwd, const char *cmd,
+    psb_buf_t *words, ngx_uint_t *nargs, const char *what)
+{
+    ngx_uint_t  n, i;
+
+    psb_fuzz_assert(script->len >= sizeof(PSB_PROFILE) - 1
+                    && ngx_memcmp(script->data, PSB_PROFILE,
+                                  sizeof(PSB_PROFILE) - 1) == 0,
+                    "%s: no profile", what);
+
+    psb_sh_words(script->data + sizeof(PSB_PROFILE) - 1,
+                 script->len - (sizeof(PSB_PROFILE) - 1), words, &n,
+                 PSB_UTIL_WORDS);
+
+    i = 0;
+    psb_expect_word(words, n, &i, (u_char *) "&&", 2, "&&");
+    psb_expect_word(words, n, &i, (u_char *) "cd", 2, "cd");
+    psb_expect_word(words, n, &i, cwd->data, cwd->len, "the cwd");
+    psb_expect_word(words, n, &i, (u_char *) "&&", 2, "&&");
+    psb_expect_word(words, n, &i, (u_char *) "exec", 4, "exec");
+    psb_expect_word(words, n, &i, (u_char *) cmd, ngx_strlen(cmd), what);
+
+    *nargs = n - i;
+}
+
+
+static void
+psb_check_sentinel(ngx_pool_t *pool, ngx_http_sandbox_bridge_spec_t *s,
+    ngx_uint_t resumed)
+{
+    char          *k;
+    void          *it;
+    json_t        *j, *v;
+    ngx_str_t      root;
+    ngx_uint_t     n, i, nargs;
+    json_error_t   err;
+    psb_buf_t      words[PSB_UTIL_WORDS], inner[PSB_UTIL_WORDS];
+
+    static const char  *keys[] = {
+        "provider", "providerLeaseId", "remoteCwd", "sessionStrategy",
+        "sessionId", "keepAlive", "sleepAfter", "normalizeId",
+        "resumedLease", "updatedAt"
+    };
+
+    ngx_memzero(words, sizeof(words));
+    ngx_memzero(inner, sizeof(inner));
+    ngx_str_set(&root, "/");
+
+    psb_fuzz_assert(ngx_http_sandbox_bridge_spec_sentinel(pool, s, resumed)
+                    == NGX_OK, "spec_sentinel failed");
+
+    /* sh -c "mkdir -p <cwd> && printf '%s\n' <json> > <sentinel>" */
+    psb_check_util(&s->sentinel_script, &root, "sh", words, &nargs,
+                   "sentinel");
+    psb_fuzz_assert(nargs == 2, "sentinel: %lu words after sh",
+                    (unsigned long) nargs);
+
+    n = 0;
+    for (i = 0; i < PSB_UTIL_WORDS && words[i].data; i++) { n = i; }
+
+    psb_fuzz_assert(psb_fuzz_eq(words[n - 1].data, words[n - 1].len, "-c", 2),
+                    "sentinel: no sh -c");
+
+    n = psb_inner_words(&words[n], inner, PSB_UTIL_WORDS);
+    i = 0;
+
+    psb_expect_word(inner, n, &i, (u_char *) "mkdir", 5, "mkdir");
+    psb_expect_word(inner, n, &i, (u_char *) "-p", 2, "-p");
+    psb_expect_word(inner, n, &i, s->cwd.data, s->cwd.len, "the cwd");
+    psb_expect_word(inner, n, &i, (u_char *) "&&", 2, "&&");
+    psb_expect_word(inner, n, &i, (u_char *) "printf", 6, "printf");
+    psb_expect_word(inner, n, &i, (u_char *) "%s\\n", 4, "the format");
+
+    psb_fuzz_assert(i < n, "sentinel: no JSON");
+
+    j = json_loadb((char *) inner[i].data, inner[i].len, 0, &err);
+    psb_fuzz_assert(json_is_object(j), "sentinel JSON (%s): %.*s", err.text,
+                    (int) inner[i].len, inner[i].data);
+    i++;
+
+    psb_expect_word(inner, n, &i, (u_char *) ">", 1, ">");
+    psb_expect_word(inner, n, &i, s->sentinel.data, s->sentinel.len,
+                    "the sentinel path");
+    psb_fuzz_assert(i == n, "sentinel: trailing words");
+
+    n = 0;
+
+    for (it = json_object_iter(j); it; it = json_object_iter_next(j, it)) {
+        k = (char *) json_object_iter_key(it);
+        psb_fuzz_assert(n < 10 && ngx_strcmp(k, keys[n]) == 0,
+                        "sentinel key %lu is \"%s\"", (unsigned long) n, k);
+        n++;
+    }
+
+    psb_fuzz_assert(n == 10, "sentinel has %lu keys", (unsigned long) n);
+
+#define psb_is_str(obj, key, str)                                             \
+    (v = json_object_get(obj, key),                                           \
+     json_is_string(v) && psb_fuzz_eq(json_string_value(v),                   \
+                                      json_string_length(v), (str).data,      \
+                                      (str).len))
+
+    psb_fuzz_assert(psb_is_str(j, "providerLeaseId", s->id)
+                    && psb_is_str(j, "remoteCwd", s->cwd)
+                    && psb_is_str(j, "sessionStrategy", s->strategy)
+                    && psb_is_str(j, "sessionId", s->session)
+                    && psb_is_str(j, "sleepAfter", s->sleep_after)
+                    && json_is_true(json_object_get(j, "keepAlive"))
+                       == (s->keepalive != 0)
+                    && json_is_true(json_object_get(j, "normalizeId"))
+                       == (s->normalize != 0)
+                    && json_is_true(json_object_get(j, "resumedLease"))
+                       == (resumed != 0),
+                    "sentinel values differ from the request");
+
+    json_decref(j);
+
+    /* the metadata: the same facts, sandboxId for the id */
+    j = ngx_http_sandbox_bridge_spec_metadata(s, resumed);
+
+    psb_fuzz_assert(json_is_object(j) && json_object_size(j) == 9
+                    && psb_is_str(j, "sandboxId", s->id)
+                    && psb_is_str(j, "remoteCwd", s->cwd)
+                    && psb_is_str(j, "sessionId", s->session)
+                    && psb_is_str(j, "sleepAfter", s->sleep_after)
+                    && json_is_true(json_object_get(j, "resumedLease"))
+                       == (resumed != 0),
+                    "spec_metadata differs from the request");
+
+    json_decref(j);
+
+#undef psb_is_str
+
+    psb_free_words(words, PSB_UTIL_WORDS);
+    psb_free_words(inner, PSB_UTIL_WORDS);
+}
+
+
+/* spec_parse() for one kind, against a reference */
+
+static void
+psb_check_spec(ngx_pool_t *pool, json_t *body,
+    ngx_http_sandbox_bridge_lease_kind_e kind)
+{
+    u_char                             *p;
+    size_t                              len, i;
+    json_t                             *v, *c, *labels;
+    ngx_int_t                           rc, normalize;
+    ngx_str_t                           cwd, sleep, raw, base, sentinel;
+    ngx_str_t                           root, want_key;
+    ngx_uint_t                          n, nargs, want_err;
+    psb_buf_t                           id, name, test, words[PSB_UTIL_WORDS];
+    psb_buf_t                           inner[PSB_UTIL_WORDS];
+    ngx_msec_int_t                      ms;
+    ngx_http_request_t                 *r;
+    ngx_http_sandbox_bridge_spec_t      s;
+    ngx_http_sandbox_bridge_refusal_t   no;
+
+    ngx_memzero(&s, sizeof(s));
+    ngx_memzero(&id, sizeof(psb_buf_t));
+    ngx_memzero(&name, sizeof(psb_buf_t));
+    ngx_memzero(&test, sizeof(psb_buf_t));
+    ngx_memzero(words, sizeof(words));
+    ngx_memzero(inner, sizeof(inner));
+    ngx_str_set(&root, "/");
+
+    r = psb_fuzz_request(pool, NGX_HTTP_POST, (u_char *) "/", 1);
+
+    s.kind = kind;
+    rc = ngx_http_sandbox_bridge_spec_parse(r, body, &s, &no);
+
+    /* the reference: the fields first, then the id */
+    want_err = NGX_HTTP_SANDBOX_BRIDGE_ERR_LAST + 1;
+
+    if (ngx_http_sandbox_bridge_read_string(body, "sleepAfter", &sleep)
+        != NGX_OK)
+    {
+        ngx_str_set(&sleep, "10m");
+    }
+
+    ms = psb_ref_duration(sleep.data, sleep.len);
+
+    v = json_object_get(body, "sessionId");
+    p = json_is_string(v) ? (u_char *) json_string_value(v) : NULL;
+    len = p ? json_string_length(v) : 0;
+
+    if (p) {
+        psb_ref_trim(&p, &len);
+    }
+
+    normalize = !json_is_false(json_object_get(body, "normalizeId"));
+
+    if (ms <= 0) {
+        want_err = NGX_HTTP_SANDBOX_BRIDGE_ERR_SLEEP_AFTER;
+
+    } else if (len > NGX_HTTP_SANDBOX_BRIDGE_SESSION_MAX) {
+        want_err = NGX_HTTP_SANDBOX_BRIDGE_ERR_SESSION;
+
+    } else if (kind == NGX_HTTP_SANDBOX_BRIDGE_RESUME) {
+        if (ngx_http_sandbox_bridge_read_raw_string(body, "providerLeaseId",
+                                                    &raw)
+            != NGX_OK || raw.len == 0)
+        {
+            want_err = NGX_HTTP_SANDBOX_BRIDGE_ERR_REQUIRED_LEASE;
+
+        } else if (!psb_ref_id_ok(raw.data, raw.len)) {
+            want_err = NGX_HTTP_SANDBOX_BRIDGE_ERR_LAST;
+        }
+
+    } else if (kind == NGX_HTTP_SANDBOX_BRIDGE_ACQUIRE) {
+        /* truthy text: a non-empty string, a non-zero integer, true */
+#define psb_truthy(v)                                                         \
+        ((json_is_string(v) && json_string_length(v) > 0)                     \
+         || (json_is_integer(v) && json_integer_value(v) != 0)                \
+         || json_is_true(v))
+
+        if (!psb_truthy(json_object_get(body, "environmentId"))
+            || !psb_truthy(json_object_get(body, "runId")))
+        {
+            want_err = NGX_HTTP_SANDBOX_BRIDGE_ERR_REQUIRED_IDS;
+        }
+
+#undef psb_truthy
+    }
+
+    if (want_err <= NGX_HTTP_SANDBOX_BRIDGE_ERR_LAST
+        && want_err != NGX_HTTP_SANDBOX_BRIDGE_ERR_LAST)
+    {
+        psb_fuzz_assert(rc == NGX_DECLINED && no.err == want_err,
+                        "spec_parse(kind %d): %ld, refusal %d, want %lu",
+                        (int) kind, (long) rc, (int) no.err,
+                        (unsigned long) want_err);
+        goto done;
+    }
+
+    if (rc != NGX_OK) {
+        /* only an id D6 refuses is left (the reference decides below) */
+        psb_fuzz_assert(rc == NGX_DECLINED
+                        && no.err == NGX_HTTP_SANDBOX_BRIDGE_ERR_LAST
+                        && no.text != NULL,
+                        "spec_parse(kind %d) refused with %d", (int) kind,
+                        (int) no.err);
+
+        psb_fuzz_assert(kind != NGX_HTTP_SANDBOX_BRIDGE_PROBE
+                        && (want_err == NGX_HTTP_SANDBOX_BRIDGE_ERR_LAST
+                            || kind == NGX_HTTP_SANDBOX_BRIDGE_ACQUIRE),
+                        "spec_parse(kind %d) refuses the id \"%.*s\"",
+                        (int) kind, (int) s.id.len, s.id.data);
+
+        if (kind == NGX_HTTP_SANDBOX_BRIDGE_ACQUIRE) {
+            psb_fuzz_assert(!psb_ref_id_ok(s.id.data, s.id.len),
+                            "acquire refuses a D6-valid id");
+        }
+
+        goto done;
+    }
+
+    psb_fuzz_assert(want_err == NGX_HTTP_SANDBOX_BRIDGE_ERR_LAST + 1,
+                    "spec_parse(kind %d) accepts what the reference "
+                    "refuses (%lu)", (int) kind, (unsigned long) want_err);
+
+    /* the id */
+    psb_fuzz_assert(psb_ref_id_ok(s.id.data, s.id.len),
+                    "spec_parse accepts the id \"%.*s\"", (int) s.id.len,
+                    s.id.data);
+
+    switch (kind) {
+
+    case NGX_HTTP_SANDBOX_BRIDGE_RESUME:
+        psb_fuzz_assert(psb_fuzz_eq(s.id.data, s.id.len, raw.data, raw.len),
+                        "resume: the id is not providerLeaseId as sent");
+        break;
+
+    case NGX_HTTP_SANDBOX_BRIDGE_PROBE:
+        psb_fuzz_assert(s.id.len > 9 + 8
+                        && ngx_memcmp(s.id.data, "pc-probe-", 9) == 0,
+                        "probe id \"%.*s\"", (int) s.id.len, s.id.data);
+        break;
+
+    case NGX_HTTP_SANDBOX_BRIDGE_ACQUIRE:
+        if (!json_is_true(json_object_get(body, "reuseLease"))) {
+            /* pc-<runId>-<8 hex>, normalized unless normalizeId:false */
+            psb_fuzz_assert(s.id.len > 8
+                            && s.id.data[s.id.len - 9] == '-',
+                            "acquire id \"%.*s\"", (int) s.id.len,
+                            s.id.data);
+            break;
+        }
+
+        v = json_object_get(body, "environmentId");
+
+        if (json_is_string(v)) {
+            psb_buf_add(&id, (u_char *) "pc-env-", 7);
+            psb_buf_add(&id, (u_char *) json_string_value(v),
+                        json_string_length(v));
+
+            if (normalize) {
+                base.data = id.data;
+                base.len = id.len;
+                psb_ref_normalize(base.data, base.len, &name);
+                id.len = 0;
+                psb_buf_add(&id, name.data, name.len);
+                name.len = 0;
+            }
+
+            psb_fuzz_assert(psb_fuzz_eq(s.id.data, s.id.len, id.data,
+                                        id.len),
+                            "acquire: id \"%.*s\", want \"%.*s\"",
+                            (int) s.id.len, s.id.data, (int) id.len,
+                            id.data);
+        }
+
+        break;
+    }
+
+    /* key and container name */
+    psb_fuzz_assert(ngx_http_sandbox_bridge_lease_key(pool, psb_fuzz_mcf,
+                                                      &s.id, &want_key)
+                    == NGX_OK
+                    && psb_fuzz_eq(s.key.data, s.key.len, want_key.data,
+                                   want_key.len)
+                    && s.key.len == psb_fuzz_mcf->redis_prefix.len + 8
+                                    + s.id.len
+                    && ngx_memcmp(s.key.data + psb_fuzz_mcf->redis_prefix.len,
+                                  "lease:{", 7) == 0,
+                    "spec key \"%.*s\"", (int) s.key.len, s.key.data);
+
+    for (i = 0; i < psb_fuzz_mcf->redis_prefix.len; i++) {
+        u_char  ch = psb_fuzz_mcf->redis_prefix.data[i];
+
+        ch = (isalnum(ch) || ch == '-' || ch == '_' || ch == '.') ? ch : '-';
+        ch = (i == 0 && !isalnum(ch)) ? 'x' : ch;
+        psb_buf_add(&name, &ch, 1);
+    }
+
+    psb_buf_add(&name, s.id.data, s.id.len);
+
+    psb_fuzz_assert(psb_fuzz_eq(s.container.data, s.container.len, name.data,
+                                name.len),
+                    "spec container \"%.*s\"", (int) s.container.len,
+                    s.container.data);
+
+    /* cwd, sentinel, session, timeout */
+    if (ngx_http_sandbox_bridge_read_string(body, "requestedCwd", &cwd)
+        != NGX_OK)
+    {
+        ngx_str_set(&cwd, "/workspace/paperclip");
+    }
+
+    psb_fuzz_assert(psb_fuzz_eq(s.cwd.data, s.cwd.len, cwd.data, cwd.len),
+                    "spec cwd");
+
+    sentinel = cwd;
+    while (sentinel.len && sentinel.data[sentinel.len - 1] == '/') {
+        sentinel.len--;
+    }
+
+    test.len = 0;
+    psb_buf_add(&test, sentinel.data, sentinel.len);
+    psb_buf_add(&test, (u_char *) "/.paperclip-lease.json", 22);
+
+    psb_fuzz_assert(psb_fuzz_eq(s.sentinel.data, s.sentinel.len, test.data,
+                                test.len),
+                    "spec sentinel \"%.*s\"", (int) s.sentinel.len,
+                    s.sentinel.data);
+
+    psb_fuzz_assert(s.sleep_ms == ms && s.timeout
+                       == ngx_http_sandbox_bridge_read_timeout(body,
+                                                               psb_fuzz_lcf)
+                    && (len ? (s.session.len == len) : (s.session.len == 9)),
+                    "spec sleep_ms, timeout or session");
+
+    /* the utilities */
+    psb_check_util(&s.mkdir_script, &root, "mkdir", words, &nargs, "mkdir");
+    n = 6;
+    psb_fuzz_assert(nargs == 2
+                    && psb_fuzz_eq(words[n].data, words[n].len, "-p", 2)
+                    && psb_fuzz_eq(words[n + 1].data, words[n + 1].len,
+                                   s.cwd.data, s.cwd.len),
+                    "mkdir script");
+    psb_free_words(words, PSB_UTIL_WORDS);
+
+    psb_check_util(&s.check_script, &root, "sh", words, &nargs, "check");
+    psb_fuzz_assert(nargs == 2
+                    && psb_fuzz_eq(words[n].data, words[n].len, "-c", 2),
+                    "check script");
+
+    nargs = psb_inner_words(&words[n + 1], inner, PSB_UTIL_WORDS);
+    psb_fuzz_assert(nargs == 3
+                    && psb_fuzz_eq(inner[0].data, inner[0].len, "test", 4)
+                    && psb_fuzz_eq(inner[1].data, inner[1].len, "-s", 2)
+                    && psb_fuzz_eq(inner[2].data, inner[2].len,
+                                   s.sentinel.data, s.sentinel.len),
+                    "check script: not test -s <sentinel>");
+    psb_free_words(words, PSB_UTIL_WORDS);
+    psb_free_words(inner, PSB_UTIL_WORDS);
+
+    psb_check_util(&s.pwd_script, &s.cwd, "pwd", words, &nargs, "pwd");
+    psb_fuzz_assert(nargs == 0, "pwd script has arguments");
+    psb_free_words(words, PSB_UTIL_WORDS);
+
+    psb_check_sentinel(pool, &s, kind == NGX_HTTP_SANDBOX_BRIDGE_RESUME);
+
+    /* the container body */
+    c = ngx_http_sandbox_bridge_spec_container(r, &s);
+    labels = json_object_get(c, "Labels");
+    v = json_object_get(labels, "paperclip.bridge.lease");
+
+    psb_fuzz_assert(json_is_object(c) && json_is_string(v)
+                    && psb_fuzz_eq(json_string_value(v),
+                                   json_string_length(v), s.id.data,
+                                   s.id.len)
+                    && json_is_object(json_object_get(c, "HostConfig")),
+                    "spec_container");
+
+    json_decref(c);
+
+done:
+
+    free(id.data);
+    free(name.data);
+    free(test.data);
+}
+
 
 /* the routes */
 
@@ -902,12 +1504,12 @@ ngx_http_sandbox_bridge_redis_script(
     psb_buf_t   name;
 
     /*
-     * Known findings F1 and F2: a refusal does not end the route. F1:
-     * lease_parse() and lease_id() return what send_error() returns,
-     * NGX_OK once the 400 is out, so probe/acquire/resume/release/DELETE
-     * go on after refusing sleepAfter or a D6-invalid id -- with that id.
-     * F2: parse_body() does the same, so body_handler() runs the route
-     * after a 400/413 for the body, with ctx->body NULL.
+     * Findings F1 and F2 (fixed): a refusal did not end the route. F1: the
+     * lease request parser (now spec_parse() and lease_parse() in
+     * lease.c, destroy.c for release/DELETE) went on after refusing
+     * sleepAfter or a D6-invalid id -- with that id. F2: the body parser
+     * (now router.c parse_body()) ran the route after a 400/413 for the
+     * body, with ctx->body NULL. Redis after an answer is a failure.
      */
     if (psb_fuzz_resp.headers) {
         psb_fuzz_assert(psb_known_late(),
@@ -1100,7 +1702,7 @@ LLVMFuzzerTestOneInput(const uint8_t *in, size_t size)
 {
     u_char          *data, *dump;
     size_t           len;
-    json_t          *body, *back;
+    json_t          *body, *back, *v;
     ngx_str_t        id;
     ngx_uint_t       depth, i;
     ngx_pool_t      *pool;
@@ -1159,6 +1761,20 @@ LLVMFuzzerTestOneInput(const uint8_t *in, size_t size)
         psb_check_integer(body, "args");
 
         psb_check_exec_script(pool, body);
+        psb_check_session_timeout(body);
+
+        for (i = 0; i < sizeof(strings) / sizeof(strings[0]); i++) {
+            v = json_object_get(body, strings[i]);
+
+            if (json_is_string(v)) {
+                psb_check_scan_pattern((u_char *) json_string_value(v),
+                                       json_string_length(v), size + i);
+            }
+        }
+
+        psb_check_spec(pool, body, NGX_HTTP_SANDBOX_BRIDGE_PROBE);
+        psb_check_spec(pool, body, NGX_HTTP_SANDBOX_BRIDGE_ACQUIRE);
+        psb_check_spec(pool, body, NGX_HTTP_SANDBOX_BRIDGE_RESUME);
 
         dump = ngx_http_sandbox_bridge_json_dump(pool, body, &len);
         psb_fuzz_assert(dump != NULL, "json_dump failed");
@@ -1182,7 +1798,7 @@ LLVMFuzzerTestOneInput(const uint8_t *in, size_t size)
                   size + 2);
     psb_run_route(NGX_HTTP_POST, "/leases/release", data, size, NULL, 0,
                   size + 3);
-    psb_run_route(NGX_HTTP_POST, "/exec/", data, size, NULL, 0, size + 4);
+    psb_run_route(NGX_HTTP_POST, "/exec", data, size, NULL, 0, size + 4);
     psb_run_route(NGX_HTTP_POST, "/leases/nope", data, size, NULL, 0,
                   size + 5);
 

@@ -360,7 +360,7 @@ LLVMFuzzerTestOneInput(const uint8_t *in, size_t size)
 
     free(one);
 
-    /* SSE events, as exec.c sends them: one per non-empty payload piece */
+    /* SSE events, as stream.c makes them: one per non-empty payload piece */
 
     ngx_memzero(&st, sizeof(st));
     seed = ((uint32_t) in[2] << 8 | in[1]) + 7;

@@ -34,6 +34,7 @@ ngx_pid_t                           ngx_pid;
 ngx_uint_t                          ngx_exiting;
 sig_atomic_t                        ngx_quit;
 sig_atomic_t                        ngx_terminate;
+ngx_queue_t                         ngx_posted_events;
 
 
 psb_fuzz_response_t                   psb_fuzz_resp;
@@ -44,8 +45,16 @@ ngx_uint_t                            psb_fuzz_strict;
 ngx_str_t                             psb_fuzz_body;
 uint32_t                              psb_fuzz_body_seed;
 
+ngx_http_output_body_filter_pt        psb_fuzz_next_body;
+
 static ngx_cycle_t                    psb_fuzz_cycle;
 static ngx_uint_t                     psb_fuzz_verbose;
+
+/* nginx's own configuration for the request and the conf callbacks */
+static ngx_http_core_main_conf_t      psb_fuzz_cmcf;
+static ngx_http_core_srv_conf_t       psb_fuzz_cscf;
+static ngx_http_core_loc_conf_t       psb_fuzz_clcf;
+static ngx_http_conf_ctx_t            psb_fuzz_conf_ctx;
 
 
 void
@@ -192,11 +201,36 @@ ngx_http_discard_request_body(ngx_http_request_t *r)
 }
 
 
+/*
+ * The end of nginx's filter chains, below the module's filters (which
+ * postconfiguration puts on top, as nginx would): headers pass, bodies go
+ * to the harness's psb_fuzz_next_body when it has one.
+ */
+
+static ngx_int_t
+psb_fuzz_header_filter(ngx_http_request_t *r)
+{
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+psb_fuzz_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
+{
+    if (psb_fuzz_next_body) {
+        return psb_fuzz_next_body(r, in);
+    }
+
+    return NGX_OK;
+}
+
+
 void
 psb_fuzz_init(void)
 {
     char                  *env;
     ngx_conf_t             cf;
+    ngx_uint_t             i;
     ngx_pool_t            *pool;
     ngx_http_module_t     *mctx;
     ngx_http_sandbox_bridge_loc_conf_t  *parent;
@@ -245,17 +279,49 @@ psb_fuzz_init(void)
     ngx_http_core_module.ctx_index = 1;
     ngx_http_core_module.index = 1;
 
-    /* the module's own defaults: create and merge as nginx would */
+    /* nginx's core confs, what merge_loc_conf and the filters look at */
+    for (i = 0; i <= NGX_HTTP_LOG_PHASE; i++) {
+        psb_fuzz_assert(ngx_array_init(&psb_fuzz_cmcf.phases[i].handlers,
+                                       pool, 2, sizeof(ngx_http_handler_pt))
+                        == NGX_OK, "out of memory");
+    }
+
+    psb_fuzz_conf_ctx.main_conf = ngx_pcalloc(pool,
+                                      sizeof(void *) * PSB_FUZZ_MAX_MODULES);
+    psb_fuzz_conf_ctx.srv_conf = ngx_pcalloc(pool,
+                                      sizeof(void *) * PSB_FUZZ_MAX_MODULES);
+    psb_fuzz_conf_ctx.loc_conf = ngx_pcalloc(pool,
+                                      sizeof(void *) * PSB_FUZZ_MAX_MODULES);
+    psb_fuzz_assert(psb_fuzz_conf_ctx.main_conf && psb_fuzz_conf_ctx.srv_conf
+                    && psb_fuzz_conf_ctx.loc_conf, "out of memory");
+
+    psb_fuzz_conf_ctx.main_conf[1] = &psb_fuzz_cmcf;
+    psb_fuzz_conf_ctx.srv_conf[1] = &psb_fuzz_cscf;
+    psb_fuzz_conf_ctx.loc_conf[1] = &psb_fuzz_clcf;
+    psb_fuzz_cscf.ctx = &psb_fuzz_conf_ctx;
+
+    ngx_queue_init(&ngx_posted_events);
+
+    ngx_http_top_header_filter = psb_fuzz_header_filter;
+    ngx_http_top_body_filter = psb_fuzz_body_filter;
+
+    /* the module's own defaults: create, init and merge as nginx would */
     ngx_memzero(&cf, sizeof(ngx_conf_t));
     cf.pool = pool;
     cf.temp_pool = pool;
     cf.log = &psb_fuzz_log;
     cf.cycle = &psb_fuzz_cycle;
+    cf.ctx = &psb_fuzz_conf_ctx;
 
     mctx = ngx_http_sandbox_bridge_module.ctx;
 
     psb_fuzz_mcf = mctx->create_main_conf(&cf);
     psb_fuzz_assert(psb_fuzz_mcf != NULL, "create_main_conf failed");
+    psb_fuzz_conf_ctx.main_conf[0] = psb_fuzz_mcf;
+
+    /* "sandbox_redis 127.0.0.1:6379" */
+    ngx_str_set(&psb_fuzz_mcf->redis_addr, "127.0.0.1:6379");
+
     psb_fuzz_assert(mctx->init_main_conf(&cf, psb_fuzz_mcf) == NGX_CONF_OK,
                     "init_main_conf failed");
 
@@ -263,15 +329,22 @@ psb_fuzz_init(void)
     psb_fuzz_lcf = mctx->create_loc_conf(&cf);
     psb_fuzz_assert(parent != NULL && psb_fuzz_lcf != NULL,
                     "create_loc_conf failed");
-    psb_fuzz_assert(mctx->merge_loc_conf(&cf, parent, psb_fuzz_lcf)
-                    == NGX_CONF_OK, "merge_loc_conf failed");
 
     /* what "sandbox_bridge" and the docker directives would set */
     psb_fuzz_lcf->enable = 1;
     ngx_str_set(&psb_fuzz_lcf->prefix, PSB_FUZZ_PREFIX);
     ngx_str_set(&psb_fuzz_lcf->docker_location, "/_psb_docker");
     ngx_str_set(&psb_fuzz_lcf->image, "sbx-busybox:local");
-    ngx_str_set(&psb_fuzz_mcf->redis_addr, "127.0.0.1:6379");
+    psb_fuzz_lcf->cscf = &psb_fuzz_cscf;
+
+    psb_fuzz_conf_ctx.loc_conf[0] = psb_fuzz_lcf;
+
+    psb_fuzz_assert(mctx->merge_loc_conf(&cf, parent, psb_fuzz_lcf)
+                    == NGX_CONF_OK, "merge_loc_conf failed");
+
+    /* the access handler and the Docker filters, on top of ours */
+    psb_fuzz_assert(mctx->postconfiguration(&cf) == NGX_OK,
+                    "postconfiguration failed");
 }
 
 
@@ -319,6 +392,9 @@ psb_fuzz_request(ngx_pool_t *pool, ngx_uint_t method, u_char *uri,
 
     r->main_conf[ngx_http_sandbox_bridge_module.ctx_index] = psb_fuzz_mcf;
     r->loc_conf[ngx_http_sandbox_bridge_module.ctx_index] = psb_fuzz_lcf;
+    r->main_conf[ngx_http_core_module.ctx_index] = &psb_fuzz_cmcf;
+    r->srv_conf[ngx_http_core_module.ctx_index] = &psb_fuzz_cscf;
+    r->loc_conf[ngx_http_core_module.ctx_index] = &psb_fuzz_clcf;
 
     psb_fuzz_assert(ngx_list_init(&r->headers_in.headers, pool, 4,
                                   sizeof(ngx_table_elt_t))

@@ -61,6 +61,9 @@ extern ngx_uint_t                            psb_fuzz_strict;
 extern ngx_str_t                             psb_fuzz_body;
 extern uint32_t                              psb_fuzz_body_seed;
 
+/* below the module's body filters (docker.c's next): NULL passes all */
+extern ngx_http_output_body_filter_pt        psb_fuzz_next_body;
+
 
 void psb_fuzz_init(void);
 void psb_fuzz_fail(const char *file, int line, const char *cond,
