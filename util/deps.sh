@@ -30,8 +30,8 @@ PKGS_valgrind=( valgrind )
 # `make deb`: Debian's tooling for nginx modules (dh-sequence-nginx is
 # provided by nginx-dev)
 PKGS_deb=(
-    debhelper dpkg-dev fakeroot nginx nginx-dev libhiredis-dev libjansson-dev
-    libssl-dev
+    build-essential debhelper dpkg-dev fakeroot nginx nginx-dev libhiredis-dev
+    libjansson-dev libssl-dev
 )
 # `make test-image`: a base image made from Debian's packages, no registry
 PKGS_image=( debootstrap docker.io curl tar )
