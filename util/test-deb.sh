@@ -109,6 +109,10 @@ done
     || die "$ENABLED is not a symlink to $SNIPPET"
 grep -qx "load_module modules/$MOD.so;" "$SNIPPET" || die "unexpected $SNIPPET: $(cat "$SNIPPET")"
 log "installed: $(dpkg-query -W -f='${Package} ${Version}' "$PKG"); $ENABLED -> $SNIPPET"
+# the stock /etc/nginx/nginx.conf now loads the module: it must still pass
+if [ "$stock_ok_before" = 1 ]; then
+    "$NGINX" -t -q || die "the stock nginx config (nginx -t) fails with the module enabled"
+fi
 
 # psb-sign runs from /usr/bin
 printf 'k1 %s\n' "$(openssl rand -hex 16)" > "$T/keys"
