@@ -13,6 +13,13 @@
 #   make fuzz           libFuzzer harnesses -> build/fuzz/bin/ (fuzz/README.md)
 #   make fuzz-run       every harness FUZZ_TIME seconds (default 300)
 #   make fuzz-smoke     every harness 20 s (CI)
+#   make deb            Debian package (dh-sequence-nginx) ->
+#                       build/deb/libnginx-mod-http-sandbox-bridge_<ver>-1_amd64.deb
+#   make test-deb       make deb, apt-get install it, nginx -t + one /health
+#                       request with the installed module, apt-get purge,
+#                       check nothing is left (services instance "deb")
+#   make test-image     the Dockerfile built on the private dockerd from a
+#                       local debootstrap base (no registry), run, /health
 #   make run            services + nginx in the foreground with
 #                       conf-examples/quickstart.conf (Ctrl-C stops all)
 #   make services-start / services-stop / services-status
@@ -40,7 +47,7 @@ NGINX_SRC_VERSION ?= 1.22.1-9+deb12u9
 MODULE_SRCS := $(wildcard $(CURDIR)/src/*.c $(CURDIR)/src/*.h $(CURDIR)/src/lua/*.lua)
 
 .PHONY: all build deps deps-asan deps-valgrind test test-asan test-valgrind \
-        fuzz fuzz-run fuzz-smoke \
+        fuzz fuzz-run fuzz-smoke deb test-deb test-image \
         nginx-asan run services-start services-stop services-status image \
         clean distclean help
 
@@ -101,6 +108,21 @@ fuzz-run: fuzz
 # what CI runs: every harness briefly, from the committed seeds
 fuzz-smoke: fuzz
 	@FUZZ_NO_BUILD=1 fuzz/run.sh 20
+
+# ---------------------------------------------------------------- Debian package
+# The packaging is in util/debian/; util/build-deb.sh stages it as debian/.
+deb:
+	@util/deps.sh deb
+	@util/build-deb.sh
+
+test-deb: deb
+	@util/deps.sh build test
+	@util/test-deb.sh
+
+# ---------------------------------------------------------------- Docker image
+test-image:
+	@util/deps.sh test image
+	@util/test-docker-image.sh
 
 # ---------------------------------------------------------------- services / run
 services-start: deps

@@ -2,7 +2,7 @@
 # Install the Debian packages the project needs, but only if some are missing.
 #
 #   util/deps.sh [SET...]     SET: build (default: all of build+test), test,
-#                             asan, valgrind, all
+#                             asan, valgrind, deb, image, all
 #
 # Idempotent and cheap when everything is present: one `dpkg-query` call, no
 # network.  When something is missing it runs `apt-get update` once and
@@ -27,6 +27,14 @@ PKGS_test=(
 PKGS_asan=( dpkg-dev xz-utils libpcre2-dev zlib1g-dev libssl-dev build-essential )
 # `make test-valgrind`
 PKGS_valgrind=( valgrind )
+# `make deb`: Debian's tooling for nginx modules (dh-sequence-nginx is
+# provided by nginx-dev)
+PKGS_deb=(
+    build-essential debhelper dpkg-dev fakeroot nginx nginx-dev libhiredis-dev
+    libjansson-dev libssl-dev
+)
+# `make test-image`: a base image made from Debian's packages, no registry
+PKGS_image=( debootstrap docker.io curl tar )
 
 sets=("$@")
 [ ${#sets[@]} -gt 0 ] || sets=(build test)
@@ -38,7 +46,10 @@ for s in "${sets[@]}"; do
         test)     want+=("${PKGS_test[@]}") ;;
         asan)     want+=("${PKGS_asan[@]}") ;;
         valgrind) want+=("${PKGS_valgrind[@]}") ;;
-        all)      want+=("${PKGS_build[@]}" "${PKGS_test[@]}" "${PKGS_asan[@]}" "${PKGS_valgrind[@]}") ;;
+        deb)      want+=("${PKGS_deb[@]}") ;;
+        image)    want+=("${PKGS_image[@]}") ;;
+        all)      want+=("${PKGS_build[@]}" "${PKGS_test[@]}" "${PKGS_asan[@]}" "${PKGS_valgrind[@]}"
+                         "${PKGS_deb[@]}" "${PKGS_image[@]}") ;;
         *) echo "deps.sh: unknown package set '$s'" >&2; exit 2 ;;
     esac
 done
