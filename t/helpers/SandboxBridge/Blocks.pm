@@ -13,14 +13,14 @@ package SandboxBridge::Blocks;
 # `locations`), the token file "tokens" (secret-token), the header
 # "Authorization: Bearer secret-token", an --- init that waits for the
 # worker's Redis connection, and the given timeout and no_error_log (only
-# when the block has neither no_error_log nor error_log).  Then it runs the
-# block's deferred sections (below).
+# when the block has neither no_error_log nor error_log).  Then it does
+# what prepare_block() does (below).
 #
 # Deferred sections: the harness evaluates every "--- X eval" when the
 # file starts, before any block has run.  A section whose eval returns a
-# code ref (`sub { ... }`) is computed when its block runs instead: the
-# preprocessor calls the code, in section order, and the result becomes the
-# section's value.  Use it for anything that reads state an earlier block
+# code ref (`sub { ... }`) is computed when its block runs instead (just
+# before nginx starts for it): the preprocessor calls the code, in section
+# order, and the result becomes the section's value.  Use it for anything that reads state an earlier block
 # made (containers, Redis records, the clock).
 #
 # Upstream checks response_body_unlike only when a block has no
