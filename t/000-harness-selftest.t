@@ -115,13 +115,15 @@ for my $mode ('default', 'HUP') {
     is($r->{exit}, 0, "pass.tt ($mode): exit status 0") or show($r);
     is(scalar @failed, 0, "pass.tt ($mode): no failing assertion")
         or diag(join "\n", map { $_->{name} } @failed);
-    is(scalar @{ $r->{tests} }, 48, "pass.tt ($mode): all 48 assertions ran");
+    is(scalar @{ $r->{tests} }, 50, "pass.tt ($mode): all 50 assertions ran");
     my %seen = map { /^TEST (\d+):/ ? ($1 => 1) : () } map { $_->{name} } @{ $r->{tests} };
     # TEST 12 (abort + ignore_response) makes no assertion by design.
     is_deeply([sort { $a <=> $b } keys %seen], [1 .. 11, 13 .. 17],
               "pass.tt ($mode): every block ran");
     ok(scalar(tests_of($r, 'TEST 6:')) == 4 && scalar(tests_of($r, 'TEST 16:')) == 4,
        "pass.tt ($mode): multi-request blocks check every response");
+    is(scalar(grep { $_->{name} =~ /matches a line in error\.log/ } tests_of($r, 'TEST 14:')), 2,
+       "pass.tt ($mode): the error log is checked after every request");
 }
 
 #---------------------------------------------------------------------------
@@ -143,6 +145,14 @@ for my $mode ('default', 'HUP') {
         F11 => qr/--- request eval failed: selftest eval death/,
         F12 => qr/nginx failed to start/,
         F13 => qr/sanitizer report from nginx/,
+        # B: evals run in package Test::Base::Filter under strict
+        F14 => qr/--- request eval failed: Undefined subroutine &Test::Base::Filter::path called/,
+        F15 => qr/--- request eval failed: Global symbol "\$Path" requires explicit package name/,
+        # C: evals run at file start, before the block that made the state
+        F16 => qr/- response_body - response is expected/,
+        # D: the second request no longer sees the start-up line
+        F17 => qr/pattern "duplicate extension "txt"" should match a line in error\.log \(req 1\)/,
+        F18 => qr/--- response_body_like response_body_unlike: upstream Test::Nginx checks only --- response_body_like/,
     );
     isnt($r->{exit}, 0, "failures.tt ($mode): exit status is non-zero");
     for my $f (sort { substr($a, 1) <=> substr($b, 1) } keys %expect) {
@@ -153,12 +163,26 @@ for my $mode ('default', 'HUP') {
     }
     is(scalar(grep { !$_->{ok} } @{ $r->{tests} }), scalar keys %expect,
        "failures.tt ($mode): no other failures");
-    for my $okb ('OK1:', 'OK2:') {
+    ok(tests_of($r, 'F17:') == 6, "failures.tt ($mode): F17 checked the log after each request");
+    for my $okb ('OK1:', 'OK2:', 'OK3:') {
         my @t = tests_of($r, $okb);
         ok(@t == 2 && !grep({ !$_->{ok} } @t), "failures.tt ($mode): $okb block ran and passed");
     }
     like($r->{err}, qr/^# -goodbye\n# \+hello$/m, "failures.tt ($mode): body mismatch shows a unified diff");
     ok(!$r->{bailed}, "failures.tt ($mode): no bail out") or show($r);
+}
+
+#---------------------------------------------------------------------------
+# What t/lib does like upstream Test::Nginx (A-D of Socket.pm's "Differences
+# from upstream"): the fixture asserts it, see t/harness/upstream.tt.
+#---------------------------------------------------------------------------
+{
+    my $r = run_fixture('upstream.tt');
+    my @failed = grep { !$_->{ok} } @{ $r->{tests} };
+    is($r->{exit}, 0, 'upstream.tt: exit status 0') or show($r);
+    ok(!@failed, 'upstream.tt: no failing assertion')
+        or diag(join "\n", map { $_->{name} } @failed);
+    is(scalar @{ $r->{tests} }, 14, 'upstream.tt: all 14 assertions ran');
 }
 
 #---------------------------------------------------------------------------

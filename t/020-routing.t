@@ -7,7 +7,9 @@
 use FindBin ();
 use lib "$FindBin::Bin/helpers";
 use Test::Nginx::Socket 'no_plan';
+$ENV{TEST_NGINX_HTML_DIR} ||= html_dir();
 use SandboxBridge::Ready;
+use SandboxBridge::Blocks qw(cleanup_prefix);
 use Time::HiRes ();
 
 our $HttpConfig = <<'_EOC_';
@@ -40,27 +42,7 @@ our $Invalid = '^\{"error":"invalid_request","message":"[^"\n]{3,200}"\}$';
 # Nothing in this file may create a sandbox.  Should the module do so anyway
 # (a bug the last block reports), remove what it left: containers labelled
 # with our prefix and our Redis keys.
-add_cleanup_handler(sub {
-    require IO::Socket::UNIX;
-    require JSON::PP;
-    my $docker = sub {
-        my ($method, $path) = @_;
-        my $s = IO::Socket::UNIX->new(Peer => $ENV{TEST_NGINX_DOCKER_SOCKET}) or return '';
-        print $s "$method /v1.41$path HTTP/1.0\r\nHost: docker\r\n\r\n";
-        local $/;
-        my $r = <$s> // '';
-        $r =~ s/\A.*?\r\n\r\n//s;
-        return $r;
-    };
-    my $list = eval { JSON::PP::decode_json($docker->('GET',
-        '/containers/json?all=1&filters=%7B%22label%22%3A%5B%22paperclip.bridge.prefix%3Dt020%3A%22%5D%7D')) } || [];
-    $docker->('DELETE', "/containers/$_->{Id}?force=1&v=1") for @$list;
-    my $port = $ENV{TEST_NGINX_REDIS_PORT};
-    my $host = $ENV{TEST_NGINX_REDIS_HOST} || "127.0.0.1";
-    for my $k (split /\n/, `redis-cli -h $host -p $port --scan --pattern 't020:*' 2>/dev/null`) {
-        `redis-cli -h $host -p $port DEL '$k'` if $k =~ /\S/;
-    }
-});
+cleanup_prefix('t020');
 
 
 no_shuffle();
@@ -191,14 +173,14 @@ PUT /api/paperclip-sandbox/v1/exec
 
 === TEST 10: matching is exact and case-sensitive (no prefix-boundary, case or encoding tricks)
 --- request eval
-[ "GET $::P/HEALTH", "GET $::P/Health", "GET ${::P}health", "GET $::P/healthz",
+[ "GET $::P/HEALTH", "GET $::P/Health", "GET ${main::P}health", "GET $::P/healthz",
   "GET $::P/health/x", "GET $::P/%68ealth" ]
 --- more_headers eval
 [ ("Authorization: Bearer secret-token") x 6 ]
 --- error_code eval
 [ (404) x 6 ]
 --- response_body eval
-[ ::nf('GET', "$::P/HEALTH"), ::nf('GET', "$::P/Health"), ::nf('GET', "${::P}health"),
+[ ::nf('GET', "$::P/HEALTH"), ::nf('GET', "$::P/Health"), ::nf('GET', "${main::P}health"),
   ::nf('GET', "$::P/healthz"), ::nf('GET', "$::P/health/x"), ::nf('GET', "$::P/%68ealth") ]
 
 

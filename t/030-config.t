@@ -7,6 +7,7 @@
 use FindBin ();
 use lib "$FindBin::Bin/helpers";
 use Test::Nginx::Socket 'no_plan';
+$ENV{TEST_NGINX_HTML_DIR} ||= html_dir();
 use SandboxBridge::Ready;
 use Time::HiRes ();
 
@@ -143,7 +144,7 @@ Authorization: Bearer secret-token
     sandbox_image $TEST_NGINX_SANDBOX_IMAGE;
     location /api/paperclip-sandbox/v1 { sandbox_bridge; }
 --- user_files eval
-[ [ 'huge-tokens', join '', ("x" x 1023 . "\n") x 1100 ] ]
+[ [ 'huge-tokens', CORE::join '', ("x" x 1023 . "\n") x 1100 ] ]
 --- must_die
 --- error_log eval: ::names('sandbox_auth_token_file', 'huge-tokens')
 

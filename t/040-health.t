@@ -3,6 +3,7 @@
 use FindBin ();
 use lib "$FindBin::Bin/helpers";
 use Test::Nginx::Socket 'no_plan';
+$ENV{TEST_NGINX_HTML_DIR} ||= html_dir();
 use SandboxBridge::Ready;
 use Time::HiRes ();
 use IO::Socket::INET;

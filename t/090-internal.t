@@ -4,7 +4,9 @@
 use FindBin ();
 use lib "$FindBin::Bin/helpers";
 use Test::Nginx::Socket 'no_plan';
+$ENV{TEST_NGINX_HTML_DIR} ||= html_dir();
 use SandboxBridge::Ready;
+use SandboxBridge::Blocks qw(cleanup_prefix);
 use Time::HiRes ();
 
 our $HttpConfig = <<'_EOC_';
@@ -32,27 +34,7 @@ our $Health = '^\{"ok":true,"provider":"docker",.*"driver":\{"name":"docker","re
 # No block may leave a container behind.  Should the module create one
 # anyway (the last block reports it), remove containers labelled with our
 # prefix and our Redis keys.
-add_cleanup_handler(sub {
-    require IO::Socket::UNIX;
-    require JSON::PP;
-    my $docker = sub {
-        my ($method, $path) = @_;
-        my $s = IO::Socket::UNIX->new(Peer => $ENV{TEST_NGINX_DOCKER_SOCKET}) or return '';
-        print $s "$method /v1.41$path HTTP/1.0\r\nHost: docker\r\n\r\n";
-        local $/;
-        my $r = <$s> // '';
-        $r =~ s/\A.*?\r\n\r\n//s;
-        return $r;
-    };
-    my $list = eval { JSON::PP::decode_json($docker->('GET',
-        '/containers/json?all=1&filters=%7B%22label%22%3A%5B%22paperclip.bridge.prefix%3Dt090%3A%22%5D%7D')) } || [];
-    $docker->('DELETE', "/containers/$_->{Id}?force=1&v=1") for @$list;
-    my $port = $ENV{TEST_NGINX_REDIS_PORT};
-    my $host = $ENV{TEST_NGINX_REDIS_HOST} || "127.0.0.1";
-    for my $k (split /\n/, `redis-cli -h $host -p $port --scan --pattern 't090:*' 2>/dev/null`) {
-        `redis-cli -h $host -p $port DEL '$k'` if $k =~ /\S/;
-    }
-});
+cleanup_prefix('t090');
 
 
 no_shuffle();

@@ -25,6 +25,8 @@
 use FindBin ();
 use lib "$FindBin::Bin/helpers";
 use Test::Nginx::Socket 'no_plan';
+$ENV{TEST_NGINX_HTML_DIR} ||= html_dir();
+use SandboxBridge::Blocks ();
 use SandboxBridge::Ready;
 use Digest::SHA qw(sha256_hex hmac_sha256_hex);
 use JSON::PP ();
@@ -32,7 +34,7 @@ use SandboxBridge::Sign ();
 use SandboxBridge::Scenario qw(redis_cli redis_keys);
 
 our $P     = '/api/paperclip-sandbox/v1';
-our $Port  = $ENV{TEST_NGINX_SERVER_PORT};
+our $Port  = server_port();
 our $Token = 't110-bearer-token';
 
 # the server's key file (TEST 1-10, 12-): two ordinary keys at once
@@ -247,6 +249,7 @@ add_block_preprocessor(sub {
     # a refusal is logged at info level, never as an error
     $block->set_value('no_error_log', "[error]\n")
         unless defined $block->{no_error_log} || defined $block->{error_log};
+    SandboxBridge::Blocks::prepare_block($block);
 });
 
 run_tests();
@@ -255,12 +258,14 @@ __DATA__
 
 === TEST 1: requests signed with the shipped signer succeed; two keys are active at once; bearer tokens keep working (`any`)
 --- request eval
+sub {
 [ ::S('GET', "$::P/health"),
   ::S('GET', "$::P/health", '', key => 'k2'),
   ::S('GET', "$::P/health?verbose=1&a=b"),
   ::B($::Token, 'GET', "$::P/health") ]
+}
 --- more_headers eval
-::hdrs()
+sub { ::hdrs() }
 --- error_code eval
 [ 200, 200, 200, 200 ]
 --- response_body_like eval
@@ -272,6 +277,7 @@ __DATA__
 The path is signed as sent: %2D in the DELETE path is not decoded for the
 signature.
 --- request eval
+sub {
 [ ::S('POST', "$::P/probe", '{}'),
   ::S('POST', "$::P/leases/acquire", '{"environmentId":"t110-signed","runId":"r1","reuseLease":true,"keepAlive":true}'),
   ::S('POST', "$::P/leases/resume", '{"providerLeaseId":"pc-env-t110-signed","keepAlive":true}'),
@@ -282,8 +288,9 @@ signature.
   ::S('DELETE', "$::P/leases/pc-env-t110%2Dsigned"),
   ::containers('pc-env-t110-signed'),
   ::S('POST', "$::P/leases/resume", '{"providerLeaseId":"pc-env-t110-signed"}') ]
+}
 --- more_headers eval
-::hdrs()
+sub { ::hdrs() }
 --- error_code eval
 [ 200, 200, 200, 200, 200, 200, 200, 200, 200, 409 ]
 --- response_body_like eval
@@ -302,6 +309,7 @@ signature.
 
 === TEST 3: a replayed request is refused (health, acquire, DELETE, reformatted header); the replayed acquire changes nothing
 --- request eval
+sub {
 [ ::S('GET', "$::P/health"), ::again(),
   ::S('POST', "$::P/leases/acquire", '{"environmentId":"t110-replay","runId":"r1","reuseLease":true}'), ::again(),
   ::containers('pc-env-t110-replay'),
@@ -311,8 +319,9 @@ signature.
   # the same keyId, ts, nonce and sig, laid out differently
   do { my %h = SandboxBridge::Sign::parse($::Last->[2]);
        ::A("PSB-HMAC-SHA256 sig=$h{sig},nonce=$h{nonce} ,  ts=$h{ts},keyId=$h{keyId}", 'GET', "$::P/health") } ]
+}
 --- more_headers eval
-::hdrs()
+sub { ::hdrs() }
 --- error_code eval
 [ 200, 401, 200, 401, 200, 200, 401, 200, 200, 401 ]
 --- response_body_like eval
@@ -330,6 +339,7 @@ The last three requests are controls: the unmodified signed request passes
 authentication (resume of an unknown lease -> 409), the query's order and
 the Host's case are not signed.
 --- request eval
+sub {
 my $r = '{"providerLeaseId":"pc-env-t110-nothing"}';
 my $flip = sub { my $s = shift; substr($s, -1, 1) = substr($s, -1) eq '0' ? '1' : '0'; $s };
 [ ::S('GET', "$::P/health", '', send_method => 'POST'),
@@ -356,8 +366,9 @@ my $flip = sub { my $s = shift; substr($s, -1, 1) = substr($s, -1) eq '0' ? '1' 
   ::S('POST', "$::P/leases/resume", $r),
   ::S('GET', "$::P/health?b=2&a=1&c", '', send_uri => "$::P/health?c&a=1&b=2"),
   ::S('GET', "$::P/health", '', host => 'LocalHost', send_host => 'LOCALHOST') ]
+}
 --- more_headers eval
-::hdrs()
+sub { ::hdrs() }
 --- error_code eval
 [ (401) x 20, 409, 200, 200 ]
 --- response_body_like eval
@@ -367,10 +378,12 @@ my $flip = sub { my $s = shift; substr($s, -1, 1) = substr($s, -1) eq '0' ? '1' 
 
 === TEST 5: expired and future timestamps with the default skew (300s): +-3600/+-400 s -> 401, +-200 s -> 200
 --- request eval
+sub {
 my $now = time;
 [ map { ::S('GET', "$::P/health", '', now => $now + $_) } -3600, 3600, -400, 400, -200, 200 ]
+}
 --- more_headers eval
-::hdrs()
+sub { ::hdrs() }
 --- error_code eval
 [ 401, 401, 401, 401, 200, 200 ]
 --- response_body_like eval
@@ -380,10 +393,12 @@ my $now = time;
 
 === TEST 6: sandbox_auth_hmac_skew 2s: a signature from a clock 5 or 10 s off -> 401; the current clock -> 200
 --- request eval
+sub {
 my $now = time;
 [ map { ::S('GET', "/skew$::P/health", '', now => $now + $_) } -10, 10, -5, 5, 0 ]
+}
 --- more_headers eval
-::hdrs()
+sub { ::hdrs() }
 --- error_code eval
 [ 401, 401, 401, 401, 200 ]
 --- response_body_like eval
@@ -393,18 +408,20 @@ my $now = time;
 
 === TEST 7: forged signatures: wrong secret, unknown key, made-up sig -> 401
 --- request eval
+sub {
 my %h = SandboxBridge::Sign::parse($::Sign->sign('k1', 'GET', "http://localhost$::P/health"));
 [ ::S('GET', "$::P/health", '', signer => $::Forge),
   ::S('GET', "$::P/health", '', signer => $::Forge, key => 'k2'),
   ::S('GET', "$::P/health", '', key => 'k9'),
   ::S('GET', "$::P/health", '', key => 'k3'),
   ::A(SandboxBridge::Sign::header(%h, sig => '0' x 64), 'GET', "$::P/health"),
-  ::A(SandboxBridge::Sign::header(%h, sig => join '', map { sprintf '%x', int rand 16 } 1 .. 64), 'GET', "$::P/health"),
-  ::A(SandboxBridge::Sign::header(%h, sig => hmac_sha256_hex('', $::Secret{k1})), 'GET', "$::P/health"),
+  ::A(SandboxBridge::Sign::header(%h, sig => CORE::join '', map { sprintf '%x', int rand 16 } 1 .. 64), 'GET', "$::P/health"),
+  ::A(SandboxBridge::Sign::header(%h, sig => ::hmac_sha256_hex('', $::Secret{k1})), 'GET', "$::P/health"),
   # the untouched header is fine (its nonce was not used up by the forgeries)
   ::A(SandboxBridge::Sign::header(%h), 'GET', "$::P/health") ]
+}
 --- more_headers eval
-::hdrs()
+sub { ::hdrs() }
 --- error_code eval
 [ (401) x 7, 200 ]
 --- response_body_like eval
@@ -414,8 +431,9 @@ my %h = SandboxBridge::Sign::parse($::Sign->sign('k1', 'GET', "http://localhost$
 
 === TEST 8: malformed signature headers -> 401 unauthorized
 --- request eval
+sub {
 my %h = SandboxBridge::Sign::parse($::Sign->sign('k1', 'GET', "http://localhost$::P/health"));
-my $hd = sub { my %o = (%h, @_); join ', ', map { "$_=$o{$_}" } grep { defined $o{$_} } qw(keyId ts nonce sig) };
+my $hd = sub { my %o = (%h, @_); CORE::join ', ', map { "$_=$o{$_}" } grep { defined $o{$_} } qw(keyId ts nonce sig) };
 my @bad = (
     'PSB-HMAC-SHA256',
     'PSB-HMAC-SHA256 ',
@@ -443,8 +461,9 @@ my @bad = (
     'Bearer ' . $hd->(),
 );
 [ map { ::A($_, 'GET', "$::P/health") } @bad ]
+}
 --- more_headers eval
-::hdrs()
+sub { ::hdrs() }
 --- error_code eval
 [ (401) x 24 ]
 --- response_headers eval
@@ -456,12 +475,14 @@ my @bad = (
 
 === TEST 9: sandbox_auth_hmac_hosts: the Host must be one of the pinned values (case-insensitive, port as sent), even when correctly signed
 --- request eval
+sub {
 [ map({ ::S('GET', "/pinned$::P/health", '', host => $_) }
       'bridge.example', 'BRIDGE.Example', "localhost:$::Port",
       'evil.example', "bridge.example:$::Port", 'bridge.example:443', 'localhost', 'bridge.example.evil'),
   ::B($::Token, 'GET', "/pinned$::P/health", '', host => 'evil.example') ]
+}
 --- more_headers eval
-::hdrs()
+sub { ::hdrs() }
 --- error_code eval
 [ 200, 200, 200, 401, 401, 401, 401, 401, 200 ]
 --- response_body_like eval
@@ -471,6 +492,7 @@ my @bad = (
 
 === TEST 10: sandbox_auth hmac refuses bearer tokens (also for acquire: nothing is created); any takes both; bearer takes no signature
 --- request eval
+sub {
 [ ::S('GET', "/hmac$::P/health"),
   ::B($::Token, 'GET', "/hmac$::P/health"),
   ::B($::Token, 'POST', "/hmac$::P/leases/acquire", '{"environmentId":"t110-hmac-only","runId":"r","reuseLease":true}'),
@@ -482,8 +504,9 @@ my @bad = (
   ::U('GET', "$::P/health"),
   ::B($::Token, 'GET', "/bearer$::P/health"),
   ::S('GET', "/bearer$::P/health") ]
+}
 --- more_headers eval
-::hdrs()
+sub { ::hdrs() }
 --- error_code eval
 [ 200, 401, 401, 200, 401, 200, 200, 401, 401, 200, 401 ]
 --- response_body_like eval
@@ -495,12 +518,14 @@ my @bad = (
 
 === TEST 11: rotation, step 1: k1 and k2 both accepted; a k2 request is kept for a replay after the restart
 --- request eval
+sub {
 [ ::S('GET', "$::P/health", '', key => 'k1'),
   ::S('GET', "$::P/health", '', key => 'k2'),
   do { my $r = ::S('GET', "$::P/health", '', key => 'k2'); $::Saved = $::Last; $r },
   ::S('GET', "$::P/health", '', key => 'k3') ]
+}
 --- more_headers eval
-::hdrs()
+sub { ::hdrs() }
 --- error_code eval
 [ 200, 200, 200, 401 ]
 --- response_body_like eval
@@ -512,13 +537,15 @@ my @bad = (
 --- config eval
 ::config_for('keys-rotated')
 --- request eval
+sub {
 [ ::S('GET', "$::P/health", '', key => 'k1'),
   ::S('GET', "$::P/health", '', key => 'k2'),
   ::S('GET', "$::P/health", '', key => 'k3'),
   do { push @::H, $::Saved->[1]; $::Saved->[0] },
   ::B($::Token, 'GET', "$::P/health") ]
+}
 --- more_headers eval
-::hdrs()
+sub { ::hdrs() }
 --- error_code eval
 [ 401, 200, 200, 401, 200 ]
 --- response_body_like eval
@@ -531,6 +558,7 @@ Controls that must fail: a final newline, an unsorted query, the Host not
 lowercased, the body digest of a different body, the path without its
 trailing slash, uppercase hex.
 --- request eval
+sub {
 my $host = "LocalHost:$::Port";
 my $body = '{"providerLeaseId":"pc-env-t110-perl"}';
 my $g = sub { my ($path, $query, %o) = @_;
@@ -554,8 +582,9 @@ my $g = sub { my ($path, $query, %o) = @_;
       'GET', "$::P/health/", '', host => $host),
   do { my %h = SandboxBridge::Sign::parse(::perl_sign(key => 'k1', method => 'GET', path => "$::P/health", host => $host));
        ::A(SandboxBridge::Sign::header(%h, sig => uc $h{sig}), 'GET', "$::P/health", '', host => $host) } ]
+}
 --- more_headers eval
-::hdrs()
+sub { ::hdrs() }
 --- error_code eval
 [ 200, 200, 200, 200, 200, 409, 401, 401, 401, 401, 401, 401 ]
 --- response_body_like eval
@@ -565,9 +594,11 @@ my $g = sub { my ($path, $query, %o) = @_;
 
 === TEST 14: the shipped signer with empty query parts (leading, doubled, trailing "&", a bare "?") -> 200
 --- request eval
+sub {
 [ map { ::S('GET', "$::P/health$_") } '?&a=1', '?a=1&&b=2', '?a=1&', '?' ]
+}
 --- more_headers eval
-::hdrs()
+sub { ::hdrs() }
 --- error_code eval
 [ 200, 200, 200, 200 ]
 --- response_body_like eval
@@ -577,13 +608,15 @@ my $g = sub { my ($path, $query, %o) = @_;
 
 === TEST 15: a signed body that nginx buffers to a file (64 KB, client_body_buffer_size 1k) is verified; one byte changed -> 401
 --- request eval
+sub {
 my $pad = 'p' x 65536;
 my $b1 = qq{{"providerLeaseId":"pc-env-t110-big","pad":"$pad"}};
 (my $b2 = $b1) =~ s/p"}\z/q"}/ or die;
 [ ::S('POST', "/big$::P/leases/resume", $b1),
   ::S('POST', "/big$::P/leases/resume", $b1, send_body => $b2) ]
+}
 --- more_headers eval
-::hdrs()
+sub { ::hdrs() }
 --- error_code eval
 [ 409, 401 ]
 --- response_body_like eval
@@ -597,12 +630,14 @@ a client request body is buffered to a temporary file
 
 === TEST 16: a signed body that arrives in two packets 0.5 s apart is verified
 --- raw_request eval
+sub {
 my $body = '{"providerLeaseId":"pc-env-t110-slow","pad":"' . ('s' x 4000) . '"}';
 my $auth = $::Sign->sign('k1', 'POST', "http://localhost$::P/leases/resume", $body);
 [ "POST $::P/leases/resume HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n"
   . "Authorization: $auth\r\nContent-Type: application/json\r\n"
   . "Content-Length: " . length($body) . "\r\n\r\n" . substr($body, 0, 2000),
   substr($body, 2000) ]
+}
 --- raw_request_middle_delay: 0.5
 --- error_code: 409
 --- response_body eval
@@ -612,6 +647,7 @@ $::Lost
 
 === TEST 17: the same, with the second packet changed by one byte -> 401
 --- raw_request eval
+sub {
 my $body = '{"providerLeaseId":"pc-env-t110-slow","pad":"' . ('s' x 4000) . '"}';
 my $auth = $::Sign->sign('k1', 'POST', "http://localhost$::P/leases/resume", $body);
 (my $sent = $body) =~ s/s"}\z/t"}/ or die;
@@ -619,6 +655,7 @@ my $auth = $::Sign->sign('k1', 'POST', "http://localhost$::P/leases/resume", $bo
   . "Authorization: $auth\r\nContent-Type: application/json\r\n"
   . "Content-Length: " . length($sent) . "\r\n\r\n" . substr($sent, 0, 2000),
   substr($sent, 2000) ]
+}
 --- raw_request_middle_delay: 0.5
 --- error_code: 401
 --- response_body eval
@@ -628,12 +665,14 @@ $::BadSig
 
 === TEST 18: a chunked signed body is verified over its decoded bytes
 --- raw_request eval
+sub {
 my $body = '{"providerLeaseId":"pc-env-t110-chunked"}';
 my $auth = $::Sign->sign('k2', 'POST', "http://localhost$::P/leases/resume", $body);
 my ($c1, $c2) = (substr($body, 0, 10), substr($body, 10));
 "POST $::P/leases/resume HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n"
   . "Authorization: $auth\r\nTransfer-Encoding: chunked\r\n\r\n"
   . sprintf("%x\r\n%s\r\n%x\r\n%s\r\n0\r\n\r\n", length $c1, $c1, length $c2, $c2)
+}
 --- error_code: 409
 --- response_body eval
 $::Lost
@@ -642,16 +681,18 @@ $::Lost
 
 === TEST 19: nothing is left: no container and no lease key of t110:; the nonces of this file are removed
 --- request eval
+sub {
 my $port = $ENV{TEST_NGINX_REDIS_PORT};
-my @leases = redis_keys($port, 't110:lease:*');
+my @leases = ::redis_keys($port, 't110:lease:*');
 die "lease keys left behind: @leases\n" if @leases;
-my @nonces = redis_keys($port, 't110:nonce:*');
+my @nonces = ::redis_keys($port, 't110:nonce:*');
 die "no nonce was remembered under t110:nonce:*\n" unless @nonces;
-redis_cli($port, 'DEL', $_) for @nonces;
-my @left = grep { $_ ne 't110:reaper:lock' } redis_keys($port, 't110:*');
+::redis_cli($port, 'DEL', $_) for @nonces;
+my @left = grep { $_ ne 't110:reaper:lock' } ::redis_keys($port, 't110:*');
 die "keys left behind: @left\n" if @left;
 [ ::containers() ]
+}
 --- more_headers eval
-::hdrs()
+sub { ::hdrs() }
 --- response_body_like eval
 [ $::None ]

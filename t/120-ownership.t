@@ -24,6 +24,8 @@
 use FindBin ();
 use lib "$FindBin::Bin/helpers";
 use Test::Nginx::Socket 'no_plan';
+$ENV{TEST_NGINX_HTML_DIR} ||= html_dir();
+use SandboxBridge::Blocks ();
 use SandboxBridge::Ready;
 use Digest::SHA qw(sha256 sha256_hex);
 use JSON::PP ();
@@ -213,6 +215,7 @@ add_block_preprocessor(sub {
     $block->set_value('timeout', '30') unless defined $block->{timeout};
     $block->set_value('no_error_log', "[error]\n")
         unless defined $block->{no_error_log} || defined $block->{error_log};
+    SandboxBridge::Blocks::prepare_block($block);
 });
 
 run_tests();
@@ -221,13 +224,15 @@ __DATA__
 
 === TEST 1: the three leases: alice (bearer) and ka (HMAC) acquire reusable ones, bob a non-reusable one; each owner writes a marker
 --- request eval
+sub {
 [ ::acquire('alice', 't120-a'),
   ::exe('alice', $::A, 'sh', '-c', 'echo alice > /workspace/paperclip/marker'),
   ::acquire('ka', 't120-h'),
   ::exe('ka', $::H, 'sh', '-c', 'echo ka > /workspace/paperclip/marker'),
   ::C('bob', POST => '/leases/acquire', { environmentId => 'e', runId => 't120-run', keepAlive => JSON::PP::true }) ]
+}
 --- more_headers eval
-::hdrs()
+sub { ::hdrs() }
 --- error_code eval
 [ 200, 200, 200, 200, 200 ]
 --- response_body_like eval
@@ -239,19 +244,21 @@ __DATA__
 
 === TEST 2: the lease records name their owner (tok-<16 hex> = a hash of the token's hash, hmac:<keyId>), never the token or its digest
 --- request eval
-my $tok = 'tok-' . substr(sha256_hex(sha256($::Tok{alice})), 0, 16);
+sub {
+my $tok = 'tok-' . substr(::sha256_hex(::sha256($::Tok{alice})), 0, 16);
 my @a = ::lease_values($::A);
 my @h = ::lease_values($::H);
 die "no value of $::A is $tok: @a\n" unless grep { $_ eq $tok } @a;
 die "no value of $::H is hmac:ka: @h\n" unless grep { $_ eq 'hmac:ka' } @h;
 for my $v (@a, @h) {
     die "a lease record holds a secret: $v\n"
-        if index($v, $::Tok{alice}) >= 0 || index(lc $v, sha256_hex($::Tok{alice})) >= 0
+        if index($v, $::Tok{alice}) >= 0 || index(lc $v, ::sha256_hex($::Tok{alice})) >= 0
            || $v =~ /t120-secret/;
 }
 [ ::containers() ]
+}
 --- more_headers eval
-::hdrs()
+sub { ::hdrs() }
 --- response_body_like eval
 [ '^\[\{"Id":"[0-9a-f]{64}".*\}\]\s*\z' ]
 
@@ -259,10 +266,12 @@ for my $v (@a, @h) {
 
 === TEST 3: bob's bearer token on alice's and ka's leases: 404 on resume, release, DELETE, exec, streaming exec; 409 on acquire; both leases intact
 --- request eval
+sub {
 [ ::foreign('bob', $::A, 't120-a'), ::foreign('bob', $::H, 't120-h'),
   ::intact('alice', $::A, 'alice'), ::intact('ka', $::H, 'ka') ]
+}
 --- more_headers eval
-::hdrs()
+sub { ::hdrs() }
 --- error_code eval
 [ ::foreign_codes(1), ::foreign_codes(1), ::intact_codes(), ::intact_codes() ]
 --- response_body_like eval
@@ -273,10 +282,12 @@ for my $v (@a, @h) {
 
 === TEST 4: another HMAC key (kb) on both leases: 404 / 409; both leases intact
 --- request eval
+sub {
 [ ::foreign('kb', $::A, 't120-a'), ::foreign('kb', $::H, 't120-h'),
   ::intact('alice', $::A, 'alice'), ::intact('ka', $::H, 'ka') ]
+}
 --- more_headers eval
-::hdrs()
+sub { ::hdrs() }
 --- error_code eval
 [ ::foreign_codes(1), ::foreign_codes(1), ::intact_codes(), ::intact_codes() ]
 --- response_body_like eval
@@ -287,10 +298,12 @@ for my $v (@a, @h) {
 
 === TEST 5: an HMAC-acquired lease is the key's: alice's bearer token cannot touch ka's lease, and the key ka cannot touch alice's bearer lease
 --- request eval
+sub {
 [ ::foreign('alice', $::H, 't120-h'), ::foreign('ka', $::A, 't120-a'),
   ::intact('alice', $::A, 'alice'), ::intact('ka', $::H, 'ka') ]
+}
 --- more_headers eval
-::hdrs()
+sub { ::hdrs() }
 --- error_code eval
 [ ::foreign_codes(1), ::foreign_codes(1), ::intact_codes(), ::intact_codes() ]
 --- response_body_like eval
@@ -301,7 +314,8 @@ for my $v (@a, @h) {
 
 === TEST 6: bob's non-reusable lease: alice, ka and kb get 404 on every route; bob's lease is intact
 --- request eval
-my ($rc, $out) = docker_cmd('ps', '-a', '--filter', 'label=paperclip.bridge.prefix=t120:',
+sub {
+my ($rc, $out) = ::docker_cmd('ps', '-a', '--filter', 'label=paperclip.bridge.prefix=t120:',
                             '--format', '{{.Label "paperclip.bridge.lease"}}');
 die "docker ps failed ($rc): $out\n" if $rc;
 my @ids = grep { /^pc-t120-run-[0-9a-f]{8}$/ } split /\n/, $out;
@@ -309,13 +323,16 @@ die "expected one pc-t120-run-* lease, found: @ids\n" unless @ids == 1;
 $::R = $ids[0];
 [ ::foreign('alice', $::R), ::foreign('ka', $::R), ::foreign('kb', $::R),
   ::containers($::R), ::exe('bob', $::R, 'cat', '/workspace/paperclip/.paperclip-lease.json') ]
+}
 --- more_headers eval
-::hdrs()
+sub { ::hdrs() }
 --- error_code eval
 [ ::foreign_codes(0), ::foreign_codes(0), ::foreign_codes(0), 200, 200 ]
 --- response_body_like eval
+sub {
 [ ::foreign_bodies($::R), ::foreign_bodies($::R), ::foreign_bodies($::R),
   ::one($::R), '^\{"exitCode":0,"signal":null,"timedOut":false,"stdout":"\{\\\\n  \\\\"provider\\\\": \\\\"docker\\\\",\\\\n  \\\\"providerLeaseId\\\\": \\\\"' . $::R . '\\\\"' ]
+}
 
 
 
@@ -323,14 +340,16 @@ $::R = $ids[0];
 After the admin's acquire and resume, bob is still refused and the owners
 still get in.
 --- request eval
+sub {
 [ map({ (::acquire('admin', $_->[1]), ::resume('admin', $_->[0]),
          ::exe('admin', $_->[0], 'cat', '/workspace/paperclip/marker'),
          ::stream('admin', $_->[0], 'cat', '/workspace/paperclip/marker'),
          ::C('admin', POST => '/leases/release', { providerLeaseId => $_->[0], reuseLease => JSON::PP::true }),
          ::resume('bob', $_->[0])) } [$::A, 't120-a'], [$::H, 't120-h']),
   ::intact('alice', $::A, 'alice'), ::intact('ka', $::H, 'ka') ]
+}
 --- more_headers eval
-::hdrs()
+sub { ::hdrs() }
 --- error_code eval
 [ (200, 200, 200, 200, 200, 404) x 2, ::intact_codes(), ::intact_codes() ]
 --- response_body_like eval
@@ -344,46 +363,56 @@ still get in.
 
 === TEST 8: the admin HMAC key (kadm) acts on every lease too: resume, exec, streaming exec on all three; bob's and ka's leases stay theirs
 --- request eval
+sub {
 [ (map { (::resume('kadm', $_->[0]), ::exe('kadm', $_->[0], 'sh', '-c', 'cat /workspace/paperclip/marker 2>/dev/null || echo none'),
           ::stream('kadm', $_->[0], 'echo', 'admin')) } [$::A], [$::H], [$::R]),
   ::acquire('kadm', 't120-h'),
   ::resume('kb', $::H),
   ::intact('ka', $::H, 'ka') ]
+}
 --- more_headers eval
-::hdrs()
+sub { ::hdrs() }
 --- error_code eval
 [ (200) x 9, 200, 404, ::intact_codes() ]
 --- response_body_like eval
+sub {
 [ (map { (::x(::lease_body(id => $_->[0], keepAlive => 1, resumed => 1)), ::x(::result(0, "$_->[1]\n")),
           ::stream_result("admin\n")) } [$::A, 'alice'], [$::H, 'ka'], [$::R, 'none']),
   ::x(::lease_body(id => $::H, keepAlive => 1)),
   ::not_owned($::H),
   ::intact_bodies($::H, 'ka') ]
+}
 
 
 
 === TEST 9: admins destroy others' leases: the admin token DELETEs alice's, kadm releases ka's and DELETEs bob's; the owners then find them gone
 --- request eval
+sub {
 [ ::del('admin', $::A), ::containers($::A), ::resume('alice', $::A),
   ::release('kadm', $::H), ::containers($::H), ::resume('ka', $::H),
   ::del('kadm', $::R), ::containers($::R), ::resume('bob', $::R), ::del('bob', $::R) ]
+}
 --- more_headers eval
-::hdrs()
+sub { ::hdrs() }
 --- error_code eval
 [ 200, 200, 409, 200, 200, 409, 200, 200, 409, 200 ]
 --- response_body_like eval
+sub {
 [ ::x($::Ok), $::None, ::x($::Lost), ::x($::Ok), $::None, ::x($::Lost), ::x($::Ok), $::None, ::x($::Lost), ::x($::Ok) ]
+}
 
 
 
 === TEST 10: a destroyed lease's id is free again: bob (bearer) now acquires t120-a and owns it; alice is refused; kb acquires t120-h; the owners destroy them
 --- request eval
+sub {
 [ ::acquire('bob', 't120-a'), ::resume('alice', $::A), ::del('alice', $::A),
   ::acquire('kb', 't120-h'), ::acquire('ka', 't120-h'), ::del('ka', $::H),
   ::del('bob', $::A), ::release('kb', $::H),
   ::containers($::A), ::containers($::H) ]
+}
 --- more_headers eval
-::hdrs()
+sub { ::hdrs() }
 --- error_code eval
 [ 200, 404, 404, 200, 409, 404, 200, 200, 200, 200 ]
 --- response_body_like eval
@@ -395,16 +424,18 @@ still get in.
 
 === TEST 11: nothing is left: no container and no lease key of t120:; the nonces of this file are removed
 --- request eval
+sub {
 my $port = $ENV{TEST_NGINX_REDIS_PORT};
-my @leases = redis_keys($port, 't120:lease:*');
+my @leases = ::redis_keys($port, 't120:lease:*');
 die "lease keys left behind: @leases\n" if @leases;
-my @nonces = redis_keys($port, 't120:nonce:*');
+my @nonces = ::redis_keys($port, 't120:nonce:*');
 die "no nonce was remembered under t120:nonce:*\n" unless @nonces;
-redis_cli($port, 'DEL', $_) for @nonces;
-my @left = grep { $_ ne 't120:reaper:lock' } redis_keys($port, 't120:*');
+::redis_cli($port, 'DEL', $_) for @nonces;
+my @left = grep { $_ ne 't120:reaper:lock' } ::redis_keys($port, 't120:*');
 die "keys left behind: @left\n" if @left;
 [ ::containers() ]
+}
 --- more_headers eval
-::hdrs()
+sub { ::hdrs() }
 --- response_body_like eval
 [ $::None ]

@@ -17,7 +17,8 @@
 use FindBin ();
 use lib "$FindBin::Bin/helpers";
 use Test::Nginx::Socket 'no_plan';
-use SandboxBridge::Ready;
+$ENV{TEST_NGINX_HTML_DIR} ||= html_dir();
+use SandboxBridge::Blocks qw(bridge_blocks);
 use SandboxBridge::Stream qw(json_encode);
 use SandboxBridge::Scenario qw(redis_keys);
 
@@ -124,20 +125,8 @@ sub volumes_of {
     return map { (split ' ')[1] } grep { /^volume / } split /\n/, $out;
 }
 
-add_block_preprocessor(sub {
-    my $block = shift;
-
-    $block->set_value('http_config', <<'_EOC_') unless defined $block->http_config;
-    sandbox_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT prefix=t140: command_timeout=1s;
-    sandbox_reaper_interval 30s;
-_EOC_
-
-    $block->set_value('config', <<'_EOC_') unless defined $block->config;
-    sandbox_auth bearer;
-    sandbox_auth_token_file $TEST_NGINX_HTML_DIR/tokens;
-    sandbox_docker_location /_docker;
-    sandbox_image $TEST_NGINX_SANDBOX_IMAGE;
-    location /api/paperclip-sandbox/v1 { sandbox_bridge; }
+bridge_blocks(prefix => 't140', timeout => 20, no_error_log => "[error]\n",
+              locations => <<'_EOC_');
     location /strict/api/paperclip-sandbox/v1 {
         sandbox_cap_add none;
         sandbox_read_only_root on;
@@ -155,35 +144,15 @@ _EOC_
         sandbox_network host;
         sandbox_bridge;
     }
-    location /_docker/ {
-        internal;
-        proxy_pass http://unix:$TEST_NGINX_DOCKER_SOCKET:/v1.41/;
-        proxy_read_timeout 1d;
-    }
-    # test only: straight to Docker, to inspect the containers
-    location /_inspect/ {
-        proxy_pass http://unix:$TEST_NGINX_DOCKER_SOCKET:/v1.41/;
-    }
 _EOC_
-
-    $block->set_value('user_files', ">>> tokens\nsecret-token\n")
-        unless defined $block->user_files;
-    $block->set_value('more_headers', "Authorization: Bearer secret-token\n")
-        unless defined $block->more_headers;
-    $block->set_value('timeout', '20') unless defined $block->timeout;
-    $block->set_value('no_error_log', "[error]\n")
-        unless defined $block->no_error_log || defined $block->error_log;
-});
 
 run_tests();
 
 __DATA__
 
 === TEST 1: acquire the three lease containers (default, strict, loose)
---- init
-wait_store_ready();
 --- request eval
-[ acquire('default', ''), acquire('strict', '/strict'), acquire('loose', '/loose') ]
+[ ::acquire('default', ''), ::acquire('strict', '/strict'), ::acquire('loose', '/loose') ]
 --- error_code eval
 [200, 200, 200]
 --- response_body_like eval
@@ -193,9 +162,9 @@ wait_store_ready();
 
 === TEST 2: defaults, from inside: CapEff 0xfb (the documented seven), NoNewPrivs 1, only lo, pids 512, memory 1g, 1 cpu
 --- request eval
-ex('default', $::REPORT)
+::ex('default', $::REPORT)
 --- response_body eval
-res(0, join('', map { "$_\n" }
+::res(0, CORE::join('', map { "$_\n" }
     'CapPrm: 00000000000000fb', 'CapEff: 00000000000000fb', 'CapBnd: 00000000000000fb',
     'CapAmb: 0000000000000000', 'NoNewPrivs: 1', 'net: lo ', 'dev: lo ',
     'pids: 512', 'mem: 1073741824', 'cpu: 100000 100000'), '')
@@ -204,11 +173,11 @@ res(0, join('', map { "$_\n" }
 
 === TEST 3: defaults, through Docker: NetworkMode none, PidsLimit 512, Memory 1g, NanoCpus 1e9, CapDrop ALL + the seven, no-new-privileges, writable root
 --- request eval
-inspect('default')
+::inspect('default')
 --- response_body_like eval
-my $re = has('"NetworkMode":"none"', '"PidsLimit":512[,}]', '"Memory":1073741824[,}]',
+my $re = ::has('"NetworkMode":"none"', '"PidsLimit":512[,}]', '"Memory":1073741824[,}]',
              '"NanoCpus":1000000000[,}]', '"CapDrop":\["(?:CAP_)?ALL"\]',
-             cap_add(qw(CHOWN DAC_OVERRIDE FOWNER FSETID KILL SETGID SETUID)),
+             ::cap_add(qw(CHOWN DAC_OVERRIDE FOWNER FSETID KILL SETGID SETUID)),
              '"SecurityOpt":\["no-new-privileges"\]', '"ReadonlyRootfs":false');
 qr/\A\{"Id":"[0-9a-f]{64}".*$re/s
 
@@ -216,17 +185,17 @@ qr/\A\{"Id":"[0-9a-f]{64}".*$re/s
 
 === TEST 4: defaults, by effect: root may chown and override file modes; /etc, /workspace and /tmp are writable
 --- request eval
-ex('default', $::ROOT_CAN)
+::ex('default', $::ROOT_CAN)
 --- response_body eval
-res(0, "chown: ok\nread 000: ok\nwrite /etc: ok\nwrite /workspace: ok\nwrite /tmp: ok\n", '')
+::res(0, "chown: ok\nread 000: ok\nwrite /etc: ok\nwrite /workspace: ok\nwrite /tmp: ok\n", '')
 
 
 
 === TEST 5: strict (cap_add none, read-only root, 64m, pids 64, 0.5 cpu), from inside: no capability at all, NoNewPrivs 1, only lo, the limits
 --- request eval
-ex('strict', $::REPORT)
+::ex('strict', $::REPORT)
 --- response_body eval
-res(0, join('', map { "$_\n" }
+::res(0, CORE::join('', map { "$_\n" }
     'CapPrm: 0000000000000000', 'CapEff: 0000000000000000', 'CapBnd: 0000000000000000',
     'CapAmb: 0000000000000000', 'NoNewPrivs: 1', 'net: lo ', 'dev: lo ',
     'pids: 64', 'mem: 67108864', 'cpu: 50000 100000'), '')
@@ -235,10 +204,10 @@ res(0, join('', map { "$_\n" }
 
 === TEST 6: strict, through Docker: no CapAdd, CapDrop ALL, read-only root with /workspace and /tmp as volumes, the limits
 --- request eval
-inspect('strict')
+::inspect('strict')
 --- response_body_like eval
-my $re = has('"NetworkMode":"none"', '"PidsLimit":64[,}]', '"Memory":67108864[,}]',
-             '"NanoCpus":500000000[,}]', '"CapDrop":\["(?:CAP_)?ALL"\]', cap_add(),
+my $re = ::has('"NetworkMode":"none"', '"PidsLimit":64[,}]', '"Memory":67108864[,}]',
+             '"NanoCpus":500000000[,}]', '"CapDrop":\["(?:CAP_)?ALL"\]', ::cap_add(),
              '"SecurityOpt":\["no-new-privileges"\]', '"ReadonlyRootfs":true',
              '"Type":"volume"[^{}]*"Destination":"/workspace"', '"Type":"volume"[^{}]*"Destination":"/tmp"');
 qr/\A\{"Id":"[0-9a-f]{64}".*$re/s
@@ -247,26 +216,26 @@ qr/\A\{"Id":"[0-9a-f]{64}".*$re/s
 
 === TEST 7: strict, by effect: no chown, no mode override, /etc is read-only; /workspace and /tmp are writable
 --- request eval
-ex('strict', $::ROOT_CAN)
+::ex('strict', $::ROOT_CAN)
 --- response_body eval
-res(0, "chown: denied\nread 000: denied\nwrite /etc: denied\nwrite /workspace: ok\nwrite /tmp: ok\n", '')
+::res(0, "chown: denied\nread 000: denied\nwrite /etc: denied\nwrite /workspace: ok\nwrite /tmp: ok\n", '')
 
 
 
 === TEST 8: strict, read-only root: the sentinel was written, stdin staging works, the staged file is removed, a direct write to /etc fails
 --- request eval
-[ ex('strict', { command => 'cat', args => ['/workspace/paperclip/.paperclip-lease.json'] }),
-  ex('strict', { command => 'sh', args => ['-c', 'cat; echo; ls -a /tmp | grep -c "^\.paperclip-bridge-stdin-"'], stdin => "staged on a read-only root\n" }),
-  ex('strict', { command => 'sh', args => ['-c', 'i=0; while [ $i -lt 30 ]; do ls -a /tmp | grep -q "^\.paperclip-bridge-stdin-" || { echo clean; exit 0; }; i=$((i+1)); sleep 0.1; done; ls -a /tmp'] }),
-  ex('strict', { command => 'sh', args => ['-c', 'echo x > /etc/t140-ro'] }),
+[ ::ex('strict', { command => 'cat', args => ['/workspace/paperclip/.paperclip-lease.json'] }),
+  ::ex('strict', { command => 'sh', args => ['-c', 'cat; echo; ls -a /tmp | grep -c "^\.paperclip-bridge-stdin-"'], stdin => "staged on a read-only root\n" }),
+  ::ex('strict', { command => 'sh', args => ['-c', 'i=0; while [ $i -lt 30 ]; do ls -a /tmp | grep -q "^\.paperclip-bridge-stdin-" || { echo clean; exit 0; }; i=$((i+1)); sleep 0.1; done; ls -a /tmp'] }),
+  ::ex('strict', { command => 'sh', args => ['-c', 'echo x > /etc/t140-ro'] }),
   "POST $::API/leases/resume\n" . '{"providerLeaseId":"pc-env-t140-strict","keepAlive":true,"sleepAfter":"1h"}' ]
 --- error_code eval
 [200, 200, 200, 200, 200]
 --- response_body_like eval
-[ out_like(lit(qq|{\n  "provider": "docker",\n  "providerLeaseId": "pc-env-t140-strict",\n  "remoteCwd": "/workspace/paperclip",|)
+[ ::out_like(::lit(qq|{\n  "provider": "docker",\n  "providerLeaseId": "pc-env-t140-strict",\n  "remoteCwd": "/workspace/paperclip",|)
            . '(?:[^"\\\\]|\\\\.)*'),
-  exact(res(0, "staged on a read-only root\n\n1\n", '')),
-  exact(res(0, "clean\n", '')),
+  ::exact(::res(0, "staged on a read-only root\n\n1\n", '')),
+  ::exact(::res(0, "clean\n", '')),
   qr/\A\{"exitCode":[1-9][0-9]*,"signal":null,"timedOut":false,"stdout":"","stderr":"[^"]*Read-only file system[^"]*"\}\z/,
   qr/\A\{"providerLeaseId":"pc-env-t140-strict","metadata":\{.*"resumedLease":true\}\}\z/ ]
 
@@ -274,10 +243,10 @@ res(0, "chown: denied\nread 000: denied\nwrite /etc: denied\nwrite /workspace: o
 
 === TEST 9: loose (CHOWN KILL, no_new_privileges off, no limits, network host), from inside: CapEff 0x21, NoNewPrivs 0, the host's interfaces, no limits
 --- request eval
-ex('loose', $::REPORT)
+::ex('loose', $::REPORT)
 --- response_body_like eval
-out_like(join '',
-    lit("CapPrm: 0000000000000021\nCapEff: 0000000000000021\nCapBnd: 0000000000000021\n"
+::out_like(CORE::join '',
+    ::lit("CapPrm: 0000000000000021\nCapEff: 0000000000000021\nCapBnd: 0000000000000021\n"
         . "CapAmb: 0000000000000000\nNoNewPrivs: 0\n"),
     # some interface other than lo, in both lists
     'net: (?=[a-z0-9_. -]*\b(?!lo )[a-z][a-z0-9_.-]* )[a-z0-9_. -]*\\\\n',
@@ -288,10 +257,10 @@ out_like(join '',
 
 === TEST 10: loose, through Docker: NetworkMode host, no limits, exactly CHOWN KILL added, no SecurityOpt
 --- request eval
-inspect('loose')
+::inspect('loose')
 --- response_body_like eval
-my $re = has('"NetworkMode":"host"', '"PidsLimit":(?:null|0)[,}]', '"Memory":0[,}]',
-             '"NanoCpus":0[,}]', '"CapDrop":\["(?:CAP_)?ALL"\]', cap_add(qw(CHOWN KILL)),
+my $re = ::has('"NetworkMode":"host"', '"PidsLimit":(?:null|0)[,}]', '"Memory":0[,}]',
+             '"NanoCpus":0[,}]', '"CapDrop":\["(?:CAP_)?ALL"\]', ::cap_add(qw(CHOWN KILL)),
              '"SecurityOpt":null', '"ReadonlyRootfs":false');
 qr/\A\{"Id":"[0-9a-f]{64}".*$re/s
 
@@ -299,19 +268,21 @@ qr/\A\{"Id":"[0-9a-f]{64}".*$re/s
 
 === TEST 11: loose, by effect: CHOWN works, but no DAC_OVERRIDE: a mode-000 file of another user cannot be read
 --- request eval
-ex('loose', $::ROOT_CAN)
+::ex('loose', $::ROOT_CAN)
 --- response_body eval
-res(0, "chown: ok\nread 000: denied\nwrite /etc: ok\nwrite /workspace: ok\nwrite /tmp: ok\n", '')
+::res(0, "chown: ok\nread 000: denied\nwrite /etc: ok\nwrite /workspace: ok\nwrite /tmp: ok\n", '')
 
 
 
 === TEST 12: delete the three leases: containers and the read-only root's anonymous volumes are gone
 --- request eval
-our @VOLS = volumes_of('t140-pc-env-t140-strict');
-die "expected 2 anonymous volumes, got: @VOLS" unless @VOLS == 2;
+sub {
+my @vols = ::volumes_of('t140-pc-env-t140-strict');
+die "expected 2 anonymous volumes, got: @vols" unless @vols == 2;
 [ (map { "DELETE $::API/leases/pc-env-t140-$_" } qw(default strict loose)),
-  containers(),
-  (map { "GET /_inspect/volumes/$_" } @VOLS) ]
+  ::containers(),
+  (map { "GET /_inspect/volumes/$_" } @vols) ]
+}
 --- error_code eval
 [200, 200, 200, 200, 404, 404]
 --- response_body_like eval
@@ -321,7 +292,9 @@ die "expected 2 anonymous volumes, got: @VOLS" unless @VOLS == 2;
 
 === TEST 13: no lease record of this file is left in Redis
 --- request eval
-no_lease_keys_left();
-containers()
+sub {
+::no_lease_keys_left();
+::containers()
+}
 --- response_body_like eval
 $::NONE

@@ -18,7 +18,8 @@
 use FindBin ();
 use lib "$FindBin::Bin/helpers";
 use Test::Nginx::Socket 'no_plan';
-use SandboxBridge::Ready;
+$ENV{TEST_NGINX_HTML_DIR} ||= html_dir();
+use SandboxBridge::Blocks qw(bridge_blocks);
 use SandboxBridge::Stream qw(json_encode);
 use SandboxBridge::Scenario qw(redis_keys);
 
@@ -141,91 +142,57 @@ sub no_lease_keys_left {
 
 our $INVALID = qr/\A\{"error":"invalid_request","message":"(?:[^"\\]|\\.)+"\}\z/;
 
-add_block_preprocessor(sub {
-    my $block = shift;
-
-    $block->set_value('http_config', <<'_EOC_') unless defined $block->http_config;
-    sandbox_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT prefix=t150: command_timeout=1s;
-    sandbox_reaper_interval 30s;
-_EOC_
-
-    $block->set_value('config', <<'_EOC_') unless defined $block->config;
-    sandbox_auth bearer;
-    sandbox_auth_token_file $TEST_NGINX_HTML_DIR/tokens;
-    sandbox_docker_location /_docker;
-    sandbox_image $TEST_NGINX_SANDBOX_IMAGE;
-    location /api/paperclip-sandbox/v1 { sandbox_bridge; }
-    location /_docker/ {
-        internal;
-        proxy_pass http://unix:$TEST_NGINX_DOCKER_SOCKET:/v1.41/;
-        proxy_read_timeout 1d;
-    }
-    # test only: straight to Docker, to list containers
-    location /_inspect/ {
-        proxy_pass http://unix:$TEST_NGINX_DOCKER_SOCKET:/v1.41/;
-    }
-_EOC_
-
-    $block->set_value('user_files', ">>> tokens\nsecret-token\n")
-        unless defined $block->user_files;
-    $block->set_value('more_headers', "Authorization: Bearer secret-token\n")
-        unless defined $block->more_headers;
-    $block->set_value('timeout', '20') unless defined $block->timeout;
-    $block->set_value('no_error_log', "[error]\n")
-        unless defined $block->no_error_log || defined $block->error_log;
-});
+bridge_blocks(prefix => 't150', timeout => 20, no_error_log => "[error]\n");
 
 run_tests();
 
 __DATA__
 
 === TEST 1: acquire the reusable lease used by this file
---- init
-wait_store_ready();
 --- request eval
-acquire()
+::acquire()
 --- response_body eval
-lease_body(cwd => '/workspace/paperclip', session => 'paperclip')
+::lease_body(cwd => '/workspace/paperclip', session => 'paperclip')
 
 
 
 === TEST 2: (control) the detector sees a *pwned* file, and the container starts clean
 --- request eval
-[ ex($::DETECT),
-  ex({ command => 'touch', args => ['/tmp/pwned-control'] }),
-  ex($::DETECT),
-  ex({ command => 'rm', args => ['/tmp/pwned-control'] }),
-  ex($::DETECT) ]
+[ ::ex($::DETECT),
+  ::ex({ command => 'touch', args => ['/tmp/pwned-control'] }),
+  ::ex($::DETECT),
+  ::ex({ command => 'rm', args => ['/tmp/pwned-control'] }),
+  ::ex($::DETECT) ]
 --- response_body eval
-[ $::CLEAN, res(0, '', ''), res(0, "/tmp/pwned-control\ndone\n", ''), res(0, '', ''), $::CLEAN ]
+[ $::CLEAN, ::res(0, '', ''), ::res(0, "/tmp/pwned-control\ndone\n", ''), ::res(0, '', ''), $::CLEAN ]
 
 
 
 === TEST 3: args: every payload is printed back exactly, nothing escaped
 --- request eval
-[ ex({ command => 'printf', args => ["[%s]\n", payloads('args')] }), ex($::DETECT) ]
+[ ::ex({ command => 'printf', args => ["[%s]\n", ::payloads('args')] }), ::ex($::DETECT) ]
 --- response_body eval
-[ res(0, join('', map { "[$_]\n" } payloads('args')), ''), $::CLEAN ]
+[ ::res(0, CORE::join('', map { "[$_]\n" } ::payloads('args')), ''), $::CLEAN ]
 
 
 
 === TEST 4: env values: every payload arrives in its variable exactly, nothing escaped
 --- request eval
-my @p = payloads('env');
+my @p = ::payloads('env');
 my %env = map { (sprintf('V%02d', $_ + 1) => $p[$_]) } 0 .. $#p;
-[ ex({ command => 'sh', args => ['-c', 'printf "[%s]\n" ' . join(' ', map { sprintf '"$V%02d"', $_ } 1 .. @p)], env => \%env }),
-  ex($::DETECT) ]
+[ ::ex({ command => 'sh', args => ['-c', 'printf "[%s]\n" ' . CORE::join(' ', map { sprintf '"$V%02d"', $_ } 1 .. @p)], env => \%env }),
+  ::ex($::DETECT) ]
 --- response_body eval
-[ res(0, join('', map { "[$_]\n" } payloads('env')), ''), $::CLEAN ]
+[ ::res(0, CORE::join('', map { "[$_]\n" } ::payloads('env')), ''), $::CLEAN ]
 
 
 
 === TEST 5: env keys are never written into the script: a payload key is refused (500, D-§5.2), nothing runs
 --- request eval
-[ post('/exec', jsc({ providerLeaseId => $::LEASE, command => 'true', env => { 'A=1; touch /tmp/pwned-envkey-1 #' => 'x' } })),
-  post('/exec', jsc({ providerLeaseId => $::LEASE, command => 'true', env => { '$(touch /tmp/pwned-envkey-2)' => 'x' } })),
-  post('/exec', jsc({ providerLeaseId => $::LEASE, command => 'true', env => { "A\ntouch /tmp/pwned-envkey-3" => 'x' } })),
-  ex($::DETECT) ]
+[ ::post('/exec', ::jsc({ providerLeaseId => $::LEASE, command => 'true', env => { 'A=1; touch /tmp/pwned-envkey-1 #' => 'x' } })),
+  ::post('/exec', ::jsc({ providerLeaseId => $::LEASE, command => 'true', env => { '$(touch /tmp/pwned-envkey-2)' => 'x' } })),
+  ::post('/exec', ::jsc({ providerLeaseId => $::LEASE, command => 'true', env => { "A\ntouch /tmp/pwned-envkey-3" => 'x' } })),
+  ::ex($::DETECT) ]
 --- error_code eval
 [500, 500, 500, 200]
 --- response_body eval
@@ -238,87 +205,87 @@ my %env = map { (sprintf('V%02d', $_ + 1) => $p[$_]) } 0 .. $#p;
 
 === TEST 6: cwd: a directory named after each payload is created (through args) ...
 --- request eval
-ex({ command => 'mkdir', args => ['-p', map { "/workspace/t150-cwd/$_" } payloads('cwd')] })
+::ex({ command => 'mkdir', args => ['-p', map { "/workspace/t150-cwd/$_" } ::payloads('cwd')] })
 --- response_body eval
-res(0, '', '')
+::res(0, '', '')
 
 
 
 === TEST 7: ... and `pwd` in it prints the payload path exactly; nothing escaped
 --- request eval
-[ (map { ex({ command => 'pwd', cwd => "/workspace/t150-cwd/$_" }) } payloads('cwd')), ex($::DETECT) ]
+[ (map { ::ex({ command => 'pwd', cwd => "/workspace/t150-cwd/$_" }) } ::payloads('cwd')), ::ex($::DETECT) ]
 --- response_body eval
-[ (map { res(0, "/workspace/t150-cwd/$_\n", '') } payloads('cwd')), $::CLEAN ]
+[ (map { ::res(0, "/workspace/t150-cwd/$_\n", '') } ::payloads('cwd')), $::CLEAN ]
 
 
 
 === TEST 8: command: a program is installed at a path made of each payload (through args) ...
 --- request eval
-ex({ command => 'sh', args => ['-c', q{printf '#!/bin/sh\nprintf "ran:%%s" "$0"\n' > /workspace/t150-tpl && chmod +x /workspace/t150-tpl && for p in "$@"; do mkdir -p "$(dirname "$p")" && cp /workspace/t150-tpl "$p" || exit 1; done; echo installed},
-     'sh', map { "/workspace/t150-cmd/$_" } payloads('command')] })
+::ex({ command => 'sh', args => ['-c', q{printf '#!/bin/sh\nprintf "ran:%%s" "$0"\n' > /workspace/t150-tpl && chmod +x /workspace/t150-tpl && for p in "$@"; do mkdir -p "$(dirname "$p")" && cp /workspace/t150-tpl "$p" || exit 1; done; echo installed},
+     'sh', map { "/workspace/t150-cmd/$_" } ::payloads('command')] })
 --- response_body eval
-res(0, "installed\n", '')
+::res(0, "installed\n", '')
 
 
 
 === TEST 9: ... and running each path as the command runs exactly that program (it reports its own path); nothing escaped
 --- request eval
-[ (map { ex({ command => "/workspace/t150-cmd/$_" }) } payloads('command')), ex($::DETECT) ]
+[ (map { ::ex({ command => "/workspace/t150-cmd/$_" }) } ::payloads('command')), ::ex($::DETECT) ]
 --- response_body eval
-[ (map { res(0, "ran:/workspace/t150-cmd/$_", '') } payloads('command')), $::CLEAN ]
+[ (map { ::res(0, "ran:/workspace/t150-cmd/$_", '') } ::payloads('command')), $::CLEAN ]
 
 
 
 === TEST 10: a bare payload as the command is one (missing) program name: 127, nothing escaped
 --- request eval
-[ (map { ex({ command => $_ }) } payloads('command-bare')), ex($::DETECT) ]
+[ (map { ::ex({ command => $_ }) } ::payloads('command-bare')), ::ex($::DETECT) ]
 --- response_body_like eval
 [ (qr/\A\{"exitCode":127,"signal":null,"timedOut":false,"stdout":"","stderr":"(?:[^"\\]|\\.)*"\}\z/) x 10,
-  exact($::CLEAN) ]
+  ::exact($::CLEAN) ]
 
 
 
 === TEST 11: stdin: the payloads arrive byte for byte, nothing escaped
 --- request eval
-[ ex({ command => 'cat', stdin => join("\n", payloads('stdin')) }), ex($::DETECT) ]
+[ ::ex({ command => 'cat', stdin => CORE::join("\n", ::payloads('stdin')) }), ::ex($::DETECT) ]
 --- response_body eval
-[ res(0, join("\n", payloads('stdin')), ''), $::CLEAN ]
+[ ::res(0, CORE::join("\n", ::payloads('stdin')), ''), $::CLEAN ]
 
 
 
 === TEST 12: exec sessionId: each payload, also streaming: the command runs normally; nothing escaped
 --- request eval
-[ (map { ex({ command => 'echo', args => ['ok'], sessionId => $_ }) } payloads('sessionId')),
-  (map { ex({ command => 'echo', args => ['ok'], sessionId => $_, sessionStrategy => 'default' }) } payloads('sessionId-default')),
-  ex({ command => 'echo', args => ['ok'], sessionId => (payloads('sessionId-stream'))[0], streamOutput => JSON::PP::true }),
-  ex({ command => 'echo', args => ['ok'], sessionId => (payloads('sessionId-stream'))[4], streamOutput => JSON::PP::true }),
-  ex($::DETECT) ]
+[ (map { ::ex({ command => 'echo', args => ['ok'], sessionId => $_ }) } ::payloads('sessionId')),
+  (map { ::ex({ command => 'echo', args => ['ok'], sessionId => $_, sessionStrategy => 'default' }) } ::payloads('sessionId-default')),
+  ::ex({ command => 'echo', args => ['ok'], sessionId => (::payloads('sessionId-stream'))[0], streamOutput => JSON::PP::true }),
+  ::ex({ command => 'echo', args => ['ok'], sessionId => (::payloads('sessionId-stream'))[4], streamOutput => JSON::PP::true }),
+  ::ex($::DETECT) ]
 --- response_body eval
-[ (res(0, "ok\n", '')) x 20,
-  (qq{event: stdout\ndata: {"data":"ok\\n"}\n\nevent: complete\ndata: } . res(0, "ok\n", '') . "\n\n") x 2,
+[ (::res(0, "ok\n", '')) x 20,
+  (qq{event: stdout\ndata: {"data":"ok\\n"}\n\nevent: complete\ndata: } . ::res(0, "ok\n", '') . "\n\n") x 2,
   $::CLEAN ]
 
 
 
 === TEST 13: acquire + resume: requestedCwd and sessionId payloads arrive verbatim (metadata, directory, sentinel JSON); nothing escaped
 --- request eval
-my @cwd = map { "/workspace/t150-rc/$_" } payloads('requestedCwd');
-my @sa  = payloads('sessionId-acquire');
-my @sr  = payloads('sessionId-resume');
-[ (map { (acquire(requestedCwd => $cwd[$_], sessionId => $sa[$_]),
-          cat_sentinel($cwd[$_]),
-          resume(requestedCwd => $cwd[$_], sessionId => $sr[$_]),
-          cat_sentinel($cwd[$_])) } 0 .. $#cwd),
-  ex($::DETECT) ]
+my @cwd = map { "/workspace/t150-rc/$_" } ::payloads('requestedCwd');
+my @sa  = ::payloads('sessionId-acquire');
+my @sr  = ::payloads('sessionId-resume');
+[ (map { (::acquire(requestedCwd => $cwd[$_], sessionId => $sa[$_]),
+          ::cat_sentinel($cwd[$_]),
+          ::resume(requestedCwd => $cwd[$_], sessionId => $sr[$_]),
+          ::cat_sentinel($cwd[$_])) } 0 .. $#cwd),
+  ::ex($::DETECT) ]
 --- response_body_like eval
-my @cwd = map { "/workspace/t150-rc/$_" } payloads('requestedCwd');
-my @sa  = payloads('sessionId-acquire');
-my @sr  = payloads('sessionId-resume');
-[ (map { (exact(lease_body(cwd => $cwd[$_], session => $sa[$_])),
-          sentinel_cat(cwd => $cwd[$_], session => $sa[$_]),
-          exact(lease_body(cwd => $cwd[$_], session => $sr[$_], resumed => 1)),
-          sentinel_cat(cwd => $cwd[$_], session => $sr[$_], resumed => 1)) } 0 .. $#cwd),
-  exact($::CLEAN) ]
+my @cwd = map { "/workspace/t150-rc/$_" } ::payloads('requestedCwd');
+my @sa  = ::payloads('sessionId-acquire');
+my @sr  = ::payloads('sessionId-resume');
+[ (map { (::exact(::lease_body(cwd => $cwd[$_], session => $sa[$_])),
+          ::sentinel_cat(cwd => $cwd[$_], session => $sa[$_]),
+          ::exact(::lease_body(cwd => $cwd[$_], session => $sr[$_], resumed => 1)),
+          ::sentinel_cat(cwd => $cwd[$_], session => $sr[$_], resumed => 1)) } 0 .. $#cwd),
+  ::exact($::CLEAN) ]
 
 
 
@@ -326,16 +293,16 @@ my @sr  = payloads('sessionId-resume');
 (`test -s '<cwd>/.paperclip-lease.json'` with cwd  /x' -o -n 'y  would be
 true if the quoting broke.)
 --- request eval
-[ resume(requestedCwd => "/workspace/t150-none' -o -n 'y"),
-  resume(requestedCwd => "/workspace/t150-none'; test -n '1"),
-  resume(requestedCwd => "/workspace/t150-none\" -o -n \"y"),
-  ex({ command => 'sh', args => ['-c', q{ls -d /workspace/t150-none* 2>/dev/null; echo listed}] }),
-  ex($::DETECT) ]
+[ ::resume(requestedCwd => "/workspace/t150-none' -o -n 'y"),
+  ::resume(requestedCwd => "/workspace/t150-none'; test -n '1"),
+  ::resume(requestedCwd => "/workspace/t150-none\" -o -n \"y"),
+  ::ex({ command => 'sh', args => ['-c', q{ls -d /workspace/t150-none* 2>/dev/null; echo listed}] }),
+  ::ex($::DETECT) ]
 --- error_code eval
 [409, 409, 409, 200, 200]
 --- response_body eval
 [ ('{"error":"sandbox_state_lost","message":"Cloudflare sandbox state is no longer available."}') x 3,
-  res(0, "listed\n", ''), $::CLEAN ]
+  ::res(0, "listed\n", ''), $::CLEAN ]
 
 
 
@@ -343,43 +310,45 @@ true if the quoting broke.)
 (probe destroys its container, so what shows that nothing escaped is the
 exact pwd output of the odd path.)
 --- request eval
-my @p = payloads('probe');
-my @s = payloads('sessionId-probe');
-[ post('/probe', json_encode({ requestedCwd => '/workspace/t150-probe/' . join('/', @p[0 .. 4]), sessionId => $s[0] })),
-  post('/probe', json_encode({ requestedCwd => '/workspace/t150-probe/' . join('/', @p[5 .. 9]), sessionId => $s[4] })) ]
+my @p = ::payloads('probe');
+my @s = ::payloads('sessionId-probe');
+[ ::post('/probe', ::json_encode({ requestedCwd => '/workspace/t150-probe/' . CORE::join('/', @p[0 .. 4]), sessionId => $s[0] })),
+  ::post('/probe', ::json_encode({ requestedCwd => '/workspace/t150-probe/' . CORE::join('/', @p[5 .. 9]), sessionId => $s[4] })) ]
 --- error_code eval
 [200, 200]
 --- response_body_like eval
-my @p = payloads('probe');
-[ map { my $cwd = $_; qr/\A\{"ok":true,"summary":"(?:[^"\\]|\\.)*","metadata":\{"provider":"docker","remoteCwd":\Q${\ js($cwd)}\E,"namedSessions":true,"stdout":\Q${\ js("$cwd\n")}\E\}\}\z/ }
-    '/workspace/t150-probe/' . join('/', @p[0 .. 4]), '/workspace/t150-probe/' . join('/', @p[5 .. 9]) ]
+my @p = ::payloads('probe');
+[ map { my $cwd = $_; qr/\A\{"ok":true,"summary":"(?:[^"\\]|\\.)*","metadata":\{"provider":"docker","remoteCwd":\Q${\ ::js($cwd)}\E,"namedSessions":true,"stdout":\Q${\ ::js("$cwd\n")}\E\}\}\z/ }
+    '/workspace/t150-probe/' . CORE::join('/', @p[0 .. 4]), '/workspace/t150-probe/' . CORE::join('/', @p[5 .. 9]) ]
 
 
 
 === TEST 16: lease ids cannot carry a payload: 400 invalid_request (D6) on acquire, exec, resume, release and DELETE; no container is created
 --- request eval
-Test::More::is(join(' ', lease_keys()), 't150:lease:{pc-env-t150-inject}',
+sub {
+Test::More::is(CORE::join(' ', ::lease_keys()), 't150:lease:{pc-env-t150-inject}',
                'before: only the lease of this file is stored');
-[ post('/leases/acquire', json_encode({ environmentId => "x'; touch /tmp/pwned-envid; '", runId => 'r', reuseLease => JSON::PP::true, normalizeId => JSON::PP::false })),
-  post('/leases/acquire', json_encode({ environmentId => 'e', runId => '$(touch /tmp/pwned-runid)', normalizeId => JSON::PP::false })),
-  post('/exec', json_encode({ providerLeaseId => "pc-x'; touch /tmp/pwned-id; '", command => 'true' })),
-  post('/leases/resume', json_encode({ providerLeaseId => '`touch /tmp/pwned-id`' })),
-  post('/leases/release', json_encode({ providerLeaseId => "pc-x\ntouch /tmp/pwned-id" })),
-  "DELETE $::API/leases/" . uri_escape("pc-x'; touch /tmp/pwned-id; '"),
-  containers(),
-  ex($::DETECT) ]
+[ ::post('/leases/acquire', ::json_encode({ environmentId => "x'; touch /tmp/pwned-envid; '", runId => 'r', reuseLease => JSON::PP::true, normalizeId => JSON::PP::false })),
+  ::post('/leases/acquire', ::json_encode({ environmentId => 'e', runId => '$(touch /tmp/pwned-runid)', normalizeId => JSON::PP::false })),
+  ::post('/exec', ::json_encode({ providerLeaseId => "pc-x'; touch /tmp/pwned-id; '", command => 'true' })),
+  ::post('/leases/resume', ::json_encode({ providerLeaseId => '`touch /tmp/pwned-id`' })),
+  ::post('/leases/release', ::json_encode({ providerLeaseId => "pc-x\ntouch /tmp/pwned-id" })),
+  "DELETE $::API/leases/" . ::uri_escape("pc-x'; touch /tmp/pwned-id; '"),
+  ::containers(),
+  ::ex($::DETECT) ]
+}
 --- error_code eval
 [ (400) x 6, 200, 200 ]
 --- response_body_like eval
 [ ($::INVALID) x 6,
   qr/\A\[\{(?:(?!\{"Id":).)*"paperclip\.bridge\.lease":"pc-env-t150-inject"(?:(?!\{"Id":).)*\}\]\s*\z/s,
-  exact($::CLEAN) ]
+  ::exact($::CLEAN) ]
 
 
 
 === TEST 17: delete the lease; nothing of this file is left
 --- request eval
-[ "DELETE $::API/leases/$::LEASE", containers() ]
+[ "DELETE $::API/leases/$::LEASE", ::containers() ]
 --- response_body_like eval
 [ qr/\A\{"ok":true\}\z/, qr/\A\[\]\s*\z/ ]
 
@@ -387,7 +356,9 @@ Test::More::is(join(' ', lease_keys()), 't150:lease:{pc-env-t150-inject}',
 
 === TEST 18: no lease record of this file is left in Redis (the payload ids of TEST 16 stored none)
 --- request eval
-no_lease_keys_left();
-containers()
+sub {
+::no_lease_keys_left();
+::containers()
+}
 --- response_body_like eval
 qr/\A\[\]\s*\z/

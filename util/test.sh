@@ -8,6 +8,8 @@
 # Environment:
 #   T                   files/dirs for prove (default: t), e.g. T=t/010-auth.t
 #   PROVE_FLAGS         extra prove flags (e.g. -v, --timer)
+#   PERL5LIB            with openresty's Test::Nginx lib: run under it
+#                       instead of t/lib
 #   TEST_NGINX_BINARY   nginx to test (default /usr/sbin/nginx; --asan uses
 #                       build/asan/sbin/nginx)
 #   TEST_NGINX_SERVROOT default <repo>/t/servroot
@@ -134,9 +136,16 @@ fi
 . "$("$ROOT/util/services.sh" env)"
 
 # ---------------------------------------------------------------- harness
-if ! perl -MTest::Nginx::Socket -e1 2>/dev/null; then
+# openresty's Test::Nginx when it is installed or on PERL5LIB (README
+# "Tests"), else t/lib.  One that is there but does not load is an error,
+# not a silent switch to t/lib.
+if ! err=$(perl -MTest::Nginx::Socket -e1 2>&1); then
+    if perl -e 'exit !grep { -f "$_/Test/Nginx/Socket.pm" } @INC'; then
+        die "Test::Nginx::Socket does not load: $err"
+    fi
     export PERL5LIB=$ROOT/t/lib${PERL5LIB:+:$PERL5LIB}
 fi
+harness=$(perl -MTest::Nginx::Socket -e 'print $INC{"Test/Nginx/Socket.pm"}')
 
 asan_dir=
 case "$mode" in
@@ -162,6 +171,7 @@ case "$mode" in
 esac
 
 echo "test.sh: $mode nginx=$TEST_NGINX_BINARY module=$TEST_NGINX_LOAD_MODULES" >&2
+echo "test.sh: harness=$harness" >&2
 echo "test.sh: redis=$TEST_NGINX_REDIS_HOST:$TEST_NGINX_REDIS_PORT docker=$TEST_NGINX_DOCKER_SOCKET image=$TEST_NGINX_SANDBOX_IMAGE" >&2
 
 rc=0

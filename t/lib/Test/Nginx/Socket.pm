@@ -75,8 +75,13 @@ C<access_log>, C<no_access_log>, C<timeout>, C<abort>, C<wait>,
 C<must_die>, C<log_level>, C<server_name>, C<init>, C<shutdown>,
 C<ignore_response>, C<no_check_leak> (ignored), C<SKIP>, C<ONLY>, C<LAST>.
 
-The request-side sections and all expectation sections are filtered (their
-C<eval> run) only after nginx is up for the block, once per repetition.
+Every section of every block is filtered (its C<eval> run) when
+C<run_tests()> starts, before any nginx runs, in package
+C<Test::Base::Filter> under C<use strict>; block preprocessors run right
+before their block (the one added last first); C<init> runs once per block
+after nginx is up, in package C<Test::Nginx::Util>.  The error log is
+checked after every response, against the lines logged since the previous
+check.
 
 Any C<[alert]>, C<[crit]> or C<[emerg]> line in the new error log text is
 a failure unless C<error_log> or C<no_error_log> mentions that level.  An
@@ -92,10 +97,36 @@ C<TEST_NGINX_MASTER_PROCESS>, C<TEST_NGINX_FORCE_RESTART_ON_TEST>,
 C<TEST_NGINX_USE_VALGRIND> (1, or extra valgrind options),
 C<TEST_NGINX_USE_HUP>, C<TEST_NGINX_VERBOSE>.  C<$TEST_NGINX_*> in sections
 is expanded (an unset variable bails out); C<$TEST_NGINX_RAND_PORT_N> are
-free ports; C<TEST_NGINX_SERVER_PORT>, C<TEST_NGINX_SERVROOT> and
-C<TEST_NGINX_HTML_DIR> are always set.
+free ports.  Like upstream, the harness sets only C<TEST_NGINX_SERVER_ROOT>
+(and C<TEST_NGINX_SERVER_PORT> in C<run_tests()>); a test file that uses
+C<$TEST_NGINX_HTML_DIR> sets it: C<< $ENV{TEST_NGINX_HTML_DIR} ||= html_dir(); >>
 
-=head2 Differences from upstream Test::Nginx
+=head2 Differences from upstream
+
+A test that passes here must pass under openresty's Test::Nginx too.  What
+the test files lean on behaves as upstream does, and the self-test checks
+it (F<t/harness/upstream.tt>, F<t/harness/failures.tt>):
+
+=over
+
+=item A. C<TEST_NGINX_HTML_DIR> is not set by the harness.
+
+=item B. C<--- X eval> runs in package C<Test::Base::Filter> under strict
+(helpers of the test file must be fully qualified: C<::ex(...)>,
+C<$::P>, C<${main::P}>); C<--- init> runs in package C<Test::Nginx::Util>.
+
+=item C. All section evals run when the file starts, before nginx and
+before any block; block preprocessors and C<init> run when their block
+does.  An eval that needs state made by an earlier block returns a code
+ref that a preprocessor calls (t/helpers/SandboxBridge/Blocks.pm).
+
+=item D. Each request of a block is checked against the error log lines
+written since the previous check, so a start-up line is seen by the first
+request only.
+
+=back
+
+Still different (stricter here, or harness mechanics):
 
 =over
 
@@ -106,15 +137,22 @@ and C<TERM>; a stale nginx named by F<servroot/logs/nginx.pid> is killed on
 the first start).
 
 =item * nginx is reused while the generated nginx.conf stays the same;
-upstream restarts it for every block by default.
+upstream restarts it for every block by default (set
+C<TEST_NGINX_FORCE_RESTART_ON_TEST=1> to restart here too).  So a block
+that starts nginx sees its start-up log lines in its first request; one
+that reuses nginx does not.
 
 =item * C<[alert]>/C<[crit]>/C<[emerg]> lines and sanitizer reports
 (ASan/LSan/UBSan, in error.log or nginx's stderr) are failures, not
-warnings.  A failing section C<eval> fails its block (Test::Base would
-silently use the error text).
+warnings.  A section C<eval>, a block preprocessor or C<init> that dies
+fails its block (upstream: an eval's error text becomes the section's
+value; a dying preprocessor ends the file; a dying C<init> bails out).
 
-=item * C<response_headers> and C<response_headers_like> are both checked
-when both are present; header absence (C<!Name>) is case-insensitive.
+=item * A block with more than one of C<response_body>,
+C<response_body_like> and C<response_body_unlike> fails: upstream checks
+only the first of them.  C<response_headers> and C<response_headers_like>
+are both checked when both are present; header absence (C<!Name>) is
+case-insensitive.
 
 =item * Under valgrind, per-step client timeouts are tripled and
 C<--errors-for-leak-kinds=definite> is used; errors are read from
@@ -123,6 +161,9 @@ F<servroot/logs/valgrind.log> after every block and when nginx exits.
 =item * HUP mode (C<TEST_NGINX_USE_HUP=1>) reloads for every block and waits
 until a hidden C<Test-Nginx> virtual server serves the new config version
 and the old workers are gone.
+
+=item * Test names carry no file name prefix; log check names say which
+request (C<req N>), upstream's say which repetition.
 
 =back
 

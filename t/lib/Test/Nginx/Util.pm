@@ -80,11 +80,10 @@ our $AccLogFile  = "$LogDir/access.log";
 our $StderrFile  = "$LogDir/nginx.stderr";
 our $ValgrindLog = "$LogDir/valgrind.log";
 
-# Variables every test can use in its sections.
-$ENV{TEST_NGINX_SERVER_PORT} //= $ServerPort;
-$ENV{TEST_NGINX_SERVROOT}     = $ServRoot;
-$ENV{TEST_NGINX_SERVER_ROOT}  = $ServRoot;
-$ENV{TEST_NGINX_HTML_DIR}     = $HtmlDir;
+# Like upstream: only TEST_NGINX_SERVER_ROOT is set here, and
+# TEST_NGINX_SERVER_PORT by run_tests(); test files set anything else
+# themselves (e.g. $ENV{TEST_NGINX_HTML_DIR} ||= html_dir();).
+$ENV{TEST_NGINX_SERVER_ROOT} = $ServRoot;
 
 sub repeat_each (@)        { $RepeatEach = shift if @_; $RepeatEach }
 sub no_shuffle ()          { $NoShuffle = 1 }
@@ -99,7 +98,8 @@ sub master_process_enabled (@) {
 sub workers (@)            { $Workers = shift if @_; $Workers }
 sub worker_connections (@) { $WorkerConnections = shift if @_; $WorkerConnections }
 sub no_root_location ()    { $NoRootLocation = 1 }
-sub add_block_preprocessor (&) { push @BlockPreprocessors, shift }
+# like upstream, the preprocessor added last runs first
+sub add_block_preprocessor (&) { unshift @BlockPreprocessors, shift }
 sub add_cleanup_handler ($)    { unshift @CleanupHandlers, shift }
 sub server_addr (@)        { $ServerAddr = shift if @_; $ServerAddr }
 sub server_name (@)        { $ServerName = shift if @_; $ServerName }
@@ -134,6 +134,7 @@ sub http_exchange ($$$$);
 sub parse_response ($$);
 sub tail ($$);
 sub eval_section_code ($);
+sub eval_init_code ($) { eval $_[0] }   # package Test::Nginx::Util, strict
 
 sub vlog { warn "# [test-nginx] @_\n" if $Verbose }
 
@@ -277,53 +278,50 @@ sub expand_env ($$$$) {
 }
 
 #---------------------------------------------------------------------------
-# Lazy Test::Base section filtering
+# Test::Base section filtering
 #---------------------------------------------------------------------------
-# Test::Base runs all filters of a block at once.  We run them section by
-# section so that "--- request eval" and the expectation evals only execute
-# after nginx has been started for the block.
+# Like upstream, run_tests() filters every block before the first nginx
+# starts: a "--- X eval" runs at file start, in package Test::Base::Filter
+# under strict (see eval_section_code at the end of this file).  Unlike
+# upstream, an eval that dies fails its block instead of becoming the
+# section's text.
 
-# Sections needed before nginx starts (plus flags that carry no code).
-my %EARLY = map { $_ => 1 } qw(
-    main_config http_config config post_main_config user_files log_level
-    must_die timeout wait abort ignore_response no_check_leak init shutdown
-    raw_request_middle_delay server_name
-);
-my @REQUEST_SECTIONS = qw(request more_headers raw_request pipelined_requests);
-
-sub filter_sections ($$) {
-    my ($blk, $want) = @_;
-    my $map   = $blk->_section_map   || {};
-    my $order = $blk->_section_order || [];
-    my $final = $blk->{_tn_final} ||= {};
-    my %present = map { $_ => 1 } @$order;
-    for my $type (grep { $present{$_} } @$want) {
-        next if $final->{$type};
+sub filter_block ($) {
+    my $blk = shift;
+    my $map = $blk->_section_map || {};
+    for my $type (@{ $blk->_section_order || [] }) {
         my @value = @{ $blk->{$type} || [] };
-        for my $filter ($blk->_get_filters($type, $map->{$type}{filters})) {
-            no warnings 'once';
-            local $Test::Base::Filter::arguments =
-                $filter =~ s/=(.*)$// ? $1 : undef;
-            no strict 'refs';
-            if ($filter eq 'eval') {
-                my $code = join '', grep { defined } @value;
-                @value = eval_section_code($code);
-                die "--- $type eval failed: $@" if $@;
-            } elsif (defined &{"main::$filter"}) {
-                local $_ = (@value == 1 && !defined $value[0]) ? undef : join '', @value;
-                @value = &{"main::$filter"}(@value);
-                @value = ($_) if !@value
-                    || @value == 1 && defined $value[0] && $value[0] =~ /\A(\d+|)\z/;
-            } else {
-                my $obj = $blk->blocks_object->filter_class->new;
-                die "--- $type: unknown filter '$filter'\n" unless $obj->can($filter);
-                $obj->current_block($blk);
-                @value = $obj->$filter(@value);
+        my $ok = eval {
+            for my $filter ($blk->_get_filters($type, $map->{$type}{filters})) {
+                no warnings 'once';
+                local $Test::Base::Filter::arguments =
+                    $filter =~ s/=(.*)$// ? $1 : undef;
+                no strict 'refs';
+                if ($filter eq 'eval') {
+                    my $code = join '', grep { defined } @value;
+                    @value = eval_section_code($code);
+                    die "--- $type eval failed: $@" if $@;
+                } elsif (defined &{"main::$filter"}) {
+                    local $_ = (@value == 1 && !defined $value[0]) ? undef : join '', @value;
+                    @value = &{"main::$filter"}(@value);
+                    @value = ($_) if !@value
+                        || @value == 1 && defined $value[0] && $value[0] =~ /\A(\d+|)\z/;
+                } else {
+                    my $obj = $blk->blocks_object->filter_class->new;
+                    die "--- $type: unknown filter '$filter'\n" unless $obj->can($filter);
+                    $obj->current_block($blk);
+                    @value = $obj->$filter(@value);
+                }
             }
+            1;
+        };
+        if (!$ok) {
+            (my $err = $@ || 'unknown error') =~ s/\s+\z//;
+            $blk->{_tn_filter_error} //= $err;
         }
         $blk->{$type} = [@value];
-        $final->{$type} = 1;
     }
+    $blk->is_filtered(1);
 }
 
 # Value of a section (first element, like Test::Base accessors).
@@ -1179,14 +1177,6 @@ sub check_access_log ($$$) {
 # Block runner
 #---------------------------------------------------------------------------
 
-# Per-repetition copy of a block whose lazy sections are still unfiltered.
-sub clone_block ($) {
-    my $b = shift;
-    my $c = bless { %$b }, ref $b;
-    $c->{_tn_final} = { %{ $b->{_tn_final} || {} } };
-    return $c;
-}
-
 # The requests of a block: list of { packets, head, n } (n > 1: pipelined).
 sub requests_of ($) {
     my $t = shift;
@@ -1224,6 +1214,9 @@ sub requests_of ($) {
     my $req = expand_env(sect($t, 'request'), $name, 'request', $rp);
     die "no --- request, --- raw_request or --- pipelined_requests section\n"
         if !defined $req;
+    # like upstream: no code refs (an eval's sub is never called)
+    die "--- request must be a string or an ARRAY ref, not " . ref($req) . "\n"
+        if ref $req && ref $req ne 'ARRAY';
     my @reqs = ref $req eq 'ARRAY' ? @$req : ($req);
     my @out;
     for my $i (0 .. $#reqs) {
@@ -1254,8 +1247,7 @@ sub run_must_die ($$) {
         stop_nginx();
     }
 
-    my $t = clone_block($block);
-    filter_sections($t, [grep { !$EARLY{$_} } @{ $t->_section_order || [] }]);
+    my $t = $block;
     my $want = sect($t, 'must_die');
     $want =~ s/^\s+|\s+$//g if defined $want;
     if ($res ne 'exited') {
@@ -1271,37 +1263,53 @@ sub run_must_die ($$) {
     return 'ok';
 }
 
+# The error log checks of one request: like upstream, each request of a
+# block sees only the lines logged since the previous check; the block's
+# first check starts where the block began (0 after a fresh start), so
+# start-up lines are visible to the first request only.
+sub check_logs ($$$) {
+    my ($t, $rep, $tag) = @_;
+    sleep $Settle * 3;
+    my $from = $CheckAccumErrLog ? $t->{_tn_log_pos0} : $t->{_tn_log_pos};
+    my ($log, $end) = read_file_from($ErrLogFile, $from);
+    $t->{_tn_log_pos} = $end;
+    my @lines = split /^/m, $log;
+    check_log_lines($t, \@lines, $tag, 1);
+    check_grep_error_log($t, \@lines, $rep);
+    if (defined sect($t, 'access_log') || defined sect($t, 'no_access_log')) {
+        my ($acc) = read_file_from($AccLogFile, $t->{_tn_acc_pos});
+        check_access_log($t, $acc, $tag);
+    }
+}
+
 sub run_once ($$) {
-    my ($block, $rep) = @_;
-    my $name = $block->name;
+    my ($t, $rep) = @_;
+    my $name = $t->name;
     $LastBlockName = $name;
 
-    my ($how, $log_pos) = ensure_nginx($block, $rep);
+    my ($how, $log_pos) = ensure_nginx($t, $rep);
     return 'startfail' unless $how;
-    # check_accum_error_log(): every repetition sees the whole block's log
-    if ($CheckAccumErrLog) {
-        $block->{_tn_log_pos0} = $log_pos if $rep == 0;
-        $log_pos = $block->{_tn_log_pos0};
+    if ($rep == 0) {
+        ($t->{_tn_log_pos0}, $t->{_tn_log_pos}) = ($log_pos, $log_pos);
+        $t->{_tn_acc_pos} = $how eq 'started' ? 0 : file_size($AccLogFile);
+    } elsif ($how ne 'reused') {
+        # restarted between repetitions: a new log
+        ($t->{_tn_log_pos0}, $t->{_tn_log_pos}, $t->{_tn_acc_pos}) = ($log_pos, $log_pos, 0);
     }
-    write_user_files($block) if $how eq 'reused' && $rep == 0;
-    my $acc_pos = $how eq 'started' ? 0 : file_size($AccLogFile);
+    write_user_files($t) if $how eq 'reused' && $rep == 0;
 
-    if (defined(my $init = sect($block, 'init'))) {
-        eval_section_code($init);
+    # like upstream: once per block, after nginx is up, in Test::Nginx::Util
+    if ($rep == 0 && defined(my $init = sect($t, 'init'))) {
+        eval_init_code($init);
         die "--- init failed: $@" if $@;
     }
-
-    # Lazy sections: requests first, then expectations.
-    my $t = clone_block($block);
-    my @lazy = grep { !$EARLY{$_} } @{ $t->_section_order || [] };
-    filter_sections($t, [@REQUEST_SECTIONS]);
-    filter_sections($t, \@lazy);
 
     my $timeout = parse_time(sect($t, 'timeout')) // $Timeout;
     $timeout *= $ValgrindIOFactor if $UseValgrind;
     my $delay = parse_time(sect($t, 'raw_request_middle_delay'));
     my $shutdown = sect($t, 'shutdown');
     $shutdown = ($shutdown =~ /^\s*(\d)\s*$/ ? $1 : 1) if defined $shutdown;
+    my $wait = parse_time(sect($t, 'wait'));
 
     my @reqs = requests_of($t);
     my $total = 0;
@@ -1336,13 +1344,11 @@ sub run_once ($$) {
                 check_response($t, $res, $idx, $need_array, $rtag_of->($idx));
             }
             $raw = $res ? $res->{left} : '';
+            sleep $wait if $wait;
+            check_logs($t, $rep, $rtag_of->($idx));
             $idx++;
         }
     }
-
-    my $wait = parse_time(sect($t, 'wait'));
-    sleep $wait if $wait;
-    sleep $Settle * 3;
 
     if (defined $ChildPid && waitpid($ChildPid, WNOHANG) == $ChildPid) {
         Test::More::fail("$name - nginx exited unexpectedly (" . status_str($?) . ")");
@@ -1350,14 +1356,6 @@ sub run_once ($$) {
         undef $PrevConf;
     }
 
-    my ($log) = read_file_from($ErrLogFile, $log_pos);
-    my @lines = split /^/m, $log;
-    check_log_lines($t, \@lines, "req $rep", 1);
-    check_grep_error_log($t, \@lines, $rep);
-    if (defined sect($t, 'access_log') || defined sect($t, 'no_access_log')) {
-        my ($acc) = read_file_from($AccLogFile, $acc_pos);
-        check_access_log($t, $acc, "req $rep");
-    }
     check_valgrind($name);
     check_sanitizers($name);
     return 'ok';
@@ -1368,21 +1366,12 @@ sub run_test ($) {
     my $name = $block->name;
     $block->{_tn_rand_ports} ||= {};
 
-    my $ok = eval {
-        filter_sections($block, [grep { $EARLY{$_} } @{ $block->_section_order || [] }]);
-        # Preprocessors see filtered config sections; values they set are final.
-        my %before = map { $_ => $block->{$_} } grep { !/^_/ } keys %$block;
-        $_->($block) for @BlockPreprocessors;
-        for my $k (grep { !/^_/ && ref $block->{$_} eq 'ARRAY' } keys %$block) {
-            $block->{_tn_final}{$k} = 1
-                if !defined $before{$k} || $before{$k} != $block->{$k};
-        }
-        1;
-    };
-    if (!$ok) {
-        Test::More::fail("$name - $@");
-        return;
-    }
+    # upstream checks only the first of response_body, response_body_like
+    # and response_body_unlike: a block relying on more would lose checks
+    my @body = grep { defined sect($block, $_) }
+               qw(response_body response_body_like response_body_unlike);
+    Test::More::fail("$name - --- @body: upstream Test::Nginx checks only --- $body[0]")
+        if @body > 1;
 
     if (defined sect($block, 'config')) {
         $PrevConfigSection = sect($block, 'config');
@@ -1391,7 +1380,6 @@ sub run_test ($) {
         # block's --- config.
         $block->{_tn_no_config} = 1;
         $block->{config} = [$PrevConfigSection // ''];
-        $block->{_tn_final}{config} = 1;
     }
 
     for my $rep (0 .. $RepeatEach - 1) {
@@ -1414,11 +1402,27 @@ sub run_tests () {
         unless can_run($NginxBinary);
     bail_out("TEST_NGINX_USE_VALGRIND is set but valgrind is not installed")
         if $UseValgrind && !can_run('valgrind');
+    $ENV{TEST_NGINX_SERVER_PORT} //= $ServerPort;
 
+    # Like upstream: every block is filtered (its evals run) now, before any
+    # nginx starts; the preprocessors run per block, right before it.
     Test::Base::filters_delay(1);
     my @blocks = Test::Base::blocks();
+    for my $block (@blocks) {
+        filter_block($block) unless $block->is_filtered;
+    }
     @blocks = shuffle @blocks unless $NoShuffle;
     for my $block (@blocks) {
+        my $name = $block->name;
+        if (defined $block->{_tn_filter_error}) {
+            Test::More::fail("$name - $block->{_tn_filter_error}");
+            next;
+        }
+        if (!eval { $_->($block) for @BlockPreprocessors; 1 }) {
+            (my $err = $@ || 'unknown error') =~ s/\s+\z//;
+            Test::More::fail("$name - block preprocessor failed: $err");
+            next;
+        }
         run_test($block);
     }
     cleanup();
@@ -1449,11 +1453,12 @@ for my $sig (qw(INT TERM)) {
     };
 }
 
-# Evaluated in package main without strict, like code in a test file.
-package main;
+# Like upstream: section evals run in package Test::Base::Filter under
+# strict and warnings, so a test file's helpers must be fully qualified.
+package Test::Base::Filter;
 sub Test::Nginx::Util::eval_section_code ($) {
-    no strict;
-    no warnings;
+    use strict;
+    use warnings;
     return eval $_[0];
 }
 
