@@ -11,6 +11,15 @@
 /* directive parsers; an error names its directive (README "Directives") */
 
 
+/* "name=value" (or "unix:path"): the value, when v starts with name */
+
+#define ngx_http_sandbox_bridge_option(v, name, val)                          \
+    ((v)->len >= sizeof(name) - 1                                             \
+     && ngx_strncmp((v)->data, name, sizeof(name) - 1) == 0                   \
+     && ((val)->data = (v)->data + sizeof(name) - 1,                          \
+         (val)->len = (v)->len - (sizeof(name) - 1), 1))
+
+
 /*
  * sandbox_redis 127.0.0.1:6379 | unix:/path [db=N] [password_file=path]
  *     [prefix=str] [connect_timeout=time] [command_timeout=time];
@@ -35,13 +44,12 @@ ngx_http_sandbox_bridge_redis_conf(ngx_conf_t *cf, ngx_command_t *cmd,
     value = cf->args->elts;
     mcf->redis_addr = value[1];
 
-    if (ngx_strncmp(value[1].data, "unix:", 5) == 0) {
-        if (value[1].len <= 5) {
+    if (ngx_http_sandbox_bridge_option(&value[1], "unix:", &s)) {
+        if (s.len == 0) {
             return "has an empty unix socket path";
         }
 
-        mcf->redis_unix.data = value[1].data + 5;
-        mcf->redis_unix.len = value[1].len - 5;
+        mcf->redis_unix = s;
 
     } else {
         ngx_memzero(&u, sizeof(ngx_url_t));
@@ -79,8 +87,8 @@ ngx_http_sandbox_bridge_redis_conf(ngx_conf_t *cf, ngx_command_t *cmd,
 
     for (i = 2; i < cf->args->nelts; i++) {
 
-        if (ngx_strncmp(value[i].data, "db=", 3) == 0) {
-            n = ngx_atoi(value[i].data + 3, value[i].len - 3);
+        if (ngx_http_sandbox_bridge_option(&value[i], "db=", &s)) {
+            n = ngx_atoi(s.data, s.len);
             if (n == NGX_ERROR || n > 1024) {
                 goto invalid;
             }
@@ -89,9 +97,7 @@ ngx_http_sandbox_bridge_redis_conf(ngx_conf_t *cf, ngx_command_t *cmd,
             continue;
         }
 
-        if (ngx_strncmp(value[i].data, "prefix=", 7) == 0) {
-            s.data = value[i].data + 7;
-            s.len = value[i].len - 7;
+        if (ngx_http_sandbox_bridge_option(&value[i], "prefix=", &s)) {
 
             if (s.len == 0 || s.len > 64
                 || ngx_strlchr(s.data, s.data + s.len, '{')
@@ -104,9 +110,7 @@ ngx_http_sandbox_bridge_redis_conf(ngx_conf_t *cf, ngx_command_t *cmd,
             continue;
         }
 
-        if (ngx_strncmp(value[i].data, "password_file=", 14) == 0) {
-            s.data = value[i].data + 14;
-            s.len = value[i].len - 14;
+        if (ngx_http_sandbox_bridge_option(&value[i], "password_file=", &s)) {
 
             if (s.len == 0) {
                 goto invalid;
@@ -135,9 +139,7 @@ ngx_http_sandbox_bridge_redis_conf(ngx_conf_t *cf, ngx_command_t *cmd,
             continue;
         }
 
-        if (ngx_strncmp(value[i].data, "connect_timeout=", 16) == 0) {
-            s.data = value[i].data + 16;
-            s.len = value[i].len - 16;
+        if (ngx_http_sandbox_bridge_option(&value[i], "connect_timeout=", &s)) {
 
             mcf->redis_connect_timeout = ngx_parse_time(&s, 0);
             if (mcf->redis_connect_timeout == (ngx_msec_t) NGX_ERROR
@@ -149,9 +151,7 @@ ngx_http_sandbox_bridge_redis_conf(ngx_conf_t *cf, ngx_command_t *cmd,
             continue;
         }
 
-        if (ngx_strncmp(value[i].data, "command_timeout=", 16) == 0) {
-            s.data = value[i].data + 16;
-            s.len = value[i].len - 16;
+        if (ngx_http_sandbox_bridge_option(&value[i], "command_timeout=", &s)) {
 
             mcf->redis_command_timeout = ngx_parse_time(&s, 0);
             if (mcf->redis_command_timeout == (ngx_msec_t) NGX_ERROR

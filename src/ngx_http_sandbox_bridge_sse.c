@@ -189,8 +189,8 @@ ngx_http_sandbox_bridge_escape_valid(u_char *dst, u_char *p, size_t len)
 
 
 /*
- * JSON-escape bytes as valid UTF-8 (README "Exec"): a sequence cut at the end is
- * held in st for the next call, invalid bytes become U+FFFD.
+ * JSON-escape bytes as valid UTF-8 (README "Exec"): a sequence cut at the
+ * end is held in st for the next call, invalid bytes become U+FFFD.
  */
 
 u_char *
