@@ -69,6 +69,8 @@ static ngx_int_t ngx_http_sandbox_bridge_lease_reply(
     ngx_http_sandbox_bridge_lease_op_t *lo);
 static void ngx_http_sandbox_bridge_lease_create(
     ngx_http_sandbox_bridge_lease_op_t *lo);
+static void ngx_http_sandbox_bridge_lease_inspect(
+    ngx_http_sandbox_bridge_lease_op_t *lo);
 static void ngx_http_sandbox_bridge_lease_inspected(
     ngx_http_sandbox_bridge_lease_op_t *lo);
 static void ngx_http_sandbox_bridge_lease_start(
@@ -185,15 +187,7 @@ ngx_http_sandbox_bridge_lease_run(ngx_http_sandbox_bridge_lease_op_t *lo)
         }
 
         /* the container must still exist */
-        if (ngx_http_sandbox_bridge_docker(&lo->op, &lo->call, NGX_HTTP_GET,
-                                     NGX_HTTP_SANDBOX_BRIDGE_LEASE_INSPECTED,
-                                     &lo->location, "/containers/%V/json",
-                                     &s->container)
-            != NGX_OK)
-        {
-            ngx_http_sandbox_bridge_lease_docker_fail(lo, "inspect container");
-        }
-
+        ngx_http_sandbox_bridge_lease_inspect(lo);
         return;
 
     case NGX_HTTP_SANDBOX_BRIDGE_LEASE_CREATE:
@@ -212,15 +206,7 @@ ngx_http_sandbox_bridge_lease_run(ngx_http_sandbox_bridge_lease_op_t *lo)
         }
 
         /* it exists already: a reused lease, or a concurrent acquire won */
-        if (ngx_http_sandbox_bridge_docker(&lo->op, &lo->call, NGX_HTTP_GET,
-                                     NGX_HTTP_SANDBOX_BRIDGE_LEASE_INSPECTED,
-                                     &lo->location, "/containers/%V/json",
-                                     &s->container)
-            != NGX_OK)
-        {
-            ngx_http_sandbox_bridge_lease_docker_fail(lo, "inspect container");
-        }
-
+        ngx_http_sandbox_bridge_lease_inspect(lo);
         return;
 
     case NGX_HTTP_SANDBOX_BRIDGE_LEASE_INSPECTED:
@@ -458,6 +444,20 @@ ngx_http_sandbox_bridge_lease_create(ngx_http_sandbox_bridge_lease_op_t *lo)
         != NGX_OK)
     {
         ngx_http_sandbox_bridge_lease_docker_fail(lo, "create container");
+    }
+}
+
+
+static void
+ngx_http_sandbox_bridge_lease_inspect(ngx_http_sandbox_bridge_lease_op_t *lo)
+{
+    if (ngx_http_sandbox_bridge_docker(&lo->op, &lo->call, NGX_HTTP_GET,
+                                       NGX_HTTP_SANDBOX_BRIDGE_LEASE_INSPECTED,
+                                       &lo->location, "/containers/%V/json",
+                                       &lo->spec.container)
+        != NGX_OK)
+    {
+        ngx_http_sandbox_bridge_lease_docker_fail(lo, "inspect container");
     }
 }
 

@@ -189,6 +189,24 @@ ngx_http_sandbox_bridge_store_head(ngx_http_sandbox_bridge_args_t *args,
 }
 
 
+/* the fields begin and resume both set: where and how the lease lives */
+
+static void
+ngx_http_sandbox_bridge_store_policy(ngx_http_sandbox_bridge_args_t *args,
+    ngx_http_sandbox_bridge_spec_t *s, u_char *sleep)
+{
+    ngx_http_sandbox_bridge_field(args, "cwd", &s->cwd);
+    ngx_http_sandbox_bridge_field(args, "strategy", &s->strategy);
+    ngx_http_sandbox_bridge_field(args, "session", &s->session);
+    ngx_http_sandbox_bridge_arg_lit(args, "keepalive");
+    ngx_http_sandbox_bridge_arg(args, s->keepalive ? "1" : "0", 1);
+    ngx_http_sandbox_bridge_field(args, "sleep_after", &s->sleep_after);
+    ngx_http_sandbox_bridge_arg_lit(args, "sleep_ms");
+    ngx_http_sandbox_bridge_arg(args, sleep, ngx_sprintf(sleep, "%M",
+                                (ngx_msec_t) s->sleep_ms) - sleep);
+}
+
+
 /* BEGIN: a record in "creating", or the caller's existing one */
 
 ngx_int_t
@@ -217,15 +235,7 @@ ngx_http_sandbox_bridge_store_begin(ngx_http_sandbox_bridge_op_t *op,
     ngx_http_sandbox_bridge_arg_lit(&args, "docker");
     ngx_http_sandbox_bridge_field(&args, "docker", host);
     ngx_http_sandbox_bridge_field(&args, "container", &s->container);
-    ngx_http_sandbox_bridge_field(&args, "cwd", &s->cwd);
-    ngx_http_sandbox_bridge_field(&args, "strategy", &s->strategy);
-    ngx_http_sandbox_bridge_field(&args, "session", &s->session);
-    ngx_http_sandbox_bridge_arg_lit(&args, "keepalive");
-    ngx_http_sandbox_bridge_arg(&args, s->keepalive ? "1" : "0", 1);
-    ngx_http_sandbox_bridge_field(&args, "sleep_after", &s->sleep_after);
-    ngx_http_sandbox_bridge_arg_lit(&args, "sleep_ms");
-    ngx_http_sandbox_bridge_arg(&args, sleep, ngx_sprintf(sleep, "%M",
-                                (ngx_msec_t) s->sleep_ms) - sleep);
+    ngx_http_sandbox_bridge_store_policy(&args, s, sleep);
     ngx_http_sandbox_bridge_field(&args, "env_id", &s->env_id);
     ngx_http_sandbox_bridge_field(&args, "run_id", &s->run_id);
     ngx_http_sandbox_bridge_field(&args, "issue_id", &s->issue_id);
@@ -280,15 +290,7 @@ ngx_http_sandbox_bridge_store_touch(ngx_http_sandbox_bridge_op_t *op,
     ngx_http_sandbox_bridge_arg(&args, ctx->cred_admin ? "1" : "0", 1);
 
     if (s) {
-        ngx_http_sandbox_bridge_field(&args, "cwd", &s->cwd);
-        ngx_http_sandbox_bridge_field(&args, "strategy", &s->strategy);
-        ngx_http_sandbox_bridge_field(&args, "session", &s->session);
-        ngx_http_sandbox_bridge_arg_lit(&args, "keepalive");
-        ngx_http_sandbox_bridge_arg(&args, s->keepalive ? "1" : "0", 1);
-        ngx_http_sandbox_bridge_field(&args, "sleep_after", &s->sleep_after);
-        ngx_http_sandbox_bridge_arg_lit(&args, "sleep_ms");
-        ngx_http_sandbox_bridge_arg(&args, sleep, ngx_sprintf(sleep, "%M",
-                                    (ngx_msec_t) s->sleep_ms) - sleep);
+        ngx_http_sandbox_bridge_store_policy(&args, s, sleep);
     }
 
     return ngx_http_sandbox_bridge_redis_step(op,
