@@ -353,6 +353,9 @@ ngx_http_sandbox_bridge_dexec_fail(ngx_http_sandbox_bridge_dexec_t *ex,
         p = ngx_cpymem(p, ": ", 2);
         p = ngx_http_sandbox_bridge_docker_error(call, p,
                                                  buf + sizeof(buf) - p);
+
+        /* Docker gave no answer at all */
+        ex->unreachable = (call->status == 0);
     }
 
     ex->error.len = p - buf;

@@ -48,6 +48,7 @@ struct ngx_http_sandbox_bridge_dexec_s {
     unsigned                              timed_out:1;
     unsigned                              failed:1;
     unsigned                              lost:1;
+    unsigned                              unreachable:1;
 
     /* internal */
     unsigned                              finished:1;

@@ -461,16 +461,20 @@ ngx_http_sandbox_bridge_exec_respond(ngx_http_sandbox_bridge_exec_op_t *op)
     }
 
     if (ex->failed) {
-        if (!op->stream) {
+        /* before a stream starts, an HTTP status tells the client */
+        if (!op->sse_started) {
+            if (ex->unreachable) {
+                ngx_http_sandbox_bridge_failf(&op->op,
+                                              NGX_HTTP_SERVICE_UNAVAILABLE,
+                                              "driver_unavailable", "%V",
+                                              &ex->error);
+                return;
+            }
+
             ngx_http_sandbox_bridge_failf(&op->op,
                                           NGX_HTTP_INTERNAL_SERVER_ERROR,
                                           "internal_error", "%V",
                                           &ex->error);
-            return;
-        }
-
-        if (ngx_http_sandbox_bridge_sse_start(op) != NGX_OK) {
-            ngx_http_sandbox_bridge_finalize(&op->op, NGX_ERROR);
             return;
         }
 
