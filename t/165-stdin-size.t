@@ -1,5 +1,7 @@
 # Regression test (issue 14, item 1): with the Docker location exactly as
-# README "Installing" writes it (no client_max_body_size there), an exec
+# README "Installing" writes it (no client_max_body_size there, so nginx's
+# default 1m applies; the test harness sets 30M on its server, which the
+# Docker location here sets back to the default), an exec
 # whose stdin is as large as sandbox_max_stdin_size allows works and the
 # command receives every byte:
 #
@@ -56,7 +58,8 @@ add_block_preprocessor(sub {
     sandbox_reaper_interval 30s;
 _EOC_
 
-    # the Docker location is README's, word for word (socket path aside)
+    # the Docker location is README's, word for word (socket path aside),
+    # under nginx's default client_max_body_size
     $block->set_value('config', <<'_EOC_') unless defined $block->config;
     sandbox_auth bearer;
     sandbox_auth_token_file $TEST_NGINX_HTML_DIR/tokens;
@@ -72,6 +75,7 @@ _EOC_
     }
     location /_docker/ {
         internal;
+        client_max_body_size 1m;
         proxy_pass http://unix:$TEST_NGINX_DOCKER_SOCKET:/v1.41/;
         proxy_http_version 1.0;
         proxy_buffering off;
