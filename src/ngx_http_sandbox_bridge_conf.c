@@ -407,6 +407,7 @@ ngx_http_sandbox_bridge_auth_mode(ngx_conf_t *cf, ngx_command_t *cmd,
             }
 
             *mode = e->value;
+            ((ngx_http_sandbox_bridge_loc_conf_t *) conf)->auth_set = 1;
             return NGX_CONF_OK;
         }
     }

@@ -435,6 +435,9 @@ ngx_http_sandbox_bridge_merge_loc_conf(ngx_conf_t *cf, void *parent,
     ngx_conf_merge_uint_value(conf->auth, prev->auth,
                               NGX_HTTP_SANDBOX_BRIDGE_AUTH_OFF);
 
+    /* a bridge never runs open by omission: sandbox_auth must be set */
+    conf->auth_set |= prev->auth_set;
+
     if (conf->creds == NGX_CONF_UNSET_PTR) {
         conf->creds = prev->creds;
         conf->token_file = prev->token_file;
@@ -550,6 +553,20 @@ ngx_http_sandbox_bridge_merge_loc_conf(ngx_conf_t *cf, void *parent,
                                "\"sandbox_docker_location\" and "
                                "\"sandbox_image\"");
             return NGX_CONF_ERROR;
+        }
+
+        if (!conf->auth_set) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"sandbox_bridge\" needs \"sandbox_auth\" "
+                               "(\"sandbox_auth off;\" to serve without "
+                               "authentication)");
+            return NGX_CONF_ERROR;
+        }
+
+        if (conf->auth == NGX_HTTP_SANDBOX_BRIDGE_AUTH_OFF) {
+            ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
+                               "\"sandbox_bridge\" serves without "
+                               "authentication (\"sandbox_auth off\")");
         }
     }
 

@@ -83,6 +83,7 @@ typedef struct {
     ngx_str_t                       prefix;
 
     ngx_uint_t                      auth;
+    ngx_uint_t                      auth_set;
     ngx_array_t                    *creds;
     ngx_str_t                       token_file;
     ngx_str_t                       admin_token_file;

@@ -458,6 +458,7 @@ secret-token
 
 === TEST 27: "sandbox_auth bearer" only in one location (server level off)
 --- config
+    sandbox_auth off;
     sandbox_auth_token_file $TEST_NGINX_HTML_DIR/tokens;
     sandbox_docker_location /_docker;
     sandbox_image $TEST_NGINX_SANDBOX_IMAGE;

@@ -643,3 +643,33 @@ GET /api/paperclip-sandbox/v1/health
 --- error_code: 401
 --- response_body chomp
 {"error":"unauthorized","message":"This location requires signed requests."}
+
+
+
+=== TEST 71: a bridge location whose sandbox_auth was never set fails to load, naming sandbox_auth
+--- config
+    sandbox_docker_location /_docker;
+    sandbox_image $TEST_NGINX_SANDBOX_IMAGE;
+    location /api/paperclip-sandbox/v1 { sandbox_bridge; }
+--- must_die
+--- error_log eval: ::names('sandbox_bridge', 'needs "sandbox_auth"', 'sandbox_auth off;')
+
+
+
+=== TEST 72: valid: "sandbox_auth off" written out runs open, with a [warn] naming it
+--- config
+    sandbox_auth off;
+    sandbox_docker_location /_docker;
+    sandbox_image $TEST_NGINX_SANDBOX_IMAGE;
+    location /api/paperclip-sandbox/v1 { sandbox_bridge; }
+    location /_docker/ {
+        internal;
+        proxy_pass http://unix:$TEST_NGINX_DOCKER_SOCKET:/v1.41/;
+        proxy_read_timeout 1d;
+    }
+--- request
+GET /api/paperclip-sandbox/v1/health
+--- error_code: 200
+--- response_body_like: ^\{"ok":true,
+--- error_log eval
+qr/\[warn\] .*"sandbox_bridge" serves without authentication \("sandbox_auth off"\)/
