@@ -5,6 +5,9 @@
 #   util/services.sh stop      stop everything this runtime dir started; idempotent
 #   util/services.sh status    exit 0 when everything is up (-q: quiet)
 #   util/services.sh env       print the path of services.env
+#   util/services.sh restart-dockerd   stop and start dockerd only (its
+#                              containers live on: --live-restore);
+#                              PSB_DOCKER_DOWN=<s> keeps it down that long
 #   util/services.sh image     (re)build the sandbox image on the private dockerd
 #
 # Runtime dir ($RT): /tmp/psb-<uid>-<8 hex of sha256(repo path)>[-<PSB_INSTANCE>]
@@ -183,6 +186,7 @@ start_dockerd() {
         --exec-root "$RT/docker-exec" \
         --pidfile "$RT/docker.pid" \
         --bridge=none --iptables=false --ip6tables=false --ip-masq=false \
+        --live-restore \
         "${extra[@]}" \
         </dev/null >"$RT/dockerd.log" 2>&1 9>&- &
     echo $! > "$RT/dockerd.launch.pid"
@@ -394,6 +398,18 @@ case "$cmd" in
             log "not running ($RT)"; exit 1
         fi ;;
     env)    echo "$RT/services.env" ;;
+    restart-dockerd)
+        # stop and start the private dockerd only; with --live-restore its
+        # containers keep running meanwhile (README "Failure behaviour")
+        take_lock
+        p=$(dockerd_pid) || die "no private dockerd running ($RT)"
+        kill -TERM "$p" 2>/dev/null || true
+        for _ in $(seq 1 200); do pid_alive "$p" || break; sleep 0.1; done
+        pid_alive "$p" && die "dockerd $p did not stop within 20s"
+        log "dockerd stopped"
+        sleep "${PSB_DOCKER_DOWN:-0}"
+        start_dockerd
+        ;;
     image)
         take_lock
         healthy || die "services not running (util/services.sh start)"
