@@ -58,6 +58,8 @@ typedef struct {
 } ngx_http_sandbox_bridge_redis_cmd_t;
 
 
+static ngx_int_t ngx_http_sandbox_bridge_redis_ready(
+    ngx_http_sandbox_bridge_main_conf_t *mcf);
 static void ngx_http_sandbox_bridge_redis_connect(
     ngx_http_sandbox_bridge_redis_t *redis);
 static void ngx_http_sandbox_bridge_redis_reset(
@@ -178,7 +180,7 @@ ngx_http_sandbox_bridge_redis_exit_worker(
  * the handshake, and a failed connect fails them within connect_timeout.
  */
 
-ngx_int_t
+static ngx_int_t
 ngx_http_sandbox_bridge_redis_ready(ngx_http_sandbox_bridge_main_conf_t *mcf)
 {
     ngx_http_sandbox_bridge_redis_t  *redis;

@@ -49,8 +49,6 @@ ngx_int_t ngx_http_sandbox_bridge_redis_init_worker(ngx_cycle_t *cycle,
     ngx_http_sandbox_bridge_script_t *scripts, ngx_uint_t nscripts);
 void ngx_http_sandbox_bridge_redis_exit_worker(
     ngx_http_sandbox_bridge_main_conf_t *mcf);
-ngx_int_t ngx_http_sandbox_bridge_redis_ready(
-    ngx_http_sandbox_bridge_main_conf_t *mcf);
 
 ngx_int_t ngx_http_sandbox_bridge_redis_command(
     ngx_http_sandbox_bridge_main_conf_t *mcf, ngx_http_request_t *r,

@@ -10,6 +10,7 @@
 
 
 static void ngx_http_sandbox_bridge_ctx_cleanup(void *data);
+static void ngx_http_sandbox_bridge_step_done(ngx_http_sandbox_bridge_op_t *op);
 static void ngx_http_sandbox_bridge_op_cleanup(void *data);
 static void ngx_http_sandbox_bridge_sleep_handler(ngx_event_t *ev);
 static void ngx_http_sandbox_bridge_redis_done(ngx_http_request_t *r,
@@ -203,16 +204,9 @@ ngx_http_sandbox_bridge_op_return(ngx_http_sandbox_bridge_op_t *op)
 }
 
 
-/* an async step begins; its completion calls step_done or wakes r */
+/* a step of op completed: the flow runs on once none is pending */
 
-void
-ngx_http_sandbox_bridge_step(ngx_http_sandbox_bridge_op_t *op)
-{
-    op->pending++;
-}
-
-
-void
+static void
 ngx_http_sandbox_bridge_step_done(ngx_http_sandbox_bridge_op_t *op)
 {
     if (op->pending) {

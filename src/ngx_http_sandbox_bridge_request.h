@@ -117,8 +117,6 @@ void ngx_http_sandbox_bridge_op_nest(ngx_http_sandbox_bridge_op_t *op,
     ngx_http_sandbox_bridge_op_t *parent, ngx_uint_t parent_state);
 void ngx_http_sandbox_bridge_op_return(ngx_http_sandbox_bridge_op_t *op);
 
-void ngx_http_sandbox_bridge_step(ngx_http_sandbox_bridge_op_t *op);
-void ngx_http_sandbox_bridge_step_done(ngx_http_sandbox_bridge_op_t *op);
 void ngx_http_sandbox_bridge_wake(ngx_http_request_t *r);
 
 void ngx_http_sandbox_bridge_sleep(ngx_http_sandbox_bridge_op_t *op,
