@@ -10,6 +10,9 @@
 #                       -> build/asan/sbin/nginx, build/asan/modules/*.so
 #   make test-asan      the suite against the ASan nginx; fails on any report
 #   make test-valgrind  the suite under valgrind (TEST_NGINX_USE_VALGRIND=1)
+#   make test-runsc     lease/exec/stream/hardening files + t/172-gvisor.t with
+#                       `sandbox_runtime runsc` on a private dockerd that has
+#                       gVisor's runsc (services instance "runsc")
 #   make fuzz           libFuzzer harnesses -> build/fuzz/bin/ (fuzz/README.md)
 #   make fuzz-run       every harness FUZZ_TIME seconds (default 300)
 #   make fuzz-smoke     every harness 20 s (CI)
@@ -46,7 +49,7 @@ NGINX_SRC_VERSION ?= 1.22.1-9+deb12u9
 
 MODULE_SRCS := $(wildcard $(CURDIR)/src/*.c $(CURDIR)/src/*.h $(CURDIR)/src/lua/*.lua)
 
-.PHONY: all build deps deps-asan deps-valgrind test test-asan test-valgrind \
+.PHONY: all build deps deps-asan deps-valgrind test test-asan test-valgrind test-runsc deps-runsc \
         fuzz fuzz-run fuzz-smoke deb test-deb test-image \
         nginx-asan run services-start services-stop services-status image \
         clean distclean help
@@ -67,6 +70,9 @@ deps-asan: deps
 
 deps-valgrind: deps
 	@util/deps.sh valgrind
+
+deps-runsc: deps
+	@util/deps.sh runsc
 
 # ---------------------------------------------------------------- build
 # The .so is rebuilt when config or any src/*.c|*.h is newer; util/build.sh
@@ -94,6 +100,18 @@ test-asan: nginx-asan
 test-valgrind: build deps-valgrind
 	@T='$(T)' PROVE_FLAGS='$(PROVE_FLAGS)' TEST_NGINX_BINARY='$(TEST_NGINX_BINARY)' \
 	    util/test.sh --valgrind
+
+# gVisor (README "gVisor"): these files with every lease container under
+# runsc.  The other files either bring their own bridge config (so the
+# runtime would not reach them) or test nothing runtime-specific.
+RUNSC_T ?= t/050-leases.t t/172-gvisor.t
+
+test-runsc: build deps-runsc
+	@PSB_DOCKER_RUNTIME=runsc PSB_INSTANCE=runsc \
+	    TEST_NGINX_SANDBOX_RUNTIME=runsc \
+	    TEST_NGINX_SERVROOT='$(CURDIR)/t/servroot-runsc' \
+	    T='$(RUNSC_T)' PROVE_FLAGS='$(PROVE_FLAGS)' \
+	    TEST_NGINX_BINARY='$(TEST_NGINX_BINARY)' util/test.sh
 
 # ---------------------------------------------------------------- fuzzing
 # libFuzzer harnesses (clang + ASan + UBSan), see fuzz/README.md.

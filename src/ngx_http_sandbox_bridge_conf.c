@@ -323,6 +323,44 @@ ngx_http_sandbox_bridge_network(ngx_conf_t *cf, ngx_command_t *cmd,
 }
 
 
+char *
+ngx_http_sandbox_bridge_runtime(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_sandbox_bridge_loc_conf_t *lcf = conf;
+
+    size_t      i;
+    ngx_str_t  *value;
+
+    if (lcf->runtime.data) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (value[1].len == 0) {
+        return "takes a runtime name";
+    }
+
+    /* a name from dockerd's "runtimes"; goes into the JSON as is */
+    for (i = 0; i < value[1].len; i++) {
+        if (!(isalnum(value[1].data[i]) || value[1].data[i] == '-'
+              || value[1].data[i] == '_' || value[1].data[i] == '.'))
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid runtime \"%V\" in "
+                               "\"sandbox_runtime\" directive",
+                               &value[1]);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    lcf->runtime = value[1];
+
+    return NGX_CONF_OK;
+}
+
+
 /* sandbox_cap_add CAP ... | none; */
 
 char *

@@ -29,6 +29,8 @@ char *ngx_http_sandbox_bridge_label(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 char *ngx_http_sandbox_bridge_network(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+char *ngx_http_sandbox_bridge_runtime(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 char *ngx_http_sandbox_bridge_cap_add(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 char *ngx_http_sandbox_bridge_auth_mode(ngx_conf_t *cf, ngx_command_t *cmd,

@@ -169,6 +169,13 @@ static ngx_command_t  ngx_http_sandbox_bridge_commands[] = {
       offsetof(ngx_http_sandbox_bridge_loc_conf_t, network),
       NULL },
 
+    { ngx_string("sandbox_runtime"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_sandbox_bridge_runtime,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_sandbox_bridge_loc_conf_t, runtime),
+      NULL },
+
     { ngx_string("sandbox_memory"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_off_slot,
@@ -391,6 +398,7 @@ ngx_http_sandbox_bridge_create_loc_conf(ngx_conf_t *cf)
      *     lcf->docker_location = { 0, NULL };
      *     lcf->image = { 0, NULL };
      *     lcf->network = { 0, NULL };
+     *     lcf->runtime = { 0, NULL };
      *     lcf->cscf = NULL;
      */
 
@@ -452,6 +460,8 @@ ngx_http_sandbox_bridge_merge_loc_conf(ngx_conf_t *cf, void *parent,
                              "");
     ngx_conf_merge_str_value(conf->image, prev->image, "");
     ngx_conf_merge_str_value(conf->network, prev->network, "none");
+    /* empty: the Docker host's default runtime */
+    ngx_conf_merge_str_value(conf->runtime, prev->runtime, "");
     ngx_conf_merge_off_value(conf->memory, prev->memory, 1024 * 1024 * 1024);
     ngx_conf_merge_value(conf->nano_cpus, prev->nano_cpus, 1000000000);
     ngx_conf_merge_value(conf->pids_limit, prev->pids_limit, 512);

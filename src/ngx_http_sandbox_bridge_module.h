@@ -96,6 +96,7 @@ typedef struct {
     ngx_str_t                       docker_location;
     ngx_str_t                       image;
     ngx_str_t                       network;
+    ngx_str_t                       runtime;
     off_t                           memory;
     ngx_int_t                       nano_cpus;
     ngx_int_t                       pids_limit;

@@ -442,6 +442,11 @@ ngx_http_sandbox_bridge_spec_container(ngx_http_request_t *r,
                             json_integer(lcf->pids_limit));
     }
 
+    if (lcf->runtime.len) {
+        json_object_set_new(host, "Runtime",
+                            ngx_http_sandbox_bridge_json_strn(&lcf->runtime));
+    }
+
     if (lcf->no_new_privileges) {
         json_object_set_new(host, "SecurityOpt",
                             json_pack("[s]", "no-new-privileges"));

@@ -673,3 +673,42 @@ GET /api/paperclip-sandbox/v1/health
 --- response_body_like: ^\{"ok":true,
 --- error_log eval
 qr/\[warn\] .*"sandbox_bridge" serves without authentication \("sandbox_auth off"\)/
+
+
+
+=== TEST 73: sandbox_runtime with bad characters
+--- config eval: $::Base . 'sandbox_runtime "runsc --debug";'
+--- must_die
+--- error_log eval: ::names('sandbox_runtime', 'runsc --debug')
+
+
+
+=== TEST 74: sandbox_runtime with a slash
+--- config eval: $::Base . 'sandbox_runtime /usr/bin/runsc;'
+--- must_die
+--- error_log eval: ::names('sandbox_runtime', '/usr/bin/runsc')
+
+
+
+=== TEST 75: sandbox_runtime empty
+--- config eval: $::Base . 'sandbox_runtime "";'
+--- must_die
+--- error_log eval: ::names('sandbox_runtime', 'takes a runtime name')
+
+
+
+=== TEST 76: duplicate sandbox_runtime
+--- config eval: $::Base . 'sandbox_runtime runc; sandbox_runtime runsc;'
+--- must_die
+--- error_log eval: ::names('sandbox_runtime', 'duplicate')
+
+
+
+=== TEST 77: valid: a well-formed sandbox_runtime loads and serves health
+--- config eval: $::Base . 'sandbox_runtime io.containerd.runc.v2;'
+--- request
+GET /api/paperclip-sandbox/v1/health
+--- more_headers
+Authorization: Bearer secret-token
+--- error_code: 200
+--- response_body_like: ^\{"ok":true,

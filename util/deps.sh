@@ -2,7 +2,7 @@
 # Install the Debian packages the project needs, but only if some are missing.
 #
 #   util/deps.sh [SET...]     SET: build (default: all of build+test), test,
-#                             asan, valgrind, deb, image, all
+#                             asan, valgrind, deb, image, runsc, all
 #
 # Idempotent and cheap when everything is present: one `dpkg-query` call, no
 # network.  When something is missing it runs `apt-get update` once and
@@ -35,6 +35,8 @@ PKGS_deb=(
 )
 # `make test-image`: a base image made from Debian's packages, no registry
 PKGS_image=( debootstrap docker.io curl tar )
+# `make test-runsc` / BRIDGE_RUNTIME=runsc make run: gVisor (not by default)
+PKGS_runsc=( runsc )
 
 sets=("$@")
 [ ${#sets[@]} -gt 0 ] || sets=(build test)
@@ -48,8 +50,9 @@ for s in "${sets[@]}"; do
         valgrind) want+=("${PKGS_valgrind[@]}") ;;
         deb)      want+=("${PKGS_deb[@]}") ;;
         image)    want+=("${PKGS_image[@]}") ;;
+        runsc)    want+=("${PKGS_runsc[@]}") ;;
         all)      want+=("${PKGS_build[@]}" "${PKGS_test[@]}" "${PKGS_asan[@]}" "${PKGS_valgrind[@]}"
-                         "${PKGS_deb[@]}" "${PKGS_image[@]}") ;;
+                         "${PKGS_deb[@]}" "${PKGS_image[@]}" "${PKGS_runsc[@]}") ;;
         *) echo "deps.sh: unknown package set '$s'" >&2; exit 2 ;;
     esac
 done

@@ -10,10 +10,14 @@
 #   BRIDGE_TEMPLATE     config template (default conf-examples/quickstart.conf)
 #   NGINX_BIN           default /usr/sbin/nginx
 #   PSB_INSTANCE        services instance (default "run": separate from tests)
+#   BRIDGE_RUNTIME      runsc: the private dockerd gets gVisor's runsc as
+#                       runtime "runsc" and the config `sandbox_runtime runsc;`
+#                       (instance "run-runsc"; README "gVisor")
 #
 # Template placeholders (util/render-conf, ${BRIDGE_*} only): BRIDGE_PORT,
 # BRIDGE_MODULE, BRIDGE_TOKEN_FILE, BRIDGE_REDIS, BRIDGE_DOCKER_SOCKET,
-# BRIDGE_IMAGE, BRIDGE_PREFIX (nginx runtime dir: logs, temp paths), and also
+# BRIDGE_IMAGE, BRIDGE_PREFIX (nginx runtime dir: logs, temp paths),
+# BRIDGE_RUNTIME (optional line "#?BRIDGE_RUNTIME ..."), and also
 # BRIDGE_USER (the current user, for a `user` directive) if the template wants it.
 # The template must not contain `daemon`; nginx runs with -g 'daemon off;'.
 #
@@ -25,7 +29,15 @@ cd "$ROOT"
 MODNAME=ngx_http_sandbox_bridge_module
 NGINX_BIN=${NGINX_BIN:-/usr/sbin/nginx}
 TEMPLATE=${BRIDGE_TEMPLATE:-$ROOT/conf-examples/quickstart.conf}
-export PSB_INSTANCE=${PSB_INSTANCE-run}
+export BRIDGE_RUNTIME=${BRIDGE_RUNTIME:-}
+case "$BRIDGE_RUNTIME" in
+    '') export PSB_INSTANCE=${PSB_INSTANCE-run} ;;
+    runsc)
+        command -v runsc >/dev/null || "$ROOT/util/deps.sh" runsc
+        export PSB_DOCKER_RUNTIME=runsc
+        export PSB_INSTANCE=${PSB_INSTANCE-run-runsc} ;;
+    *) echo "run.sh: error: BRIDGE_RUNTIME: only runsc is supported" >&2; exit 1 ;;
+esac
 export BRIDGE_PORT=${BRIDGE_PORT:-8080}
 SO=$ROOT/build/module/$MODNAME.so
 

@@ -25,7 +25,11 @@
 # Overrides (use existing services, start nothing for them):
 #   BRIDGE_REDIS=host:port  BRIDGE_DOCKER_SOCKET=/path/docker.sock  BRIDGE_IMAGE=name:tag
 # Knobs: PSB_REDIS_PORT (first port to try, default 16379),
-#        PSB_DOCKER_START_TIMEOUT (s, default 60), PSB_DOCKER_STORAGE_DRIVER.
+#        PSB_DOCKER_START_TIMEOUT (s, default 60), PSB_DOCKER_STORAGE_DRIVER,
+#        PSB_DOCKER_RUNTIME=runsc: register gVisor (util/runsc-wrapper,
+#        copied to $RT/runsc-wrapper) as the dockerd runtime "runsc", for
+#        `sandbox_runtime runsc;` (PSB_RUNTIME is the runtime *dir* above);
+#        PSB_RUNSC_IGNORE_CGROUPS=1 adds runsc --ignore-cgroups (no limits).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd -P)
@@ -38,6 +42,7 @@ ENVLINK=$ROOT/build/services${INSTANCE:+-$INSTANCE}.env
 IMAGE_DEFAULT=psb-sandbox:local
 REDIS_PORT_BASE=${PSB_REDIS_PORT:-16379}
 DOCKER_TIMEOUT=${PSB_DOCKER_START_TIMEOUT:-60}
+DOCKER_RUNTIME=${PSB_DOCKER_RUNTIME:-}
 
 SOCK=$RT/docker.sock
 QUIET=0
@@ -47,6 +52,10 @@ warn() { echo "services: $*" >&2; }
 die()  { echo "services: error: $*" >&2; exit 1; }
 
 case "$RT" in /*) ;; *) die "PSB_RUNTIME must be absolute: $RT" ;; esac
+case "$DOCKER_RUNTIME" in
+    ''|runsc) ;;
+    *) die "PSB_DOCKER_RUNTIME: only 'runsc' is supported, not '$DOCKER_RUNTIME'" ;;
+esac
 # containerd's socket (+ ".ttrpc") is the longest path dockerd derives
 _longest="$RT/docker-exec/containerd/containerd.sock.ttrpc"
 if [ ${#_longest} -ge 104 ]; then
@@ -112,6 +121,10 @@ healthy() {
     else
         dockerd_pid >/dev/null || return 1
         docker_ping "$SOCK" || return 1
+        # a set started without the runtime asked for is not the one wanted
+        if [ -n "$DOCKER_RUNTIME" ]; then
+            [ -x "$RT/$DOCKER_RUNTIME-wrapper" ] || return 1
+        fi
     fi
     [ -f "$RT/services.env" ] || return 1
     return 0
@@ -178,6 +191,16 @@ start_dockerd() {
     mkdir -p "$RT/docker-data" "$RT/docker-exec"
     rm -f "$SOCK" "$RT/docker.pid" "$RT/dockerd.launch.pid"
     [ -n "${PSB_DOCKER_STORAGE_DRIVER:-}" ] && extra+=(--storage-driver="$PSB_DOCKER_STORAGE_DRIVER")
+    if [ "$DOCKER_RUNTIME" = runsc ]; then
+        command -v runsc >/dev/null \
+            || die "runsc missing (make deps-runsc; Debian package runsc)"
+        install -m 0755 "$ROOT/util/runsc-wrapper" "$RT/runsc-wrapper"
+        if [ "${PSB_RUNSC_IGNORE_CGROUPS:-0}" = 1 ]; then
+            # limits (memory, cpus, pids) are then NOT enforced
+            sed -i 's/^exec runsc /exec runsc --ignore-cgroups /' "$RT/runsc-wrapper"
+        fi
+        extra+=(--add-runtime "runsc=$RT/runsc-wrapper")
+    fi
     # setsid: own session, so a Ctrl-C on the terminal does not hit dockerd
     # (stop does the orderly shutdown).
     setsid dockerd \
@@ -193,7 +216,7 @@ start_dockerd() {
     for _ in $(seq 1 $(( DOCKER_TIMEOUT * 10 ))); do
         if docker_ping "$SOCK"; then
             p=$(dockerd_pid || true)
-            log "dockerd pid ${p:-?} on unix://$SOCK (log $RT/dockerd.log)"
+            log "dockerd pid ${p:-?} on unix://$SOCK (log $RT/dockerd.log)${DOCKER_RUNTIME:+ runtime $DOCKER_RUNTIME}"
             return 0
         fi
         if ! pid_alive "$(read_pid "$RT/dockerd.launch.pid")" && ! dockerd_pid >/dev/null; then

@@ -14,7 +14,9 @@ package SandboxBridge::Blocks;
 # "Authorization: Bearer secret-token", an --- init that waits for the
 # worker's Redis connection, and the given timeout and no_error_log (only
 # when the block has neither no_error_log nor error_log).  Then it does
-# what prepare_block() does (below).
+# what prepare_block() does (below).  With TEST_NGINX_SANDBOX_RUNTIME set
+# (make test-runsc), the bridge server also gets
+# `sandbox_runtime $TEST_NGINX_SANDBOX_RUNTIME;`.
 #
 # Deferred sections: the harness evaluates every "--- X eval" when the
 # file starts, before any block has run.  A section whose eval returns a
@@ -89,6 +91,10 @@ _EOC_
         proxy_pass http://unix:$TEST_NGINX_DOCKER_SOCKET:/v1.41/;
     }
 _EOC2_
+    # make test-runsc: every lease container of these blocks under gVisor
+    $config = "    sandbox_runtime \$TEST_NGINX_SANDBOX_RUNTIME;\n" . $config
+        if defined $ENV{TEST_NGINX_SANDBOX_RUNTIME}
+           && length $ENV{TEST_NGINX_SANDBOX_RUNTIME};
 
     Test::Nginx::Util::add_block_preprocessor(sub {
         my $block = shift;
