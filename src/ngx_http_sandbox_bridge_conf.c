@@ -285,13 +285,32 @@ ngx_http_sandbox_bridge_label(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
+/* a Docker name: [A-Za-z0-9_.-] and the characters in extra */
+
+static ngx_int_t
+ngx_http_sandbox_bridge_docker_name(ngx_str_t *v, const char *extra)
+{
+    size_t  i;
+
+    for (i = 0; i < v->len; i++) {
+        if (!(isalnum(v->data[i]) || v->data[i] == '-' || v->data[i] == '_'
+              || v->data[i] == '.'
+              || (v->data[i] && ngx_strchr(extra, v->data[i]))))
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
 char *
 ngx_http_sandbox_bridge_network(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf)
 {
     ngx_http_sandbox_bridge_loc_conf_t *lcf = conf;
 
-    size_t      i;
     ngx_str_t  *value;
 
     if (lcf->network.data) {
@@ -300,17 +319,11 @@ ngx_http_sandbox_bridge_network(ngx_conf_t *cf, ngx_command_t *cmd,
 
     value = cf->args->elts;
 
-    for (i = 0; i < value[1].len; i++) {
-        if (!(isalnum(value[1].data[i]) || value[1].data[i] == '-'
-              || value[1].data[i] == '_' || value[1].data[i] == '.'
-              || value[1].data[i] == ':'))
-        {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "invalid network \"%V\" in "
-                               "\"sandbox_network\" directive",
-                               &value[1]);
-            return NGX_CONF_ERROR;
-        }
+    if (ngx_http_sandbox_bridge_docker_name(&value[1], ":") != NGX_OK) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid network \"%V\" in "
+                           "\"sandbox_network\" directive", &value[1]);
+        return NGX_CONF_ERROR;
     }
 
     if (value[1].len == 0) {
@@ -329,7 +342,6 @@ ngx_http_sandbox_bridge_runtime(ngx_conf_t *cf, ngx_command_t *cmd,
 {
     ngx_http_sandbox_bridge_loc_conf_t *lcf = conf;
 
-    size_t      i;
     ngx_str_t  *value;
 
     if (lcf->runtime.data) {
@@ -343,16 +355,11 @@ ngx_http_sandbox_bridge_runtime(ngx_conf_t *cf, ngx_command_t *cmd,
     }
 
     /* a name from dockerd's "runtimes"; goes into the JSON as is */
-    for (i = 0; i < value[1].len; i++) {
-        if (!(isalnum(value[1].data[i]) || value[1].data[i] == '-'
-              || value[1].data[i] == '_' || value[1].data[i] == '.'))
-        {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "invalid runtime \"%V\" in "
-                               "\"sandbox_runtime\" directive",
-                               &value[1]);
-            return NGX_CONF_ERROR;
-        }
+    if (ngx_http_sandbox_bridge_docker_name(&value[1], "") != NGX_OK) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid runtime \"%V\" in "
+                           "\"sandbox_runtime\" directive", &value[1]);
+        return NGX_CONF_ERROR;
     }
 
     lcf->runtime = value[1];
