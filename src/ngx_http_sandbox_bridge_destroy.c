@@ -165,6 +165,8 @@ ngx_http_sandbox_bridge_destroy(ngx_http_sandbox_bridge_destroy_op_t *d)
         }
 
         d->location = lcf->docker_location;
+        ctx->docker_host = d->location;
+        ctx->lease_id = d->id;
 
         if (ngx_http_sandbox_bridge_lease_key(r->pool, mcf, &d->id, &d->key)
             != NGX_OK
@@ -234,6 +236,11 @@ ngx_http_sandbox_bridge_destroy(ngx_http_sandbox_bridge_destroy_op_t *d)
 
         break;
     }
+
+    ngx_http_sandbox_bridge_log_lease(r,
+                              r->method == NGX_HTTP_DELETE ? "deleted"
+                                                           : "released",
+                              &d->id, &d->location);
 
     ngx_http_sandbox_bridge_reply(&d->op, NGX_HTTP_OK,
                                   json_pack("{s:b}", "ok", 1));

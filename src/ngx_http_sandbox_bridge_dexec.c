@@ -281,6 +281,7 @@ ngx_http_sandbox_bridge_dexec_start(ngx_http_sandbox_bridge_dexec_t *ex)
 
     ex->output.sr = ex->stream_call.sr;
     ex->output.running = 1;
+    ex->start = ngx_current_msec;
 
     ngx_add_timer(&ex->timer, ex->timeout);
 }

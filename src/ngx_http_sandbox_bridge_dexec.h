@@ -43,6 +43,7 @@ struct ngx_http_sandbox_bridge_dexec_s {
 
     /* result: output in output.out, output.err */
     ngx_int_t                             exit_code;
+    ngx_msec_t                            start;    /* 0: never started */
     ngx_str_t                             error;
     ngx_http_sandbox_bridge_stream_t      output;
     unsigned                              timed_out:1;

@@ -40,6 +40,7 @@ typedef struct {
     ngx_http_sandbox_bridge_dexec_t      *ex;
     unsigned                              stream:1;
     unsigned                              sse_started:1;
+    unsigned                              logged:1;
 } ngx_http_sandbox_bridge_exec_op_t;
 
 
@@ -69,6 +70,9 @@ static json_t *ngx_http_sandbox_bridge_exec_result(
     ngx_http_sandbox_bridge_dexec_t *ex);
 static json_t *ngx_http_sandbox_bridge_exec_text(
     ngx_http_sandbox_bridge_acc_t *acc);
+static void ngx_http_sandbox_bridge_exec_log(
+    ngx_http_sandbox_bridge_exec_op_t *op, const char *end);
+static void ngx_http_sandbox_bridge_exec_cleanup(void *data);
 
 
 void
@@ -312,10 +316,17 @@ ngx_http_sandbox_bridge_exec_touch(ngx_http_sandbox_bridge_exec_op_t *op)
 {
     ngx_str_t                             key;
     ngx_http_request_t                   *r;
+    ngx_http_sandbox_bridge_ctx_t        *ctx;
+    ngx_http_sandbox_bridge_loc_conf_t   *lcf;
     ngx_http_sandbox_bridge_main_conf_t  *mcf;
 
     r = op->op.request;
     mcf = ngx_http_get_module_main_conf(r, ngx_http_sandbox_bridge_module);
+    ctx = ngx_http_get_module_ctx(r, ngx_http_sandbox_bridge_module);
+    lcf = ngx_http_get_module_loc_conf(r, ngx_http_sandbox_bridge_module);
+
+    ctx->lease_id = op->id;
+    ctx->docker_host = lcf->docker_location;
 
     if (ngx_http_sandbox_bridge_lease_key(r->pool, mcf, &op->id, &key)
         != NGX_OK)
@@ -340,6 +351,7 @@ ngx_http_sandbox_bridge_exec_touched(ngx_http_sandbox_bridge_exec_op_t *op)
 {
     json_t                              *body, *msg;
     redisReply                          *reply;
+    ngx_pool_cleanup_t                  *cln;
     ngx_http_request_t                  *r;
     ngx_http_sandbox_bridge_lease_t      lease;
     ngx_http_sandbox_bridge_dexec_t     *ex;
@@ -407,11 +419,17 @@ ngx_http_sandbox_bridge_exec_touched(ngx_http_sandbox_bridge_exec_op_t *op)
     }
 
     ex = ngx_http_sandbox_bridge_dexec_create(r, lcf);
-    if (ex == NULL) {
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+
+    if (ex == NULL || cln == NULL) {
         ngx_http_sandbox_bridge_fail(&op->op,
                                      NGX_HTTP_SANDBOX_BRIDGE_ERR_NOMEM);
         return;
     }
+
+    /* a client that leaves ends the exec without a reply */
+    cln->handler = ngx_http_sandbox_bridge_exec_cleanup;
+    cln->data = op;
 
     op->ex = ex;
 
@@ -453,6 +471,10 @@ ngx_http_sandbox_bridge_exec_respond(ngx_http_sandbox_bridge_exec_op_t *op)
     ngx_http_sandbox_bridge_dexec_t  *ex;
 
     ex = op->ex;
+
+    ngx_http_sandbox_bridge_exec_log(op, ex->failed ? "error"
+                                         : ex->timed_out ? "timeout"
+                                         : "exit");
 
     if (ex->lost && !op->sse_started) {
         ngx_http_sandbox_bridge_fail(&op->op,
@@ -642,4 +664,78 @@ ngx_http_sandbox_bridge_exec_text(ngx_http_sandbox_bridge_acc_t *acc)
     ngx_free(p);
 
     return j;
+}
+
+
+/*
+ * The exec's end for $sandbox_exit_code, $sandbox_exec_ms and one log
+ * line (README "Logs"); once per exec.
+ */
+
+static void
+ngx_http_sandbox_bridge_exec_log(ngx_http_sandbox_bridge_exec_op_t *op,
+    const char *end)
+{
+    u_char                           *p;
+    ngx_str_t                        *cred;
+    ngx_http_request_t               *r;
+    ngx_http_sandbox_bridge_ctx_t    *ctx;
+    ngx_http_sandbox_bridge_dexec_t  *ex;
+    u_char                            code[NGX_INT_T_LEN + 1];
+    u_char                            ms[NGX_INT_T_LEN + 1];
+
+    static ngx_str_t  none = ngx_string("-");
+
+    if (op->logged) {
+        return;
+    }
+
+    op->logged = 1;
+
+    r = op->op.request;
+    ex = op->ex;
+    ctx = ngx_http_get_module_ctx(r, ngx_http_sandbox_bridge_module);
+
+    if (ctx == NULL) {
+        return;
+    }
+
+    if (!ex->failed && !ex->timed_out
+        && ex->exit_code != NGX_HTTP_SANDBOX_BRIDGE_EXIT_NULL)
+    {
+        ctx->exit_code = ex->exit_code;
+        ctx->exit_known = 1;
+    }
+
+    if (ex->start) {
+        ctx->exec_ms = ngx_current_msec - ex->start;
+        ctx->exec_ran = 1;
+    }
+
+    p = ctx->exit_known ? ngx_sprintf(code, "%i", ctx->exit_code)
+                        : ngx_cpymem(code, "-", 1);
+    *p = '\0';
+
+    p = ctx->exec_ran ? ngx_sprintf(ms, "%M", ctx->exec_ms)
+                      : ngx_cpymem(ms, "-", 1);
+    *p = '\0';
+
+    cred = ctx->cred_id.len ? &ctx->cred_id : &none;
+
+    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                  "sandbox bridge: exec %s id=%V credential=%V host=%V "
+                  "exit=%s ms=%s", end, &op->id, cred,
+                  ctx->docker_host.len ? &ctx->docker_host : &none,
+                  code, ms);
+}
+
+
+static void
+ngx_http_sandbox_bridge_exec_cleanup(void *data)
+{
+    ngx_http_sandbox_bridge_exec_op_t  *op = data;
+
+    if (!op->logged) {
+        ngx_http_sandbox_bridge_exec_log(op, "error");
+    }
 }

@@ -41,6 +41,7 @@ ngx_http_sandbox_bridge_health(ngx_http_sandbox_bridge_op_t *op)
 {
     u_char                               *p;
     redisReply                           *reply;
+    ngx_http_sandbox_bridge_ctx_t        *ctx;
     ngx_http_sandbox_bridge_args_t        args;
     ngx_http_sandbox_bridge_loc_conf_t   *lcf;
     ngx_http_sandbox_bridge_health_op_t  *ho;
@@ -53,6 +54,10 @@ ngx_http_sandbox_bridge_health(ngx_http_sandbox_bridge_op_t *op)
     switch ((ngx_http_sandbox_bridge_health_state_e) op->state) {
 
     case NGX_HTTP_SANDBOX_BRIDGE_HEALTH_PING:
+        ctx = ngx_http_get_module_ctx(op->request,
+                                      ngx_http_sandbox_bridge_module);
+        ctx->docker_host = lcf->docker_location;
+
         args.argc = 0;
         args.overflow = 0;
         ngx_http_sandbox_bridge_arg_lit(&args, "PING");

@@ -367,10 +367,12 @@ ngx_http_sandbox_bridge_lease_parse(ngx_http_sandbox_bridge_lease_op_t *lo)
     lcf = ngx_http_get_module_loc_conf(r, ngx_http_sandbox_bridge_module);
 
     lo->location = lcf->docker_location;
+    ctx->docker_host = lo->location;
 
     if (ngx_http_sandbox_bridge_spec_parse(r, ctx->body, &lo->spec, &no)
         == NGX_OK)
     {
+        ctx->lease_id = lo->spec.id;
         return NGX_OK;
     }
 
@@ -635,6 +637,10 @@ ngx_http_sandbox_bridge_lease_respond(ngx_http_sandbox_bridge_lease_op_t *lo)
 
     s = &lo->spec;
     resumed = (s->kind == NGX_HTTP_SANDBOX_BRIDGE_RESUME);
+
+    ngx_http_sandbox_bridge_log_lease(lo->op.request,
+                                      resumed ? "resumed" : "acquired",
+                                      &s->id, &lo->location);
 
     body = json_pack("{s:s%,s:o}",
                      "providerLeaseId", (char *) s->id.data, s->id.len,

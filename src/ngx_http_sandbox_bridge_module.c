@@ -13,6 +13,7 @@
 #include "ngx_http_sandbox_bridge_router.h"
 #include "ngx_http_sandbox_bridge_store.h"
 #include "ngx_http_sandbox_bridge_util.h"
+#include "ngx_http_sandbox_bridge_variables.h"
 
 
 static void *ngx_http_sandbox_bridge_create_main_conf(ngx_conf_t *cf);
@@ -21,6 +22,7 @@ static char *ngx_http_sandbox_bridge_init_main_conf(ngx_conf_t *cf,
 static void *ngx_http_sandbox_bridge_create_loc_conf(ngx_conf_t *cf);
 static char *ngx_http_sandbox_bridge_merge_loc_conf(ngx_conf_t *cf,
     void *parent, void *child);
+static ngx_int_t ngx_http_sandbox_bridge_preconfiguration(ngx_conf_t *cf);
 static ngx_int_t ngx_http_sandbox_bridge_postconfiguration(ngx_conf_t *cf);
 static ngx_int_t ngx_http_sandbox_bridge_init_process(ngx_cycle_t *cycle);
 static void ngx_http_sandbox_bridge_exit_process(ngx_cycle_t *cycle);
@@ -300,7 +302,7 @@ static ngx_command_t  ngx_http_sandbox_bridge_commands[] = {
 
 
 static ngx_http_module_t  ngx_http_sandbox_bridge_module_ctx = {
-    NULL,                                  /* preconfiguration */
+    ngx_http_sandbox_bridge_preconfiguration, /* preconfiguration */
     ngx_http_sandbox_bridge_postconfiguration, /* postconfiguration */
 
     ngx_http_sandbox_bridge_create_main_conf, /* create main configuration */
@@ -600,6 +602,15 @@ ngx_http_sandbox_bridge_merge_loc_conf(ngx_conf_t *cf, void *parent,
     }
 
     return NGX_CONF_OK;
+}
+
+
+/* the $sandbox_* variables (README "Variables") */
+
+static ngx_int_t
+ngx_http_sandbox_bridge_preconfiguration(ngx_conf_t *cf)
+{
+    return ngx_http_sandbox_bridge_add_variables(cf);
 }
 
 

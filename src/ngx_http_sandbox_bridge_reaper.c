@@ -257,7 +257,10 @@ ngx_http_sandbox_bridge_reap(ngx_http_sandbox_bridge_op_t *op)
 static ngx_int_t
 ngx_http_sandbox_bridge_reap_step(ngx_http_sandbox_bridge_reap_t *rp)
 {
-    redisReply  *reply;
+    size_t                                plen;
+    ngx_str_t                            *stale, id;
+    redisReply                           *reply;
+    ngx_http_sandbox_bridge_reap_item_t  *item;
 
     reply = rp->op.reply;
 
@@ -294,6 +297,16 @@ ngx_http_sandbox_bridge_reap_step(ngx_http_sandbox_bridge_reap_t *rp)
         return ngx_http_sandbox_bridge_reap_check(rp);
 
     case NGX_HTTP_SANDBOX_BRIDGE_REAP_REMOVED:
+        if (rp->call.status == NGX_HTTP_NO_CONTENT
+            || rp->call.status == NGX_HTTP_NOT_FOUND)
+        {
+            item = (ngx_http_sandbox_bridge_reap_item_t *) rp->containers.elts
+                   + rp->next - 1;
+
+            ngx_http_sandbox_bridge_log_lease(rp->op.request, "reaped",
+                                              &item->id, &rp->host);
+        }
+
         return ngx_http_sandbox_bridge_reap_check(rp);
 
     case NGX_HTTP_SANDBOX_BRIDGE_REAP_SCANNED:
@@ -304,6 +317,16 @@ ngx_http_sandbox_bridge_reap_step(ngx_http_sandbox_bridge_reap_t *rp)
             ngx_log_error(NGX_LOG_NOTICE, rp->op.request->connection->log, 0,
                           "sandbox bridge: forgot a lease whose container "
                           "is gone from \"%V\"", &rp->host);
+
+            /* "<prefix>lease:{<id>}" */
+            stale = (ngx_str_t *) rp->stale.elts + rp->forgotten - 1;
+            plen = rp->mcf->redis_prefix.len + sizeof("lease:{") - 1;
+
+            id.data = stale->data + plen;
+            id.len = (stale->len > plen) ? stale->len - plen - 1 : 0;
+
+            ngx_http_sandbox_bridge_log_lease(rp->op.request, "forgotten",
+                                              &id, &rp->host);
         }
 
         return ngx_http_sandbox_bridge_reap_forget(rp);

@@ -17,6 +17,8 @@ static void ngx_http_sandbox_bridge_redis_done(ngx_http_request_t *r,
     void *data, redisReply *reply);
 static json_t *ngx_http_sandbox_bridge_error_jsonv(const char *code,
     const char *fmt, va_list args);
+static void ngx_http_sandbox_bridge_note_error(ngx_http_request_t *r,
+    json_t *body);
 
 
 #define ngx_http_sandbox_bridge_err(status, code, msg)                        \
@@ -520,6 +522,10 @@ ngx_http_sandbox_bridge_send_json(ngx_http_request_t *r, ngx_uint_t status,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
+    if (status >= NGX_HTTP_BAD_REQUEST) {
+        ngx_http_sandbox_bridge_note_error(r, body);
+    }
+
     p = ngx_http_sandbox_bridge_json_dump(r->pool, body, &len);
     json_decref(body);
 
@@ -569,6 +575,57 @@ ngx_http_sandbox_bridge_send_json(ngx_http_request_t *r, ngx_uint_t status,
     out.next = NULL;
 
     return ngx_http_output_filter(r, &out);
+}
+
+
+/* an error envelope's code, for $sandbox_error */
+
+static void
+ngx_http_sandbox_bridge_note_error(ngx_http_request_t *r, json_t *body)
+{
+    json_t                         *code;
+    ngx_str_t                       s;
+    ngx_http_sandbox_bridge_ctx_t  *ctx;
+
+    code = json_object_get(body, "error");
+    if (!json_is_string(code)) {
+        return;
+    }
+
+    ctx = ngx_http_sandbox_bridge_get_ctx(r);
+    if (ctx == NULL) {
+        return;
+    }
+
+    s.data = (u_char *) json_string_value(code);
+    s.len = json_string_length(code);
+
+    ctx->error_code.data = ngx_pstrdup(r->pool, &s);
+    ctx->error_code.len = ctx->error_code.data ? s.len : 0;
+}
+
+
+/*
+ * One line per lease lifecycle event (README "Logs"): the request's
+ * credential id, never a secret; "-" for a background job's.
+ */
+
+void
+ngx_http_sandbox_bridge_log_lease(ngx_http_request_t *r, const char *event,
+    ngx_str_t *id, ngx_str_t *host)
+{
+    ngx_str_t                      *cred;
+    ngx_http_sandbox_bridge_ctx_t  *ctx;
+
+    static ngx_str_t  none = ngx_string("-");
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_sandbox_bridge_module);
+    cred = (ctx && ctx->cred_id.len) ? &ctx->cred_id : &none;
+
+    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                  "sandbox bridge: lease %s id=%V credential=%V host=%V",
+                  event, id->len ? id : &none, cred,
+                  host->len ? host : &none);
 }
 
 
@@ -641,6 +698,7 @@ ngx_http_sandbox_bridge_error_header(ngx_http_request_t *r)
         return NGX_ERROR;
     }
 
+    ctx->error_code = *code;
     ctx->error_page.data = p;
     ctx->error_page.len = ngx_sprintf(p,
                                       "{\"error\":\"%V\",\"message\":\"%V\"}",

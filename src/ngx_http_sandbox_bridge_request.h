@@ -75,8 +75,19 @@ struct ngx_http_sandbox_bridge_ctx_s {
     ngx_http_sandbox_bridge_op_t     *op;
 
     ngx_str_t                         error_page;
+
+    /* what the log variables show (README "Variables") */
+    ngx_str_t                         route_name;
+    ngx_str_t                         lease_id;
+    ngx_str_t                         docker_host;
+    ngx_str_t                         error_code;
+    ngx_int_t                         exit_code;
+    ngx_msec_t                        exec_ms;
+
     unsigned                          error_page_sent:1;
     unsigned                          body_read:1;
+    unsigned                          exit_known:1;
+    unsigned                          exec_ran:1;
 };
 
 
@@ -144,6 +155,9 @@ json_t *ngx_http_sandbox_bridge_error_jsonf(const char *code,
     const char *fmt, ...);
 ngx_int_t ngx_http_sandbox_bridge_send_json(ngx_http_request_t *r,
     ngx_uint_t status, json_t *body);
+
+void ngx_http_sandbox_bridge_log_lease(ngx_http_request_t *r,
+    const char *event, ngx_str_t *id, ngx_str_t *host);
 
 ngx_int_t ngx_http_sandbox_bridge_error_header(ngx_http_request_t *r);
 ngx_int_t ngx_http_sandbox_bridge_error_body(ngx_http_request_t *r,

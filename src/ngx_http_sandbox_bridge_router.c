@@ -13,8 +13,9 @@
 #include "ngx_http_sandbox_bridge_util.h"
 
 
-/* a route: its flow, the size of the flow's op, whether it takes JSON */
+/* a route: its name ($sandbox_route), its flow, the size of its op */
 typedef struct {
+    ngx_str_t                          name;
     ngx_uint_t                         method;
     ngx_str_t                          path;
     ngx_http_sandbox_bridge_run_pt     run;
@@ -36,30 +37,30 @@ static ngx_http_sandbox_bridge_route_t *ngx_http_sandbox_bridge_match(
 
 static ngx_http_sandbox_bridge_route_t  ngx_http_sandbox_bridge_routes[] = {
 
-    { NGX_HTTP_GET, ngx_string("/health"),
+    { ngx_string("health"), NGX_HTTP_GET, ngx_string("/health"),
       ngx_http_sandbox_bridge_health, &ngx_http_sandbox_bridge_health_size },
 
-    { NGX_HTTP_POST, ngx_string("/probe"),
+    { ngx_string("probe"), NGX_HTTP_POST, ngx_string("/probe"),
       ngx_http_sandbox_bridge_probe, &ngx_http_sandbox_bridge_lease_size },
 
-    { NGX_HTTP_POST, ngx_string("/leases/acquire"),
+    { ngx_string("acquire"), NGX_HTTP_POST, ngx_string("/leases/acquire"),
       ngx_http_sandbox_bridge_acquire, &ngx_http_sandbox_bridge_lease_size },
 
-    { NGX_HTTP_POST, ngx_string("/leases/resume"),
+    { ngx_string("resume"), NGX_HTTP_POST, ngx_string("/leases/resume"),
       ngx_http_sandbox_bridge_resume, &ngx_http_sandbox_bridge_lease_size },
 
-    { NGX_HTTP_POST, ngx_string("/leases/release"),
+    { ngx_string("release"), NGX_HTTP_POST, ngx_string("/leases/release"),
       ngx_http_sandbox_bridge_release,
       &ngx_http_sandbox_bridge_destroy_size },
 
     /* a prefix route takes exactly one more segment */
-    { NGX_HTTP_DELETE, ngx_string("/leases/"),
+    { ngx_string("delete"), NGX_HTTP_DELETE, ngx_string("/leases/"),
       ngx_http_sandbox_bridge_delete, &ngx_http_sandbox_bridge_destroy_size },
 
-    { NGX_HTTP_POST, ngx_string("/exec"),
+    { ngx_string("exec"), NGX_HTTP_POST, ngx_string("/exec"),
       ngx_http_sandbox_bridge_exec, &ngx_http_sandbox_bridge_exec_size },
 
-    { 0, ngx_null_string, NULL, NULL }
+    { ngx_null_string, 0, ngx_null_string, NULL, NULL }
 };
 
 
@@ -122,6 +123,8 @@ ngx_http_sandbox_bridge_body_handler(ngx_http_request_t *r)
                                 ngx_http_sandbox_bridge_not_found(r, ctx));
         return;
     }
+
+    ctx->route_name = rt->name;
 
     if (r->method == NGX_HTTP_POST) {
         rc = ngx_http_sandbox_bridge_parse_body(r, ctx);
