@@ -346,7 +346,7 @@ my $flip = sub { my $s = shift; substr($s, -1, 1) = substr($s, -1) eq '0' ? '1' 
   ::S('POST', "$::P/leases/resume", $r, send_method => 'PUT'),
   ::S('GET', "$::P/health", '', send_uri => "$::P/health/"),
   ::S('GET', "$::P/health", '', send_uri => "$::P/heal%74h"),
-  ::S('GET', "$::P/health", '', send_uri => "/skew$::P/health"),
+  ::S('GET', "$::P/health", '', send_uri => "/hmac$::P/health"),
   ::S('GET', "$::P/health?x=1", '', send_uri => "$::P/health?x=2"),
   ::S('GET', "$::P/health", '', send_uri => "$::P/health?x=1"),
   ::S('GET', "$::P/health?x=1", '', send_uri => "$::P/health"),
