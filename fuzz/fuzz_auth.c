@@ -180,19 +180,6 @@ ngx_read_file(ngx_file_t *file, u_char *buf, size_t size, off_t offset)
 }
 
 
-void
-ngx_conf_log_error(ngx_uint_t level, ngx_conf_t *cf, ngx_err_t err,
-    const char *fmt, ...)
-{
-    u_char   buf[NGX_MAX_CONF_ERRSTR];
-    va_list  args;
-
-    va_start(args, fmt);
-    (void) ngx_vslprintf(buf, buf + sizeof(buf), fmt, args);
-    va_end(args);
-}
-
-
 static void
 psb_hex(u_char *dst, const u_char *src, size_t n)
 {

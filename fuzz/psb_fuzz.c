@@ -225,6 +225,25 @@ psb_fuzz_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
 }
 
 
+/*
+ * Configuration messages (an explicit "sandbox_auth off" is logged as a
+ * warning, key file errors by fuzz_auth's parsers) go nowhere; a failing
+ * directive or merge is still caught by its return value.
+ */
+
+void
+ngx_conf_log_error(ngx_uint_t level, ngx_conf_t *cf, ngx_err_t err,
+    const char *fmt, ...)
+{
+    u_char   buf[NGX_MAX_CONF_ERRSTR];
+    va_list  args;
+
+    va_start(args, fmt);
+    (void) ngx_vslprintf(buf, buf + sizeof(buf), fmt, args);
+    va_end(args);
+}
+
+
 void
 psb_fuzz_init(void)
 {
@@ -330,8 +349,10 @@ psb_fuzz_init(void)
     psb_fuzz_assert(parent != NULL && psb_fuzz_lcf != NULL,
                     "create_loc_conf failed");
 
-    /* what "sandbox_bridge" and the docker directives would set */
+    /* what sandbox_bridge, "sandbox_auth off" and the docker ones set */
     psb_fuzz_lcf->enable = 1;
+    psb_fuzz_lcf->auth = NGX_HTTP_SANDBOX_BRIDGE_AUTH_OFF;
+    psb_fuzz_lcf->auth_set = 1;
     ngx_str_set(&psb_fuzz_lcf->prefix, PSB_FUZZ_PREFIX);
     ngx_str_set(&psb_fuzz_lcf->docker_location, "/_psb_docker");
     ngx_str_set(&psb_fuzz_lcf->image, "sbx-busybox:local");
