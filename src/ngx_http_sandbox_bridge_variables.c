@@ -128,29 +128,41 @@ ngx_http_sandbox_bridge_variable_credential(ngx_http_request_t *r,
 }
 
 
+/* a number, or not found when the exec gave none */
+
 static ngx_int_t
-ngx_http_sandbox_bridge_variable_exit_code(ngx_http_request_t *r,
-    ngx_http_variable_value_t *v, uintptr_t data)
+ngx_http_sandbox_bridge_variable_number(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, ngx_uint_t known, int64_t n)
 {
-    u_char                         *p;
-    ngx_http_sandbox_bridge_ctx_t  *ctx;
+    u_char  *p;
 
-    ctx = ngx_http_sandbox_bridge_variable_ctx(r);
-
-    if (ctx == NULL || !ctx->exit_known) {
+    if (!known) {
         v->not_found = 1;
         return NGX_OK;
     }
 
-    p = ngx_pnalloc(r->pool, NGX_INT_T_LEN);
+    p = ngx_pnalloc(r->pool, NGX_INT64_LEN);
     if (p == NULL) {
         return NGX_ERROR;
     }
 
-    ngx_http_sandbox_bridge_variable_set(v, p,
-                                    ngx_sprintf(p, "%i", ctx->exit_code) - p);
+    ngx_http_sandbox_bridge_variable_set(v, p, ngx_sprintf(p, "%L", n) - p);
 
     return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_sandbox_bridge_variable_exit_code(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    ngx_http_sandbox_bridge_ctx_t  *ctx;
+
+    ctx = ngx_http_sandbox_bridge_variable_ctx(r);
+
+    return ngx_http_sandbox_bridge_variable_number(r, v,
+                                           ctx && ctx->exit_known,
+                                           ctx ? (int64_t) ctx->exit_code : 0);
 }
 
 
@@ -158,25 +170,13 @@ static ngx_int_t
 ngx_http_sandbox_bridge_variable_exec_ms(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data)
 {
-    u_char                         *p;
     ngx_http_sandbox_bridge_ctx_t  *ctx;
 
     ctx = ngx_http_sandbox_bridge_variable_ctx(r);
 
-    if (ctx == NULL || !ctx->exec_ran) {
-        v->not_found = 1;
-        return NGX_OK;
-    }
-
-    p = ngx_pnalloc(r->pool, NGX_INT_T_LEN);
-    if (p == NULL) {
-        return NGX_ERROR;
-    }
-
-    ngx_http_sandbox_bridge_variable_set(v, p,
-                                      ngx_sprintf(p, "%M", ctx->exec_ms) - p);
-
-    return NGX_OK;
+    return ngx_http_sandbox_bridge_variable_number(r, v,
+                                           ctx && ctx->exec_ran,
+                                           ctx ? (int64_t) ctx->exec_ms : 0);
 }
 
 

@@ -10,6 +10,7 @@ use Test::Nginx::Socket 'no_plan';
 $ENV{TEST_NGINX_HTML_DIR} ||= html_dir();
 
 use SandboxBridge::Ready;
+use SandboxBridge::Blocks qw(bridge_blocks);
 use SandboxBridge::Stream qw(json_encode);
 use POSIX ();
 use Time::HiRes ();
@@ -51,35 +52,7 @@ sub wait_dockerd {
     die "the private dockerd did not come back within 30 s\n";
 }
 
-add_block_preprocessor(sub {
-    my $block = shift;
-
-    $block->set_value('http_config', <<'_EOC_') unless defined $block->http_config;
-    sandbox_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT prefix=t168- command_timeout=1s;
-    sandbox_reaper_interval 1h;
-_EOC_
-
-    $block->set_value('config', <<'_EOC_') unless defined $block->config;
-    sandbox_auth bearer;
-    sandbox_auth_token_file $TEST_NGINX_HTML_DIR/tokens;
-    sandbox_docker_location /_docker;
-    sandbox_image $TEST_NGINX_SANDBOX_IMAGE;
-    location /api/paperclip-sandbox/v1 { sandbox_bridge; }
-    location /_docker/ {
-        internal;
-        proxy_pass http://unix:$TEST_NGINX_DOCKER_SOCKET:/v1.41/;
-        proxy_read_timeout 1d;
-    }
-_EOC_
-
-    $block->set_value('user_files', ">>> tokens\nsecret-token\n") unless defined $block->user_files;
-    $block->set_value('more_headers', "Authorization: Bearer secret-token\n")
-        unless defined $block->more_headers;
-    $block->set_value('init', 'main::wait_store_ready();') unless defined $block->init;
-    $block->set_value('timeout', '20') unless defined $block->timeout;
-    $block->set_value('no_error_log', "[alert]\n")
-        unless defined $block->no_error_log || defined $block->error_log;
-});
+bridge_blocks(prefix => 't168', timeout => 20, no_error_log => "[alert]\n");
 
 run_tests();
 
