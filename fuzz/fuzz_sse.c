@@ -248,6 +248,7 @@ LLVMFuzzerTestOneInput(const uint8_t *in, size_t size)
     size_t                           len, off, n, cap, one_len;
     u_char                          *src, *one, *out, *e, *piece;
     uint32_t                         seed;
+    ngx_str_t                        escaped;
     ngx_uint_t                       stream;
     psb_buf_t                        rep, ref, cat, data;
     ngx_http_sandbox_bridge_utf8_t   st;
@@ -373,7 +374,8 @@ LLVMFuzzerTestOneInput(const uint8_t *in, size_t size)
         out = malloc(cap);
         psb_fuzz_assert(out != NULL, "out of memory");
 
-        e = ngx_http_sandbox_bridge_sse_event(out, stream, &st, piece, n);
+        e = ngx_http_sandbox_bridge_sse_event(out, stream, &st, piece, n,
+                                              &escaped);
 
         psb_fuzz_assert(e >= out && (size_t) (e - out) <= cap,
                         "sse_event wrote %zd bytes, sse_event_len %zu",
@@ -382,6 +384,12 @@ LLVMFuzzerTestOneInput(const uint8_t *in, size_t size)
         if (e != out) {
             psb_check_event(out, e - out, stream, &data);
         }
+
+        /* the event's data is what escape() gives, inside the event */
+        psb_fuzz_assert(escaped.data >= out && escaped.data <= e
+                        && escaped.len <= (size_t) (e - escaped.data)
+                        && (e != out || escaped.len == 0),
+                        "sse_event's escaped data lies outside the event");
 
         free(out);
         free(piece);

@@ -66,10 +66,10 @@ static ngx_int_t ngx_http_sandbox_bridge_sse_start(
     ngx_http_sandbox_bridge_exec_op_t *op);
 static void ngx_http_sandbox_bridge_sse_final(
     ngx_http_sandbox_bridge_exec_op_t *op, const char *event, json_t *data);
-static json_t *ngx_http_sandbox_bridge_exec_result(
-    ngx_http_sandbox_bridge_dexec_t *ex);
-static json_t *ngx_http_sandbox_bridge_exec_text(
-    ngx_http_sandbox_bridge_acc_t *acc);
+static ngx_chain_t *ngx_http_sandbox_bridge_exec_result(
+    ngx_http_sandbox_bridge_dexec_t *ex, ngx_uint_t sse, size_t *len);
+static ngx_chain_t *ngx_http_sandbox_bridge_exec_piece(ngx_pool_t *pool,
+    u_char *p, size_t n, ngx_chain_t ***last);
 static void ngx_http_sandbox_bridge_exec_log(
     ngx_http_sandbox_bridge_exec_op_t *op, const char *end);
 static void ngx_http_sandbox_bridge_exec_cleanup(void *data);
@@ -440,6 +440,7 @@ ngx_http_sandbox_bridge_exec_touched(ngx_http_sandbox_bridge_exec_op_t *op)
     ex->stdin_path = op->stdin_path;
     ex->timeout = op->timeout;
     ex->output.sse = op->stream;
+    ex->output.escaped = 1;
     ex->started = op->stream ? ngx_http_sandbox_bridge_exec_started : NULL;
 
     ngx_http_sandbox_bridge_dexec(&op->op, ex,
@@ -467,7 +468,8 @@ ngx_http_sandbox_bridge_exec_started(ngx_http_sandbox_bridge_dexec_t *ex)
 static void
 ngx_http_sandbox_bridge_exec_respond(ngx_http_sandbox_bridge_exec_op_t *op)
 {
-    json_t                           *res;
+    size_t                            len;
+    ngx_chain_t                      *out, *cl;
     ngx_http_sandbox_bridge_dexec_t  *ex;
 
     ex = op->ex;
@@ -507,14 +509,29 @@ ngx_http_sandbox_bridge_exec_respond(ngx_http_sandbox_bridge_exec_op_t *op)
         return;
     }
 
-    res = ngx_http_sandbox_bridge_exec_result(ex);
+    out = ngx_http_sandbox_bridge_exec_result(ex, op->stream, &len);
 
-    if (!op->stream) {
-        ngx_http_sandbox_bridge_reply(&op->op, NGX_HTTP_OK, res);
+    if (out == NULL) {
+        ngx_http_sandbox_bridge_finalize(&op->op, NGX_ERROR);
         return;
     }
 
-    ngx_http_sandbox_bridge_sse_final(op, "complete", res);
+    if (!op->stream) {
+        ngx_http_sandbox_bridge_finalize(&op->op,
+                              ngx_http_sandbox_bridge_send_body(op->op.request,
+                                                                NGX_HTTP_OK,
+                                                                out, len));
+        return;
+    }
+
+    for (cl = out; cl->next; cl = cl->next) { /* void */ }
+
+    cl->buf->last_buf = 1;
+    cl->buf->last_in_chain = 1;
+    cl->buf->flush = 1;
+
+    ngx_http_sandbox_bridge_finalize(&op->op,
+                          ngx_http_output_filter(op->op.request, out));
 }
 
 
@@ -605,65 +622,140 @@ ngx_http_sandbox_bridge_sse_final(ngx_http_sandbox_bridge_exec_op_t *op,
 }
 
 
-/* the result object, key order kept; outputTruncated when capped */
+/*
+ * The result object, key order kept, outputTruncated when capped, as a
+ * chain around the output already escaped (README "Exec"); for a stream,
+ * inside the "complete" event.
+ */
 
-static json_t *
-ngx_http_sandbox_bridge_exec_result(ngx_http_sandbox_bridge_dexec_t *ex)
+static ngx_chain_t *
+ngx_http_sandbox_bridge_exec_result(ngx_http_sandbox_bridge_dexec_t *ex,
+    ngx_uint_t sse, size_t *len)
 {
-    json_t  *res, *exit_code, *out, *err;
-    u_char  *p;
-    u_char   buf[128];
+    size_t                            n;
+    u_char                           *p;
+    ngx_pool_t                       *pool;
+    ngx_chain_t                      *out, **last;
+    ngx_http_sandbox_bridge_stream_t *st;
+    u_char                            buf[256];
+
+    static ngx_str_t  event = ngx_string("event: complete\ndata: ");
+
+    pool = ex->op.request->pool;
+    st = &ex->output;
+    out = NULL;
+    last = &out;
+
+    p = sse ? ngx_cpymem(buf, event.data, event.len) : buf;
 
     if (ex->timed_out || ex->exit_code == NGX_HTTP_SANDBOX_BRIDGE_EXIT_NULL) {
-        exit_code = json_null();
+        p = ngx_cpymem(p, "{\"exitCode\":null",
+                       sizeof("{\"exitCode\":null") - 1);
 
     } else {
-        exit_code = json_integer(ex->exit_code);
+        p = ngx_sprintf(p, "{\"exitCode\":%i", ex->exit_code);
     }
 
-    out = ngx_http_sandbox_bridge_exec_text(&ex->output.out);
+    p = ngx_sprintf(p, ",\"signal\":null,\"timedOut\":%s,\"stdout\":\"",
+                    ex->timed_out ? "true" : "false");
 
-    if (ex->timed_out) {
-        /* stderr is the timeout message */
-        p = ngx_snprintf(buf, sizeof(buf), "Command timeout after %Mms\n",
-                         ex->timeout);
-        err = json_stringn((char *) buf, p - buf);
-
-    } else {
-        err = ngx_http_sandbox_bridge_exec_text(&ex->output.err);
-    }
-
-    res = json_pack("{s:o,s:n,s:b,s:o,s:o}", "exitCode", exit_code,
-                    "signal", "timedOut", ex->timed_out ? 1 : 0,
-                    "stdout", out, "stderr", err);
-
-    if (res && ex->output.truncated) {
-        json_object_set_new(res, "outputTruncated", json_true());
-    }
-
-    return res;
-}
-
-
-static json_t *
-ngx_http_sandbox_bridge_exec_text(ngx_http_sandbox_bridge_acc_t *acc)
-{
-    u_char  *p, *q;
-    json_t  *j;
-
-    p = ngx_alloc(3 * acc->len + 1, ngx_cycle->log);
-    if (p == NULL) {
+    if (ngx_http_sandbox_bridge_exec_piece(pool, buf, p - buf, &last) == NULL)
+    {
         return NULL;
     }
 
-    /* invalid or cut UTF-8 becomes U+FFFD */
-    q = ngx_http_sandbox_bridge_utf8_repair(p, acc->data, acc->len);
+    *len = p - buf;
 
-    j = json_stringn((char *) p, q - p);
+    if (ngx_http_sandbox_bridge_text_end(pool, &st->text[0], last, &n)
+        != NGX_OK)
+    {
+        return NULL;
+    }
 
-    ngx_free(p);
+    *len += n;
 
-    return j;
+    while (*last) {
+        last = &(*last)->next;
+    }
+
+    p = ngx_cpymem(buf, "\",\"stderr\":\"", sizeof("\",\"stderr\":\"") - 1);
+
+    if (ex->timed_out) {
+        /* stderr is the timeout message */
+        p = ngx_sprintf(p, "Command timeout after %Mms\\n", ex->timeout);
+
+    } else {
+        if (ngx_http_sandbox_bridge_exec_piece(pool, buf, p - buf, &last)
+            == NULL)
+        {
+            return NULL;
+        }
+
+        *len += p - buf;
+        p = buf;
+
+        if (ngx_http_sandbox_bridge_text_end(pool, &st->text[1], last, &n)
+            != NGX_OK)
+        {
+            return NULL;
+        }
+
+        *len += n;
+
+        while (*last) {
+            last = &(*last)->next;
+        }
+    }
+
+    *p++ = '"';
+
+    if (st->truncated) {
+        p = ngx_cpymem(p, ",\"outputTruncated\":true",
+                       sizeof(",\"outputTruncated\":true") - 1);
+    }
+
+    *p++ = '}';
+
+    if (sse) {
+        p = ngx_cpymem(p, "\n\n", 2);
+    }
+
+    if (ngx_http_sandbox_bridge_exec_piece(pool, buf, p - buf, &last) == NULL)
+    {
+        return NULL;
+    }
+
+    *len += p - buf;
+
+    return out;
+}
+
+
+/* a copy of n bytes at p as the chain's next link */
+
+static ngx_chain_t *
+ngx_http_sandbox_bridge_exec_piece(ngx_pool_t *pool, u_char *p, size_t n,
+    ngx_chain_t ***last)
+{
+    ngx_buf_t    *b;
+    ngx_chain_t  *cl;
+
+    b = ngx_create_temp_buf(pool, n);
+    cl = ngx_alloc_chain_link(pool);
+
+    if (b == NULL || cl == NULL) {
+        return NULL;
+    }
+
+    b->last = ngx_cpymem(b->last, p, n);
+
+    cl->buf = b;
+    cl->next = NULL;
+
+    **last = cl;
+    *last = &cl->next;
+
+    return cl;
 }
 
 

@@ -514,9 +514,8 @@ ngx_http_sandbox_bridge_send_json(ngx_http_request_t *r, ngx_uint_t status,
 {
     size_t        len;
     u_char       *p;
-    ngx_int_t     rc;
     ngx_buf_t    *b;
-    ngx_chain_t   out;
+    ngx_chain_t  *cl;
 
     if (body == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -532,6 +531,33 @@ ngx_http_sandbox_bridge_send_json(ngx_http_request_t *r, ngx_uint_t status,
     if (p == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
+
+    b = ngx_calloc_buf(r->pool);
+    cl = ngx_alloc_chain_link(r->pool);
+
+    if (b == NULL || cl == NULL) {
+        return NGX_ERROR;
+    }
+
+    b->pos = p;
+    b->last = p + len;
+    b->memory = 1;
+
+    cl->buf = b;
+    cl->next = NULL;
+
+    return ngx_http_sandbox_bridge_send_body(r, status, cl, len);
+}
+
+
+/* a JSON body made elsewhere, as a chain of len bytes in all */
+
+ngx_int_t
+ngx_http_sandbox_bridge_send_body(ngx_http_request_t *r, ngx_uint_t status,
+    ngx_chain_t *out, size_t len)
+{
+    ngx_int_t     rc;
+    ngx_chain_t  *cl;
 
     if (r->header_sent) {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
@@ -560,21 +586,12 @@ ngx_http_sandbox_bridge_send_json(ngx_http_request_t *r, ngx_uint_t status,
         return rc;
     }
 
-    b = ngx_calloc_buf(r->pool);
-    if (b == NULL) {
-        return NGX_ERROR;
-    }
+    for (cl = out; cl->next; cl = cl->next) { /* void */ }
 
-    b->pos = p;
-    b->last = p + len;
-    b->memory = 1;
-    b->last_buf = (r == r->main) ? 1 : 0;
-    b->last_in_chain = 1;
+    cl->buf->last_buf = (r == r->main) ? 1 : 0;
+    cl->buf->last_in_chain = 1;
 
-    out.buf = b;
-    out.next = NULL;
-
-    return ngx_http_output_filter(r, &out);
+    return ngx_http_output_filter(r, out);
 }
 
 

@@ -155,6 +155,8 @@ json_t *ngx_http_sandbox_bridge_error_jsonf(const char *code,
     const char *fmt, ...);
 ngx_int_t ngx_http_sandbox_bridge_send_json(ngx_http_request_t *r,
     ngx_uint_t status, json_t *body);
+ngx_int_t ngx_http_sandbox_bridge_send_body(ngx_http_request_t *r,
+    ngx_uint_t status, ngx_chain_t *out, size_t len);
 
 void ngx_http_sandbox_bridge_log_lease(ngx_http_request_t *r,
     const char *event, ngx_str_t *id, ngx_str_t *host);

@@ -14,8 +14,6 @@
 
 static size_t ngx_http_sandbox_bridge_utf8_seq(u_char *p, size_t len,
     ngx_uint_t *complete);
-static u_char *ngx_http_sandbox_bridge_escape_valid(u_char *dst, u_char *p,
-    size_t len);
 
 
 ngx_int_t
@@ -141,47 +139,81 @@ ngx_http_sandbox_bridge_escape_len(size_t len)
 }
 
 
-static u_char *
-ngx_http_sandbox_bridge_escape_valid(u_char *dst, u_char *p, size_t len)
+/*
+ * A run of bytes that JSON takes as they are: printable ASCII but '"' and
+ * '\\'. Eight bytes are checked at a time (bit tricks on one word).
+ */
+
+#define NGX_HTTP_SANDBOX_BRIDGE_ONES   0x0101010101010101ULL
+#define NGX_HTTP_SANDBOX_BRIDGE_HIGHS  0x8080808080808080ULL
+
+/* the high bit of each byte of w below n (n <= 0x80) is set in the result */
+#define ngx_http_sandbox_bridge_below(w, n)                                  \
+    (((w) - NGX_HTTP_SANDBOX_BRIDGE_ONES * (n)) & ~(w))
+
+static ngx_inline u_char *
+ngx_http_sandbox_bridge_plain_run(u_char *p, u_char *end)
 {
-    u_char                     c;
+    uint64_t  w, q, b;
+
+    q = NGX_HTTP_SANDBOX_BRIDGE_ONES * '"';
+    b = NGX_HTTP_SANDBOX_BRIDGE_ONES * '\\';
+
+    while (end - p >= 8) {
+        ngx_memcpy(&w, p, 8);
+
+        /* a byte < 0x20, '"', '\\' or >= 0x80 stops the run */
+        if ((ngx_http_sandbox_bridge_below(w, 0x20)
+             | ngx_http_sandbox_bridge_below(w ^ q, 1)
+             | ngx_http_sandbox_bridge_below(w ^ b, 1)
+             | w)
+            & NGX_HTTP_SANDBOX_BRIDGE_HIGHS)
+        {
+            break;
+        }
+
+        p += 8;
+    }
+
+    while (p < end && *p >= 0x20 && *p < 0x80 && *p != '"' && *p != '\\') {
+        p++;
+    }
+
+    return p;
+}
+
+
+static ngx_inline u_char *
+ngx_http_sandbox_bridge_escape_byte(u_char *dst, u_char c)
+{
     static const u_char  hex[] = "0123456789abcdef";
 
-    while (len--) {
-        c = *p++;
+    *dst++ = '\\';
 
-        switch (c) {
-        case '"':
-            *dst++ = '\\'; *dst++ = '"';
-            break;
-        case '\\':
-            *dst++ = '\\'; *dst++ = '\\';
-            break;
-        case '\n':
-            *dst++ = '\\'; *dst++ = 'n';
-            break;
-        case '\r':
-            *dst++ = '\\'; *dst++ = 'r';
-            break;
-        case '\t':
-            *dst++ = '\\'; *dst++ = 't';
-            break;
-        case '\b':
-            *dst++ = '\\'; *dst++ = 'b';
-            break;
-        case '\f':
-            *dst++ = '\\'; *dst++ = 'f';
-            break;
-        default:
-            if (c < 0x20) {
-                *dst++ = '\\'; *dst++ = 'u'; *dst++ = '0'; *dst++ = '0';
-                *dst++ = hex[c >> 4];
-                *dst++ = hex[c & 0xf];
-
-            } else {
-                *dst++ = c;
-            }
-        }
+    switch (c) {
+    case '"':
+    case '\\':
+        *dst++ = c;
+        break;
+    case '\n':
+        *dst++ = 'n';
+        break;
+    case '\r':
+        *dst++ = 'r';
+        break;
+    case '\t':
+        *dst++ = 't';
+        break;
+    case '\b':
+        *dst++ = 'b';
+        break;
+    case '\f':
+        *dst++ = 'f';
+        break;
+    default:
+        *dst++ = 'u'; *dst++ = '0'; *dst++ = '0';
+        *dst++ = hex[c >> 4];
+        *dst++ = hex[c & 0xf];
     }
 
     return dst;
@@ -190,7 +222,8 @@ ngx_http_sandbox_bridge_escape_valid(u_char *dst, u_char *p, size_t len)
 
 /*
  * JSON-escape bytes as valid UTF-8 (README "Exec"): a sequence cut at the
- * end is held in st for the next call, invalid bytes become U+FFFD.
+ * end is held in st for the next call, invalid bytes become U+FFFD. Runs
+ * of plain bytes are copied whole.
  */
 
 u_char *
@@ -199,7 +232,7 @@ ngx_http_sandbox_bridge_escape(u_char *dst,
     ngx_uint_t last)
 {
     size_t      n, take;
-    u_char     *p, *end, *start;
+    u_char     *p, *q, *end;
     u_char      buf[8];
     ngx_uint_t  complete;
 
@@ -238,22 +271,30 @@ ngx_http_sandbox_bridge_escape(u_char *dst,
         st->len = 0;
     }
 
-    start = p;
-
     while (p < end) {
+        q = ngx_http_sandbox_bridge_plain_run(p, end);
+
+        if (q != p) {
+            dst = ngx_cpymem(dst, p, q - p);
+            p = q;
+
+            if (p == end) {
+                break;
+            }
+        }
+
         if (*p < 0x80) {
-            p++;
+            dst = ngx_http_sandbox_bridge_escape_byte(dst, *p++);
             continue;
         }
 
         n = ngx_http_sandbox_bridge_utf8_seq(p, end - p, &complete);
 
         if (complete == 1) {
+            dst = ngx_cpymem(dst, p, n);
             p += n;
             continue;
         }
-
-        dst = ngx_http_sandbox_bridge_escape_valid(dst, start, p - start);
 
         if (complete == 0 && !last) {
             ngx_memcpy(st->tail, p, end - p);
@@ -263,10 +304,9 @@ ngx_http_sandbox_bridge_escape(u_char *dst,
 
         dst = ngx_cpymem(dst, "\xef\xbf\xbd", 3);
         p++;
-        start = p;
     }
 
-    return ngx_http_sandbox_bridge_escape_valid(dst, start, p - start);
+    return dst;
 }
 
 
@@ -279,11 +319,15 @@ ngx_http_sandbox_bridge_sse_event_len(size_t len)
 }
 
 
-/* event: stdout\ndata: {"data":"..."}\n\n; nothing if all held back */
+/*
+ * event: stdout\ndata: {"data":"..."}\n\n; nothing if all held back.
+ * *escaped is the event's data.
+ */
 
 u_char *
 ngx_http_sandbox_bridge_sse_event(u_char *dst, ngx_uint_t stream,
-    ngx_http_sandbox_bridge_utf8_t *st, u_char *src, size_t len)
+    ngx_http_sandbox_bridge_utf8_t *st, u_char *src, size_t len,
+    ngx_str_t *escaped)
 {
     u_char  *start, *p;
 
@@ -299,6 +343,9 @@ ngx_http_sandbox_bridge_sse_event(u_char *dst, ngx_uint_t stream,
 
     p = dst;
     dst = ngx_http_sandbox_bridge_escape(dst, st, src, len, 0);
+
+    escaped->data = p;
+    escaped->len = dst - p;
 
     if (dst == p) {
         return start;

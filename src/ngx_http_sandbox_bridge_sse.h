@@ -50,7 +50,8 @@ u_char *ngx_http_sandbox_bridge_utf8_repair(u_char *dst, u_char *src,
     size_t len);
 size_t ngx_http_sandbox_bridge_sse_event_len(size_t len);
 u_char *ngx_http_sandbox_bridge_sse_event(u_char *dst, ngx_uint_t stream,
-    ngx_http_sandbox_bridge_utf8_t *st, u_char *src, size_t len);
+    ngx_http_sandbox_bridge_utf8_t *st, u_char *src, size_t len,
+    ngx_str_t *escaped);
 
 
 #endif /* _NGX_HTTP_SANDBOX_BRIDGE_SSE_H_INCLUDED_ */

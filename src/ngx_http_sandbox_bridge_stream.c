@@ -21,6 +21,11 @@ static ngx_int_t ngx_http_sandbox_bridge_stream_payload(void *data,
     ngx_uint_t stream, u_char *p, size_t len);
 static ngx_int_t ngx_http_sandbox_bridge_acc_add(ngx_pool_t *pool,
     ngx_http_sandbox_bridge_acc_t *acc, u_char *p, size_t len, size_t limit);
+static ngx_int_t ngx_http_sandbox_bridge_text_add(ngx_pool_t *pool,
+    ngx_http_sandbox_bridge_text_t *text, u_char *p, size_t len,
+    ngx_str_t *escaped);
+static u_char *ngx_http_sandbox_bridge_text_room(ngx_pool_t *pool,
+    ngx_http_sandbox_bridge_text_t *text, size_t need);
 static void ngx_http_sandbox_bridge_stream_heartbeat(ngx_event_t *ev);
 
 
@@ -190,38 +195,201 @@ ngx_http_sandbox_bridge_stream_payload(void *data, ngx_uint_t stream,
 {
     ngx_http_sandbox_bridge_stream_t *st = data;
 
-    size_t                          n;
-    ngx_buf_t                      *b;
-    ngx_http_sandbox_bridge_acc_t  *acc;
+    size_t                           n, take;
+    ngx_str_t                        escaped, *copy;
+    ngx_buf_t                       *b;
+    ngx_http_sandbox_bridge_acc_t   *acc;
+    ngx_http_sandbox_bridge_text_t  *text;
 
     acc = (stream == NGX_HTTP_SANDBOX_BRIDGE_STDERR) ? &st->err : &st->out;
+    text = &st->text[stream - 1];
 
-    if (acc->len + len > st->limit) {
+    take = st->escaped ? text->raw : acc->len;
+
+    if (take + len > st->limit) {
         st->truncated = 1;
     }
 
-    if (ngx_http_sandbox_bridge_acc_add(st->request->pool, acc, p, len,
-                                        st->limit)
-        != NGX_OK)
-    {
-        return NGX_ERROR;
+    take = ngx_min(len, st->limit - take);
+
+    if (!st->escaped) {
+        if (ngx_http_sandbox_bridge_acc_add(st->request->pool, acc, p, len,
+                                            st->limit)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
     }
 
-    if (!st->sse) {
+    if (st->sse) {
+        n = ngx_http_sandbox_bridge_sse_event_len(len);
+
+        b = (*st->sse_last) ? (*st->sse_last)->buf : NULL;
+
+        if (b == NULL || (size_t) (b->end - b->last) < n) {
+            /* the caller sized the buffer; this is only a safety net */
+            return NGX_ERROR;
+        }
+
+        b->last = ngx_http_sandbox_bridge_sse_event(b->last, stream,
+                                                    &st->utf8[stream - 1],
+                                                    p, len, &escaped);
+
+        if (!st->escaped || take == 0) {
+            return NGX_OK;
+        }
+
+        if (take == len) {
+            /* the same bytes from the same state: keep the event's text */
+            text->raw += len;
+            text->utf8 = st->utf8[stream - 1];
+            copy = &escaped;
+
+            return ngx_http_sandbox_bridge_text_add(st->request->pool, text,
+                                                    NULL, 0, copy);
+        }
+    }
+
+    if (!st->escaped || take == 0) {
         return NGX_OK;
     }
 
-    n = ngx_http_sandbox_bridge_sse_event_len(len);
+    return ngx_http_sandbox_bridge_text_add(st->request->pool, text, p, take,
+                                            NULL);
+}
 
-    b = (*st->sse_last) ? (*st->sse_last)->buf : NULL;
 
-    if (b == NULL || (size_t) (b->end - b->last) < n) {
-        /* the caller sized the buffer; this is only a safety net */
-        return NGX_ERROR;
+/*
+ * Escape len bytes at p into the text's blocks, or copy the already
+ * escaped bytes of *escaped. Blocks grow from 4k to 64k, so a short
+ * output costs little.
+ */
+
+static ngx_int_t
+ngx_http_sandbox_bridge_text_add(ngx_pool_t *pool,
+    ngx_http_sandbox_bridge_text_t *text, u_char *p, size_t len,
+    ngx_str_t *escaped)
+{
+    size_t     n, room;
+    u_char    *dst, *src;
+    ngx_buf_t *b;
+
+    if (escaped) {
+        src = escaped->data;
+        len = escaped->len;
+
+        while (len) {
+            dst = ngx_http_sandbox_bridge_text_room(pool, text, 1);
+            if (dst == NULL) {
+                return NGX_ERROR;
+            }
+
+            b = text->block;
+            n = ngx_min(len, (size_t) (b->end - b->last));
+            b->last = ngx_cpymem(b->last, src, n);
+            text->len += n;
+            src += n;
+            len -= n;
+        }
+
+        return NGX_OK;
     }
 
-    b->last = ngx_http_sandbox_bridge_sse_event(b->last, stream,
-                                                &st->utf8[stream - 1], p, len);
+    text->raw += len;
+
+    do {
+        /* a piece whose worst case fits the room left */
+        dst = ngx_http_sandbox_bridge_text_room(pool, text,
+                                     ngx_http_sandbox_bridge_escape_len(64));
+        if (dst == NULL) {
+            return NGX_ERROR;
+        }
+
+        b = text->block;
+        room = b->end - b->last;
+        n = ngx_min(len, room / 6 - 4);
+
+        b->last = ngx_http_sandbox_bridge_escape(b->last, &text->utf8, p, n,
+                                                 0);
+        text->len += b->last - dst;
+        p += n;
+        len -= n;
+
+    } while (len);
+
+    return NGX_OK;
+}
+
+
+/* at least need bytes free in the current block, or a new block */
+
+static u_char *
+ngx_http_sandbox_bridge_text_room(ngx_pool_t *pool,
+    ngx_http_sandbox_bridge_text_t *text, size_t need)
+{
+    size_t        size;
+    ngx_buf_t    *b;
+    ngx_chain_t  *cl;
+
+    b = text->block;
+
+    if (b && (size_t) (b->end - b->last) >= need) {
+        return b->last;
+    }
+
+    size = text->next ? text->next : 4096;
+    text->next = ngx_min(size * 2, 65536);
+    size = ngx_max(size, need);
+
+    b = ngx_create_temp_buf(pool, size);
+    cl = ngx_alloc_chain_link(pool);
+
+    if (b == NULL || cl == NULL) {
+        return NULL;
+    }
+
+    cl->buf = b;
+    cl->next = NULL;
+
+    if (text->tail == NULL) {
+        text->tail = &text->head;
+    }
+
+    *text->tail = cl;
+    text->tail = &cl->next;
+    text->block = b;
+
+    return b->last;
+}
+
+
+/*
+ * The text's blocks for a response (NULL if none), with what is still
+ * held flushed as U+FFFD; *len is their total.
+ */
+
+ngx_int_t
+ngx_http_sandbox_bridge_text_end(ngx_pool_t *pool,
+    ngx_http_sandbox_bridge_text_t *text, ngx_chain_t **out, size_t *len)
+{
+    u_char     *dst;
+    ngx_buf_t  *b;
+
+    if (text->utf8.len) {
+        dst = ngx_http_sandbox_bridge_text_room(pool, text,
+                                     ngx_http_sandbox_bridge_escape_len(0));
+        if (dst == NULL) {
+            return NGX_ERROR;
+        }
+
+        b = text->block;
+        b->last = ngx_http_sandbox_bridge_escape(dst, &text->utf8,
+                                                 (u_char *) "", 0, 1);
+        text->len += b->last - dst;
+    }
+
+    *out = text->head;
+    *len = text->len;
 
     return NGX_OK;
 }

@@ -19,15 +19,28 @@ typedef struct {
 } ngx_http_sandbox_bridge_acc_t;
 
 
+/* output kept JSON-escaped as it arrives, in blocks (README "Exec") */
+typedef struct {
+    ngx_chain_t                      *head;
+    ngx_chain_t                     **tail;
+    ngx_buf_t                        *block;
+    size_t                            raw;
+    size_t                            len;
+    size_t                            next;
+    ngx_http_sandbox_bridge_utf8_t    utf8;
+} ngx_http_sandbox_bridge_text_t;
+
+
 typedef struct {
     ngx_http_request_t               *request;
     ngx_http_request_t               *sr;
     size_t                            limit;
     ngx_msec_t                        heartbeat_ms;
 
-    /* what the command wrote, up to limit each */
+    /* what the command wrote, up to limit each: raw or escaped */
     ngx_http_sandbox_bridge_acc_t     out;
     ngx_http_sandbox_bridge_acc_t     err;
+    ngx_http_sandbox_bridge_text_t    text[2];
 
     ngx_http_sandbox_bridge_demux_t   demux;
     ngx_http_sandbox_bridge_utf8_t    utf8[2];
@@ -41,6 +54,7 @@ typedef struct {
     ngx_chain_t                     **sse_last;
 
     unsigned                          sse:1;
+    unsigned                          escaped:1;
     unsigned                          running:1;
     unsigned                          truncated:1;
 } ngx_http_sandbox_bridge_stream_t;
@@ -54,6 +68,8 @@ void ngx_http_sandbox_bridge_stream_heartbeat_start(
     ngx_http_sandbox_bridge_stream_t *st);
 void ngx_http_sandbox_bridge_stream_stop(ngx_http_sandbox_bridge_stream_t *st);
 void ngx_http_sandbox_bridge_stream_flush(ngx_http_sandbox_bridge_stream_t *st);
+ngx_int_t ngx_http_sandbox_bridge_text_end(ngx_pool_t *pool,
+    ngx_http_sandbox_bridge_text_t *text, ngx_chain_t **out, size_t *len);
 ngx_int_t ngx_http_sandbox_bridge_sse_send(ngx_http_request_t *r,
     ngx_str_t *text, ngx_uint_t last);
 
