@@ -36,20 +36,28 @@ static void ngx_http_sandbox_bridge_kill_run(ngx_http_sandbox_bridge_op_t *op);
 
 
 /*
- * The marked processes and all their descendants (which catches those
- * that dropped the marker with env -i); stopped first so none can react
- * or fork away, then killed.
+ * The marked processes' process groups first (an exec's process leads
+ * its own group), found with one grep where grep has -z. Then the marked
+ * processes and all their descendants (which catches those that left the
+ * group or dropped the marker with env -i), stopped first so none can
+ * react or fork away, then killed (README "Exec").
  */
 
 static const char  ngx_http_sandbox_bridge_kill_head[] =
     "exec 2>/dev/null; m='PSB_EXEC=";
 
 static const char  ngx_http_sandbox_bridge_kill_body[] =
-    "'; for i in 1 2 3; do l=' '; "
-    "for p in /proc/[0-9]*; do n=${p#/proc/}; "
-    "[ \"$n\" = \"$$\" ] && continue; "
-    "if tr '\\000' '\\n' < \"$p/environ\" | grep -qxF \"$m\"; "
-    "then l=\"$l$n \"; fi; done; "
+    "'; z=; printf 'x\\000' | grep -qzxF x && z=1; "
+    "marked() { if [ \"$z\" ]; then "
+    "for f in $(grep -lzxF \"$m\" /proc/[0-9]*/environ); do "
+    "f=${f#/proc/}; echo \"${f%/environ}\"; done; "
+    "else for p in /proc/[0-9]*; do "
+    "tr '\\000' '\\n' < \"$p/environ\" | grep -qxF \"$m\" "
+    "&& echo \"${p#/proc/}\"; done; fi; }; "
+    "for n in $(marked); do [ \"$n\" = \"$$\" ] && continue; "
+    "kill -KILL -$n; kill -KILL $n; done; "
+    "for i in 1 2 3; do l=' '; "
+    "for n in $(marked); do [ \"$n\" = \"$$\" ] || l=\"$l$n \"; done; "
     "c=1; while [ $c = 1 ]; do c=0; "
     "for p in /proc/[0-9]*; do n=${p#/proc/}; "
     "case \"$l\" in *\" $n \"*) continue;; esac; v=; "
