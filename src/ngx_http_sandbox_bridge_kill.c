@@ -12,12 +12,20 @@
 
 
 /*
- * A background job: kill every process that carries an exec's marker,
- * and remove a staged stdin file. The client may be gone.
+ * A background job: kill every process that carries one of the markers
+ * of a container's dropped or timed-out execs, and remove their staged
+ * stdin files. The client may be gone. Kills for one container that
+ * come within a few milliseconds share one job: one Docker exec instead
+ * of one per command (README "Exec").
  */
 
+#define NGX_HTTP_SANDBOX_BRIDGE_KILL_BATCH  128
+#define NGX_HTTP_SANDBOX_BRIDGE_KILL_WAIT   10
+
+
 typedef enum {
-    NGX_HTTP_SANDBOX_BRIDGE_KILL_CREATE = NGX_HTTP_SANDBOX_BRIDGE_START,
+    NGX_HTTP_SANDBOX_BRIDGE_KILL_GATHER = NGX_HTTP_SANDBOX_BRIDGE_START,
+    NGX_HTTP_SANDBOX_BRIDGE_KILL_CREATE,
     NGX_HTTP_SANDBOX_BRIDGE_KILL_START,
     NGX_HTTP_SANDBOX_BRIDGE_KILL_DONE
 } ngx_http_sandbox_bridge_kill_state_e;
@@ -25,14 +33,27 @@ typedef enum {
 
 typedef struct {
     ngx_http_sandbox_bridge_op_t          op;
+    ngx_queue_t                           queue;
+    ngx_http_sandbox_bridge_loc_conf_t   *lcf;
     ngx_str_t                             location;
     ngx_str_t                             container;
+    ngx_array_t                           markers;
+    ngx_array_t                           stdin_paths;
     ngx_str_t                             script;
     ngx_http_sandbox_bridge_call_t        call;
 } ngx_http_sandbox_bridge_kill_t;
 
 
+static ngx_http_sandbox_bridge_kill_t *ngx_http_sandbox_bridge_kill_job(
+    ngx_http_sandbox_bridge_loc_conf_t *lcf, ngx_str_t *location,
+    ngx_str_t *container);
+static ngx_int_t ngx_http_sandbox_bridge_kill_script(
+    ngx_http_sandbox_bridge_kill_t *k);
 static void ngx_http_sandbox_bridge_kill_run(ngx_http_sandbox_bridge_op_t *op);
+
+
+/* per worker: kill jobs still gathering markers */
+static ngx_queue_t  ngx_http_sandbox_bridge_kills;
 
 
 /*
@@ -40,24 +61,24 @@ static void ngx_http_sandbox_bridge_kill_run(ngx_http_sandbox_bridge_op_t *op);
  * its own group), found with one grep where grep has -z. Then the marked
  * processes and all their descendants (which catches those that left the
  * group or dropped the marker with env -i), stopped first so none can
- * react or fork away, then killed (README "Exec").
+ * react or fork away, then killed. The markers are the "-e" arguments.
  */
 
 static const char  ngx_http_sandbox_bridge_kill_head[] =
-    "exec 2>/dev/null; m='PSB_EXEC=";
+    "exec 2>/dev/null; set --";
 
 static const char  ngx_http_sandbox_bridge_kill_body[] =
-    "'; z=; printf 'x\\000' | grep -qzxF x && z=1; "
+    "; z=; printf 'x\\000' | grep -qzxF x && z=1; "
     "marked() { if [ \"$z\" ]; then "
-    "for f in $(grep -lzxF \"$m\" /proc/[0-9]*/environ); do "
+    "for f in $(grep -lzxF \"$@\" /proc/[0-9]*/environ); do "
     "f=${f#/proc/}; echo \"${f%/environ}\"; done; "
     "else for p in /proc/[0-9]*; do "
-    "tr '\\000' '\\n' < \"$p/environ\" | grep -qxF \"$m\" "
+    "tr '\\000' '\\n' < \"$p/environ\" | grep -qxF \"$@\" "
     "&& echo \"${p#/proc/}\"; done; fi; }; "
-    "for n in $(marked); do [ \"$n\" = \"$$\" ] && continue; "
+    "for n in $(marked \"$@\"); do [ \"$n\" = \"$$\" ] && continue; "
     "kill -KILL -$n; kill -KILL $n; done; "
     "for i in 1 2 3; do l=' '; "
-    "for n in $(marked); do [ \"$n\" = \"$$\" ] || l=\"$l$n \"; done; "
+    "for n in $(marked \"$@\"); do [ \"$n\" = \"$$\" ] || l=\"$l$n \"; done; "
     "c=1; while [ $c = 1 ]; do c=0; "
     "for p in /proc/[0-9]*; do n=${p#/proc/}; "
     "case \"$l\" in *\" $n \"*) continue;; esac; v=; "
@@ -72,44 +93,146 @@ ngx_http_sandbox_bridge_kill(ngx_http_sandbox_bridge_loc_conf_t *lcf,
     ngx_str_t *location, ngx_str_t *container, u_char *marker,
     ngx_str_t *stdin_path)
 {
-    u_char                          *p;
-    size_t                           len;
-    ngx_pool_t                      *pool;
+    u_char                          *m;
+    ngx_str_t                       *path;
     ngx_http_sandbox_bridge_kill_t  *k;
 
-    k = ngx_http_sandbox_bridge_job(lcf, sizeof(ngx_http_sandbox_bridge_kill_t),
-                                    ngx_http_sandbox_bridge_kill_run);
+    k = ngx_http_sandbox_bridge_kill_job(lcf, location, container);
     if (k == NULL) {
         return NGX_ERROR;
     }
 
+    if (marker) {
+        m = ngx_array_push(&k->markers);
+        if (m == NULL) {
+            return NGX_ERROR;
+        }
+
+        ngx_memcpy(m, marker, 32);
+    }
+
+    if (stdin_path && stdin_path->len) {
+        path = ngx_array_push(&k->stdin_paths);
+        if (path == NULL) {
+            return NGX_ERROR;
+        }
+
+        path->data = ngx_pstrdup(k->op.request->pool, stdin_path);
+        if (path->data == NULL) {
+            return NGX_ERROR;
+        }
+
+        path->len = stdin_path->len;
+    }
+
+    return NGX_OK;
+}
+
+
+/* the gathering job of the container, or a new one */
+
+static ngx_http_sandbox_bridge_kill_t *
+ngx_http_sandbox_bridge_kill_job(ngx_http_sandbox_bridge_loc_conf_t *lcf,
+    ngx_str_t *location, ngx_str_t *container)
+{
+    ngx_pool_t                      *pool;
+    ngx_queue_t                     *q;
+    ngx_http_sandbox_bridge_kill_t  *k;
+
+    if (ngx_http_sandbox_bridge_kills.next == NULL) {
+        ngx_queue_init(&ngx_http_sandbox_bridge_kills);
+    }
+
+    for (q = ngx_queue_head(&ngx_http_sandbox_bridge_kills);
+         q != ngx_queue_sentinel(&ngx_http_sandbox_bridge_kills);
+         q = ngx_queue_next(q))
+    {
+        k = ngx_queue_data(q, ngx_http_sandbox_bridge_kill_t, queue);
+
+        if (k->lcf == lcf
+            && k->markers.nelts + k->stdin_paths.nelts
+               < NGX_HTTP_SANDBOX_BRIDGE_KILL_BATCH
+            && k->container.len == container->len
+            && ngx_strncmp(k->container.data, container->data,
+                           container->len) == 0
+            && k->location.len == location->len
+            && ngx_strncmp(k->location.data, location->data,
+                           location->len) == 0)
+        {
+            return k;
+        }
+    }
+
+    k = ngx_http_sandbox_bridge_job(lcf, sizeof(ngx_http_sandbox_bridge_kill_t),
+                                    ngx_http_sandbox_bridge_kill_run);
+    if (k == NULL) {
+        return NULL;
+    }
+
     pool = k->op.request->pool;
 
-    len = sizeof(ngx_http_sandbox_bridge_kill_head) + 32
-          + sizeof(ngx_http_sandbox_bridge_kill_body) + sizeof("; rm -f ")
-          + (stdin_path ? ngx_http_sandbox_bridge_shell_quote_len(stdin_path)
-                        : 0);
-
-    k->script.data = ngx_pnalloc(pool, len);
+    k->lcf = lcf;
     k->container.data = ngx_pstrdup(pool, container);
     k->location.data = ngx_pstrdup(pool, location);
 
-    if (k->script.data == NULL || k->container.data == NULL
-        || k->location.data == NULL)
+    if (k->container.data == NULL || k->location.data == NULL
+        || ngx_array_init(&k->markers, pool, 4, 32) != NGX_OK
+        || ngx_array_init(&k->stdin_paths, pool, 1, sizeof(ngx_str_t))
+           != NGX_OK)
     {
         ngx_http_sandbox_bridge_job_cancel(&k->op);
-        return NGX_ERROR;
+        return NULL;
     }
 
     k->container.len = container->len;
     k->location.len = location->len;
 
-    p = k->script.data;
+    ngx_queue_insert_tail(&ngx_http_sandbox_bridge_kills, &k->queue);
 
-    if (marker) {
+    ngx_http_sandbox_bridge_job_start(&k->op);
+
+    return k;
+}
+
+
+/* "exec ...; set -- -e PSB_EXEC=<m>...; <body>; rm -f <stdin files>" */
+
+static ngx_int_t
+ngx_http_sandbox_bridge_kill_script(ngx_http_sandbox_bridge_kill_t *k)
+{
+    u_char      *p, *m;
+    size_t       len;
+    ngx_str_t   *path;
+    ngx_uint_t   i;
+
+    m = k->markers.elts;
+    path = k->stdin_paths.elts;
+
+    len = sizeof(ngx_http_sandbox_bridge_kill_head)
+          + k->markers.nelts * (sizeof(" -e PSB_EXEC=") - 1 + 32)
+          + sizeof(ngx_http_sandbox_bridge_kill_body)
+          + sizeof("; rm -f") + sizeof("true");
+
+    for (i = 0; i < k->stdin_paths.nelts; i++) {
+        len += 1 + ngx_http_sandbox_bridge_shell_quote_len(&path[i]);
+    }
+
+    p = ngx_pnalloc(k->op.request->pool, len);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    k->script.data = p;
+
+    if (k->markers.nelts) {
         p = ngx_cpymem(p, ngx_http_sandbox_bridge_kill_head,
                        sizeof(ngx_http_sandbox_bridge_kill_head) - 1);
-        p = ngx_cpymem(p, marker, 32);
+
+        for (i = 0; i < k->markers.nelts; i++) {
+            p = ngx_cpymem(p, " -e PSB_EXEC=", sizeof(" -e PSB_EXEC=") - 1);
+            p = ngx_cpymem(p, m + 32 * i, 32);
+        }
+
         p = ngx_cpymem(p, ngx_http_sandbox_bridge_kill_body,
                        sizeof(ngx_http_sandbox_bridge_kill_body) - 1);
 
@@ -117,14 +240,16 @@ ngx_http_sandbox_bridge_kill(ngx_http_sandbox_bridge_loc_conf_t *lcf,
         p = ngx_cpymem(p, "true", sizeof("true") - 1);
     }
 
-    if (stdin_path && stdin_path->len) {
-        p = ngx_cpymem(p, "; rm -f ", sizeof("; rm -f ") - 1);
-        p = ngx_http_sandbox_bridge_shell_quote(p, stdin_path);
+    if (k->stdin_paths.nelts) {
+        p = ngx_cpymem(p, "; rm -f", sizeof("; rm -f") - 1);
+
+        for (i = 0; i < k->stdin_paths.nelts; i++) {
+            *p++ = ' ';
+            p = ngx_http_sandbox_bridge_shell_quote(p, &path[i]);
+        }
     }
 
     k->script.len = p - k->script.data;
-
-    ngx_http_sandbox_bridge_job_start(&k->op);
 
     return NGX_OK;
 }
@@ -140,7 +265,23 @@ ngx_http_sandbox_bridge_kill_run(ngx_http_sandbox_bridge_op_t *op)
 
     switch ((ngx_http_sandbox_bridge_kill_state_e) op->state) {
 
+    case NGX_HTTP_SANDBOX_BRIDGE_KILL_GATHER:
+        /* other kills for the container may join for a moment */
+        ngx_http_sandbox_bridge_sleep(op, NGX_HTTP_SANDBOX_BRIDGE_KILL_WAIT,
+                                      NGX_HTTP_SANDBOX_BRIDGE_KILL_CREATE);
+        return;
+
     case NGX_HTTP_SANDBOX_BRIDGE_KILL_CREATE:
+        ngx_queue_remove(&k->queue);
+
+        if (ngx_http_sandbox_bridge_kill_script(k) != NGX_OK) {
+            break;
+        }
+
+        ngx_log_debug2(NGX_LOG_DEBUG_HTTP, op->request->connection->log, 0,
+                       "sandbox bridge: kill in \"%V\": %ui command(s)",
+                       &k->container, k->markers.nelts);
+
         if (ngx_http_sandbox_bridge_docker_json(op, &k->call, NGX_HTTP_POST,
                                    NGX_HTTP_SANDBOX_BRIDGE_KILL_START,
                                    &k->location,

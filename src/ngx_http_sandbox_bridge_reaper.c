@@ -281,11 +281,19 @@ ngx_http_sandbox_bridge_reap_step(ngx_http_sandbox_bridge_reap_t *rp)
         return ngx_http_sandbox_bridge_reap_listed(rp);
 
     case NGX_HTTP_SANDBOX_BRIDGE_REAP_COUNTED:
-        if (reply == NULL || reply->type != REDIS_REPLY_INTEGER) {
+        if (reply == NULL
+            || (reply->type != REDIS_REPLY_STRING
+                && reply->type != REDIS_REPLY_NIL)
+            || reply->len >= sizeof(rp->pass))
+        {
             return NGX_DONE;
         }
 
-        rp->pass_len = ngx_sprintf(rp->pass, "%L", reply->integer) - rp->pass;
+        /* the previous pass's time, "0" if none is known */
+        rp->pass_len = (reply->type == REDIS_REPLY_STRING && reply->len)
+                       ? (size_t) (ngx_cpymem(rp->pass, reply->str,
+                                              reply->len) - rp->pass)
+                       : (size_t) (ngx_cpymem(rp->pass, "0", 1) - rp->pass);
 
         return ngx_http_sandbox_bridge_reap_check(rp);
 
@@ -495,17 +503,26 @@ ngx_http_sandbox_bridge_reap_listed(ngx_http_sandbox_bridge_reap_t *rp)
 
     json_decref(list);
 
-    /* a complete listing: count it, so "two passes in a row" is known */
+    /*
+     * A complete listing: its time becomes the host's last pass, and the
+     * one before is read back, so "two passes in a row" is known. The
+     * key expires after a week without a pass; then nothing is forgotten
+     * until two new passes.
+     */
     args.argc = 0;
     args.overflow = 0;
 
-    ngx_http_sandbox_bridge_arg_lit(&args, "INCR");
+    ngx_http_sandbox_bridge_arg_lit(&args, "SET");
     ngx_http_sandbox_bridge_arg(&args, key,
                                 ngx_snprintf(key, sizeof(key),
                                              "%Vreaper:pass:{%V}",
                                              &rp->mcf->redis_prefix,
                                              &rp->host)
                                 - key);
+    ngx_http_sandbox_bridge_arg(&args, rp->listed_at, rp->listed_len);
+    ngx_http_sandbox_bridge_arg_lit(&args, "PX");
+    ngx_http_sandbox_bridge_arg_lit(&args, "604800000");
+    ngx_http_sandbox_bridge_arg_lit(&args, "GET");
 
     return ngx_http_sandbox_bridge_redis_step(&rp->op, -1,
                                         NGX_HTTP_SANDBOX_BRIDGE_REAP_COUNTED,
