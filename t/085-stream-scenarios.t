@@ -213,6 +213,46 @@ for my $streaming (1, 0) {
         or diag "left in /tmp: @left";
 }
 
+# ------------------------- many clients gone at once: one kill for them all
+# Kills for one container that come together share one Docker exec; every
+# command dies, including children that left the process group (setsid)
+# or dropped the marker (env -i), and every staged stdin file goes.
+{
+    my $base = 2000 + int rand 5000;
+    my @cmds = (
+        (map { "echo ready; sleep " . ($base + $_) } 0 .. 3),
+        "echo ready; setsid sleep " . ($base + 4) . " & sleep " . ($base + 5),
+        "echo ready; env -i sleep " . ($base + 6) . " & sleep " . ($base + 7),
+    );
+    my @c = map {
+        $srv->stream({ providerLeaseId => $LEASE, streamOutput => $T,
+                       command => 'sh', args => ['-c', $_], stdin => "staged\n" })
+    } @cmds;
+    for my $c (@c) {
+        $c->wait_headers(10);
+        my $deadline = time + 10;
+        $c->read_once(0.2) while time < $deadline && !grep { ($_->{data} // '') =~ /ready/ } @{ $c->{frames} };
+    }
+    my $re = qr/sleep (?:${\ join '|', map { $base + $_ } 0 .. 7})$/;
+    my @before;
+    my $deadline = time + 10;
+    while (time < $deadline) {
+        @before = procs_matching($re);
+        last if @before == 8;
+        sleep 0.2;
+    }
+    is scalar(@before), 8, 'batch disconnect: 8 processes of 6 commands run' or diag "@before";
+    $_->close for @c;
+    my @left;
+    my $took = wait_gone($re, 10, \@left);
+    ok defined $took, 'batch disconnect: every process is killed, escaped ones too'
+        or diag "still running: @left";
+    note sprintf 'batch disconnect: processes gone %.2f s after the close', $took if defined $took;
+    my $staged = wait_gone(qr/^\.paperclip-bridge-stdin-/m, 5, \@left, 'ls -a /tmp');
+    ok defined $staged, 'batch disconnect: every staged stdin file is removed'
+        or diag "left in /tmp: @left";
+}
+
 # ------------------------------------------ 5 MB stream, nothing lost (D8)
 {
     my $c = $srv->stream({ providerLeaseId => $LEASE, streamOutput => $T, command => 'sh',
