@@ -285,6 +285,15 @@ ngx_http_sandbox_bridge_call_done(ngx_http_request_t *sr, void *data,
         call->status = sr->upstream->headers_in.status_n;
     }
 
+    /* the parent's pool lives on (a stream): give the read buffer back */
+    if (sr->upstream && sr->upstream->buffer.start) {
+        (void) ngx_pfree(sr->pool, sr->upstream->buffer.start);
+        sr->upstream->buffer.start = NULL;
+        sr->upstream->buffer.pos = NULL;
+        sr->upstream->buffer.last = NULL;
+        sr->upstream->buffer.end = NULL;
+    }
+
     ngx_log_debug3(NGX_LOG_DEBUG_HTTP, sr->connection->log, 0,
                    "sandbox bridge: docker \"%V\" done rc:%i status:%ui",
                    &sr->uri, rc, call->status);
@@ -381,7 +390,8 @@ ngx_http_sandbox_bridge_capture(ngx_http_request_t *sr,
         }
 
         if (call->len + n > call->cap) {
-            cap = ngx_max(call->cap * 2, 4096);
+            /* most replies are short JSON: start small */
+            cap = ngx_max(call->cap * 2, 512);
 
             while (cap < call->len + n) {
                 cap *= 2;
