@@ -28,8 +28,10 @@
 # egress needs net.ipv4.ip_forward=1, which `up` sets too.  Both are
 # host-wide sysctls; `down` leaves them as they are.
 #
-# down: remove the rules and chains and the network (its containers first
-# have to be gone).  Idempotent.  Needs root and DOCKER_HOST.
+# down: remove the containers still on the network, the network, the rules
+# and the chains.  Idempotent.  Needs root and DOCKER_HOST.  The network
+# carries the label psb.egress=1; util/services.sh stop takes down every
+# such network of its private dockerd.
 set -euo pipefail
 
 die() { echo "egress.sh: error: $*" >&2; exit 1; }
@@ -78,7 +80,7 @@ up)
             -o com.docker.network.bridge.name="$NAME" \
             -o com.docker.network.bridge.enable_icc=false \
             -o com.docker.network.bridge.enable_ip_masquerade=true \
-            "$NAME" >/dev/null
+            --label psb.egress=1 "$NAME" >/dev/null
     fi
     SUBNET=$(docker network inspect -f '{{range .IPAM.Config}}{{.Subnet}}{{end}}' "$NAME")
     sysctl -q -w net.bridge.bridge-nf-call-iptables=1 \
@@ -106,10 +108,13 @@ up)
         -f '{{range .IPAM.Config}}{{.Gateway}}{{end}}' "$NAME"))${*:+, host ports $*}"
     ;;
 down)
-    rules_down
     if docker network inspect "$NAME" >/dev/null 2>&1; then
+        ids=$(docker network inspect -f '{{range $id, $c := .Containers}}{{$id}} {{end}}' "$NAME")
+        # shellcheck disable=SC2086
+        [ -z "$ids" ] || docker rm -f $ids >/dev/null
         docker network rm "$NAME" >/dev/null
     fi
+    rules_down
     ;;
 rules)
     ipt -S "$IN" 2>/dev/null || true
