@@ -8,7 +8,8 @@
 #
 # up: `docker network create` a user-defined bridge NAME whose Linux bridge
 # is also called NAME (at most 15 characters), with SUBNET (default
-# 198.18.0.0/24) and com.docker.network.bridge.enable_icc=false, then adds
+# 198.18.0.0/24; the host's address on it, the gateway, is the subnet's
+# first one) and com.docker.network.bridge.enable_icc=false, then adds
 # iptables rules of its own, in chains named after it:
 #
 #   FORWARD  NAME -> NAME                      DROP   (lease to lease)
@@ -76,7 +77,10 @@ up)
         case "$p" in ''|*[!0-9]*) die "host port must be a number: $p" ;; esac
     done
     if ! docker network inspect "$NAME" >/dev/null 2>&1; then
-        docker network create --driver bridge --subnet "$SUBNET" \
+        # the gateway, the host's address on the network: the subnet's first
+        gw=${SUBNET%/*}
+        gw=${gw%.*}.$(( ${gw##*.} + 1 ))
+        docker network create --driver bridge --subnet "$SUBNET" --gateway "$gw" \
             -o com.docker.network.bridge.name="$NAME" \
             -o com.docker.network.bridge.enable_icc=false \
             -o com.docker.network.bridge.enable_ip_masquerade=true \
