@@ -29,6 +29,9 @@
 # egress needs net.ipv4.ip_forward=1, which `up` sets too.  Both are
 # host-wide sysctls; `down` leaves them as they are.
 #
+# With PSB_EGRESS_OUTSIDE=0 the sandboxes reach only HOST_PORTs (such as
+# an operator's HTTP proxy): FORWARD from NAME is DROP, no MASQUERADE.
+#
 # down: remove the containers still on the network, the network, the rules
 # and the chains.  Idempotent.  Needs root and DOCKER_HOST.  The network
 # carries the label psb.egress=1; util/services.sh stop takes down every
@@ -95,7 +98,11 @@ up)
     ipt -A "$FWD" -i "$NAME" -o "$NAME" -j DROP
     ipt -A "$FWD" -o "$NAME" -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT
     ipt -A "$FWD" -o "$NAME" -j DROP
-    ipt -A "$FWD" -i "$NAME" -j ACCEPT
+    if [ "${PSB_EGRESS_OUTSIDE:-1}" = 0 ]; then
+        ipt -A "$FWD" -i "$NAME" -j DROP
+    else
+        ipt -A "$FWD" -i "$NAME" -j ACCEPT
+    fi
     ipt -N "$IN"
     ipt -A "$IN" -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT
     for p in "$@"; do
@@ -103,7 +110,8 @@ up)
     done
     ipt -A "$IN" -j DROP
     ipt -t nat -N "$NAT"
-    ipt -t nat -A "$NAT" -s "$SUBNET" ! -o "$NAME" -j MASQUERADE
+    [ "${PSB_EGRESS_OUTSIDE:-1}" = 0 ] \
+        || ipt -t nat -A "$NAT" -s "$SUBNET" ! -o "$NAME" -j MASQUERADE
     ipt -I INPUT 1 -i "$NAME" -j "$IN"
     ipt -I FORWARD 1 -i "$NAME" -j "$FWD"
     ipt -I FORWARD 1 -o "$NAME" -j "$FWD"

@@ -22,7 +22,8 @@
 #                       (README "Networking"); BRIDGE_EGRESS_SUBNET
 #                       (198.19.0.0/24), BRIDGE_EGRESS_NETWORK (psb-egress),
 #                       BRIDGE_EGRESS_HOST_PORTS (host TCP
-#                       ports the sandboxes may reach, e.g. an HTTP proxy)
+#                       ports the sandboxes may reach, e.g. an HTTP proxy),
+#                       PSB_EGRESS_OUTSIDE=0 (only those ports, no NAT)
 #
 # Template placeholders (util/render-conf, ${BRIDGE_*} only): BRIDGE_PORT,
 # BRIDGE_MODULE, BRIDGE_TOKEN_FILE, BRIDGE_REDIS, BRIDGE_DOCKER_SOCKET,
