@@ -13,6 +13,11 @@
 #   make test-runsc     lease/exec/stream/hardening files + t/172-gvisor.t with
 #                       `sandbox_runtime runsc` on a private dockerd that has
 #                       gVisor's runsc (services instance "runsc")
+#   make sandbox-image  the agent sandbox image psb-agent:local
+#                       (util/sandbox-image/Dockerfile) without a registry;
+#                       AGENT_NPM_PACKAGES='pkg ...' adds agent CLIs
+#   make test-agent     lease/exec/stream files + t/240-agent-image.t with
+#                       the agent image as sandbox_image (instance "agent")
 #   make fuzz           libFuzzer harnesses -> build/fuzz/bin/ (fuzz/README.md)
 #   make fuzz-run       every harness FUZZ_TIME seconds (default 300)
 #   make fuzz-smoke     every harness 20 s (CI)
@@ -50,7 +55,7 @@ NGINX_SRC_VERSION ?= 1.22.1-9+deb12u9
 MODULE_SRCS := $(wildcard $(CURDIR)/src/*.c $(CURDIR)/src/*.h $(CURDIR)/src/lua/*.lua)
 
 .PHONY: all build deps deps-asan deps-valgrind test test-asan test-valgrind test-runsc deps-runsc \
-        fuzz fuzz-run fuzz-smoke deb test-deb test-image \
+        fuzz fuzz-run fuzz-smoke deb test-deb test-image sandbox-image test-agent \
         nginx-asan run services-start services-stop services-status image \
         clean distclean help
 
@@ -112,6 +117,24 @@ test-runsc: build deps-runsc
 	    TEST_NGINX_SERVROOT='$(CURDIR)/t/servroot-runsc' \
 	    T='$(RUNSC_T)' PROVE_FLAGS='$(PROVE_FLAGS)' \
 	    TEST_NGINX_BINARY='$(TEST_NGINX_BINARY)' util/test.sh
+
+# Agent sandbox image (README "Agent sandbox image"): these files with
+# sandbox_image psb-agent:local, built from util/sandbox-image/Dockerfile
+# on a debootstrap base (util/sandbox-image.sh; cached in build/image/).
+AGENT_T ?= t/050-leases.t t/070-exec.t t/080-stream.t t/240-agent-image.t
+
+test-agent: build
+	@util/deps.sh image
+	@PSB_SANDBOX=agent PSB_INSTANCE=agent TEST_NGINX_AGENT_IMAGE=1 \
+	    TEST_NGINX_SERVROOT='$(CURDIR)/t/servroot-agent' \
+	    T='$(AGENT_T)' PROVE_FLAGS='$(PROVE_FLAGS)' \
+	    TEST_NGINX_BINARY='$(TEST_NGINX_BINARY)' util/test.sh
+
+# the image into DOCKER_HOST when set, else into the running services of
+# `BRIDGE_SANDBOX=agent make run`, else only into build/image/'s cache
+sandbox-image: deps
+	@util/deps.sh image
+	@util/sandbox-image.sh -f
 
 # ---------------------------------------------------------------- fuzzing
 # libFuzzer harnesses (clang + ASan + UBSan), see fuzz/README.md.

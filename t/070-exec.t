@@ -280,7 +280,7 @@ use utf8;
   ::ex({ command => 'echo', args => ['still usable'] }) ]
 --- response_body_like eval
 [ ::exact(::res(undef, "started\n", "Command timeout after 1000ms\n", timed_out => 1)),
-  qr/\A\{"exitCode":0,.*"stdout":"PID /s,
+  qr/\A\{"exitCode":0,.*"stdout":" *PID /s,
   ::exact(::res(0, "still usable\n", '')) ]
 --- response_body_unlike eval
 [ qr/(?!)/, qr/sleep 313|sleep 30\b/, qr/(?!)/ ]
@@ -294,7 +294,7 @@ use utf8;
   ::ex($::PS) ]
 --- response_body_like eval
 [ ::exact(::res(undef, "started\n", "Command timeout after 1000ms\n", timed_out => 1)),
-  qr/\A\{"exitCode":0,.*"stdout":"PID /s ]
+  qr/\A\{"exitCode":0,.*"stdout":" *PID /s ]
 --- response_body_unlike eval
 [ qr/(?!)/, qr/sleep 31[45]/ ]
 --- timeout: 10

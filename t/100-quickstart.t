@@ -168,7 +168,7 @@ sub start_nginx {
         if (waitpid($Pid, WNOHANG) == $Pid) {
             undef $Pid;
             diag("nginx exited during startup:\n" . slurp("$Prefix/nginx.stdout")
-                 . slurp("$Prefix/error.log"));
+                 . slurp("$Prefix/logs/error.log"));
             return undef;
         }
         my $sock = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $Port,
@@ -200,11 +200,11 @@ sub start_nginx {
 # The checks below are about the config itself, so they start once the
 # worker reports its Redis connection ready (the quickstart logs at
 # "notice"); the startup check above covers the time before.
-my $pos = length slurp("$Prefix/error.log");
+my $pos = length slurp("$Prefix/logs/error.log");
 ok(start_nginx(), "nginx listens on 127.0.0.1:$Port") or BAIL_OUT('quickstart nginx did not start');
 {
     my $deadline = time + 5;
-    sleep 0.01 until substr(slurp("$Prefix/error.log"), $pos) =~ /sandbox bridge: redis .* ready/
+    sleep 0.01 until substr(slurp("$Prefix/logs/error.log"), $pos) =~ /sandbox bridge: redis .* ready/
                      || time > $deadline;
 }
 
@@ -256,7 +256,7 @@ stop_nginx();
 ok(!alive($pid), 'nginx master stopped');
 is_deeply([grep { alive($_) } @workers], [], 'no worker survives its master');
 
-my $log = slurp("$Prefix/error.log");
+my $log = slurp("$Prefix/logs/error.log");
 unlike($log, qr/\[(alert|crit|emerg)\]/, 'no [alert]/[crit]/[emerg] in the quickstart error.log')
     or diag(join "\n", grep { /\[(alert|crit|emerg)\]/ } split /\n/, $log);
 

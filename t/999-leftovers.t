@@ -1,7 +1,8 @@
 # Runs last (prove sorts t/*.t): nothing the suite created may be left
 # behind on the private services -- no container labelled with a test
-# prefix (paperclip.bridge.prefix=t...) on the private dockerd, and no lease
-# key of a test prefix (t*:lease:*) in the test redis.
+# prefix (paperclip.bridge.prefix=t...) on the private dockerd, no lease
+# key of a test prefix (t*:lease:*) in the test redis, and no egress network
+# (label psb.egress=1, util/egress.sh) on that dockerd.
 use strict;
 use warnings;
 
@@ -44,5 +45,9 @@ my @keys;
 wait_until(sub { @keys = redis_keys($port, 't*:lease:*'); !@keys }, 5, 0.25);
 is(scalar @keys, 0, 'no t*:lease:* key in the test redis')
     or diag(join "\n", 'left behind:', map { "$_ (ttl " . scalar(redis_cli($port, 'PTTL', $_)) . ")" } @keys);
+
+($rc, $out) = docker_cmd('network', 'ls', '--filter', 'label=psb.egress=1',
+                         '--format', '{{.Name}}');
+is("$rc:$out", '0:', 'no egress network (label psb.egress=1) on the private dockerd');
 
 done_testing();

@@ -13,11 +13,22 @@
 #   BRIDGE_RUNTIME      runsc: the private dockerd gets gVisor's runsc as
 #                       runtime "runsc" and the config `sandbox_runtime runsc;`
 #                       (instance "run-runsc"; README "gVisor")
+#   BRIDGE_SANDBOX      agent: sandbox_image is the agent image psb-agent:local
+#                       (util/sandbox-image.sh; AGENT_NPM_PACKAGES adds agent
+#                       CLIs; instance "run-agent"; README "Agent sandbox image")
+#   BRIDGE_EGRESS       1: lease containers on the network psb-egress
+#                       (util/egress.sh: egress, no lease to lease, no host
+#                       services), config `sandbox_network psb-egress;`
+#                       (README "Networking"); BRIDGE_EGRESS_SUBNET
+#                       (198.19.0.0/24), BRIDGE_EGRESS_NETWORK (psb-egress),
+#                       BRIDGE_EGRESS_HOST_PORTS (host TCP
+#                       ports the sandboxes may reach, e.g. an HTTP proxy),
+#                       PSB_EGRESS_OUTSIDE=0 (only those ports, no NAT)
 #
 # Template placeholders (util/render-conf, ${BRIDGE_*} only): BRIDGE_PORT,
 # BRIDGE_MODULE, BRIDGE_TOKEN_FILE, BRIDGE_REDIS, BRIDGE_DOCKER_SOCKET,
 # BRIDGE_IMAGE, BRIDGE_PREFIX (nginx runtime dir: logs, temp paths),
-# BRIDGE_RUNTIME (optional line "#?BRIDGE_RUNTIME ..."), and also
+# BRIDGE_RUNTIME and BRIDGE_NETWORK (optional lines "#?BRIDGE_X ..."), and also
 # BRIDGE_USER (the current user, for a `user` directive) if the template wants it.
 # The template must not contain `daemon`; nginx runs with -g 'daemon off;'.
 #
@@ -30,13 +41,28 @@ MODNAME=ngx_http_sandbox_bridge_module
 NGINX_BIN=${NGINX_BIN:-/usr/sbin/nginx}
 TEMPLATE=${BRIDGE_TEMPLATE:-$ROOT/conf-examples/quickstart.conf}
 export BRIDGE_RUNTIME=${BRIDGE_RUNTIME:-}
+instance=run
 case "$BRIDGE_RUNTIME" in
-    '') export PSB_INSTANCE=${PSB_INSTANCE-run} ;;
+    '') ;;
     runsc)
         command -v runsc >/dev/null || "$ROOT/util/deps.sh" runsc
         export PSB_DOCKER_RUNTIME=runsc
-        export PSB_INSTANCE=${PSB_INSTANCE-run-runsc} ;;
+        instance=run-runsc ;;
     *) echo "run.sh: error: BRIDGE_RUNTIME: only runsc is supported" >&2; exit 1 ;;
+esac
+case "${BRIDGE_SANDBOX:-}" in
+    '') ;;
+    agent)
+        "$ROOT/util/deps.sh" image
+        export PSB_SANDBOX=agent
+        instance=$instance-agent ;;
+    *) echo "run.sh: error: BRIDGE_SANDBOX: only agent is supported" >&2; exit 1 ;;
+esac
+export PSB_INSTANCE=${PSB_INSTANCE-$instance}
+case "${BRIDGE_EGRESS:-0}" in
+    0) export BRIDGE_NETWORK= ;;
+    1) export BRIDGE_NETWORK=${BRIDGE_EGRESS_NETWORK:-psb-egress} ;;
+    *) echo "run.sh: error: BRIDGE_EGRESS must be 0 or 1" >&2; exit 1 ;;
 esac
 export BRIDGE_PORT=${BRIDGE_PORT:-8080}
 SO=$ROOT/build/module/$MODNAME.so
@@ -52,6 +78,7 @@ fi
 
 nginx_pid=
 started_services=0
+egress_up=0
 
 # If our parent dies (e.g. `make` killed with SIGTERM, which GNU make does
 # not forward to its recipe), clean up as if we had been sent SIGTERM.
@@ -94,6 +121,10 @@ cleanup() {
         fi
         wait "$nginx_pid" 2>/dev/null || true
     fi
+    if [ "$egress_up" = 1 ]; then
+        DOCKER_HOST=unix://$BRIDGE_DOCKER_SOCKET \
+            "$ROOT/util/egress.sh" down "$BRIDGE_NETWORK" || rc=1
+    fi
     if [ "$started_services" = 1 ]; then
         "$ROOT/util/services.sh" stop || rc=1
     fi
@@ -125,6 +156,15 @@ export BRIDGE_PREFIX=$RT/nginx
 export BRIDGE_TOKEN_FILE=$RT/bridge-token
 export BRIDGE_USER=${BRIDGE_USER:-$(id -un)}
 
+# ---------------------------------------------------------------- egress
+if [ -n "$BRIDGE_NETWORK" ]; then
+    egress_up=1
+    # shellcheck disable=SC2086
+    DOCKER_HOST=unix://$BRIDGE_DOCKER_SOCKET "$ROOT/util/egress.sh" up \
+        "$BRIDGE_NETWORK" "${BRIDGE_EGRESS_SUBNET:-198.19.0.0/24}" \
+        ${BRIDGE_EGRESS_HOST_PORTS:-}
+fi
+
 # ---------------------------------------------------------------- token
 umask 077
 if [ -n "${BRIDGE_AUTH_TOKEN:-}" ]; then
@@ -152,6 +192,7 @@ cat <<INFO
   logs:            $BRIDGE_PREFIX/logs/
   redis:           $BRIDGE_REDIS
   docker:          unix://$BRIDGE_DOCKER_SOCKET  (image $BRIDGE_IMAGE)
+  sandbox network: ${BRIDGE_NETWORK:-none}
   token file:      $BRIDGE_TOKEN_FILE
 
 bridgeBaseUrl: http://127.0.0.1:$BRIDGE_PORT/api/paperclip-sandbox/v1

@@ -29,7 +29,9 @@
 #        PSB_DOCKER_RUNTIME=runsc: register gVisor (util/runsc-wrapper,
 #        copied to $RT/runsc-wrapper) as the dockerd runtime "runsc", for
 #        `sandbox_runtime runsc;` (PSB_RUNTIME is the runtime *dir* above);
-#        PSB_RUNSC_IGNORE_CGROUPS=1 adds runsc --ignore-cgroups (no limits).
+#        PSB_RUNSC_IGNORE_CGROUPS=1 adds runsc --ignore-cgroups (no limits);
+#        PSB_SANDBOX=agent: the sandbox image is the agent image
+#        psb-agent:local (util/sandbox-image.sh; the busybox one is built too).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd -P)
@@ -40,6 +42,12 @@ RT=${PSB_RUNTIME:-/tmp/psb-$UID_-$HASH${INSTANCE:+-$INSTANCE}}
 RT=${RT%/}
 ENVLINK=$ROOT/build/services${INSTANCE:+-$INSTANCE}.env
 IMAGE_DEFAULT=psb-sandbox:local
+SANDBOX=${PSB_SANDBOX:-}
+case "$SANDBOX" in
+    '') ;;
+    agent) IMAGE_DEFAULT=psb-agent:local ;;
+    *) echo "services: error: PSB_SANDBOX: only 'agent' is supported" >&2; exit 1 ;;
+esac
 REDIS_PORT_BASE=${PSB_REDIS_PORT:-16379}
 DOCKER_TIMEOUT=${PSB_DOCKER_START_TIMEOUT:-60}
 DOCKER_RUNTIME=${PSB_DOCKER_RUNTIME:-}
@@ -253,6 +261,13 @@ stop_dockerd() {
             timeout 60 docker -H "unix://$SOCK" rm -f $ids >/dev/null 2>&1 || true
             log "removed $(echo $ids | wc -w) container(s)"
         fi
+        # egress networks (util/egress.sh): their bridge and iptables
+        # rules would outlive the daemon
+        for c in $(timeout 30 docker -H "unix://$SOCK" network ls \
+                       --filter label=psb.egress=1 --format '{{.Name}}' 2>/dev/null); do
+            DOCKER_HOST=unix://$SOCK "$ROOT/util/egress.sh" down "$c" || true
+            log "removed egress network $c"
+        done
     fi
     # 2. SIGTERM dockerd, wait up to 20s, then SIGKILL
     if p=$(dockerd_pid); then
@@ -401,7 +416,10 @@ do_start() {
         DOCKER_HOST="unix://$dsock" docker image inspect "$BRIDGE_IMAGE" >/dev/null 2>&1 \
             || warn "BRIDGE_IMAGE=$BRIDGE_IMAGE not present on unix://$dsock"
     else
-        DOCKER_HOST="unix://$dsock" "$ROOT/util/build-image.sh" "$IMAGE_DEFAULT"
+        DOCKER_HOST="unix://$dsock" "$ROOT/util/build-image.sh" psb-sandbox:local
+        if [ "$SANDBOX" = agent ]; then
+            DOCKER_HOST="unix://$dsock" "$ROOT/util/sandbox-image.sh" "$IMAGE_DEFAULT"
+        fi
     fi
 
     write_env
@@ -438,7 +456,11 @@ case "$cmd" in
         healthy || die "services not running (util/services.sh start)"
         # shellcheck disable=SC1091
         . "$RT/services.env"
-        "$ROOT/util/build-image.sh" -f "${BRIDGE_IMAGE:-$IMAGE_DEFAULT}" ;;
+        if [ "$SANDBOX" = agent ]; then
+            "$ROOT/util/sandbox-image.sh" -f "${BRIDGE_IMAGE:-$IMAGE_DEFAULT}"
+        else
+            "$ROOT/util/build-image.sh" -f "${BRIDGE_IMAGE:-$IMAGE_DEFAULT}"
+        fi ;;
     *)
         sed -n '2,30p' "$0" | sed 's/^# \{0,1\}//' >&2
         exit 2 ;;

@@ -130,7 +130,7 @@ while (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do
 done
 token=$(openssl rand -hex 24)
 (umask 077; printf '%s\n' "$token" > "$T/tokens")
-mkdir -p "$T/prefix" "$T/quick"
+mkdir -p "$T/prefix" "$T/quick/logs"
 
 # (a) the shipped example, module by absolute path (render-conf: ${BRIDGE_*})
 BRIDGE_MODULE=/usr/lib/nginx/modules/$MOD.so BRIDGE_PREFIX=$T/quick BRIDGE_PORT=$port \
