@@ -5,6 +5,7 @@
 
 
 #include "ngx_http_sandbox_bridge_docker.h"
+#include "ngx_http_sandbox_bridge_metrics.h"
 #include "ngx_http_sandbox_bridge_util.h"
 
 
@@ -182,6 +183,7 @@ ngx_http_sandbox_bridge_docker_v(ngx_http_sandbox_bridge_op_t *op,
     ps->data = call;
 
     call->op = op;
+    call->location = *location;
     call->done = 0;
     call->status = 0;
     call->rc = 0;
@@ -297,6 +299,8 @@ ngx_http_sandbox_bridge_call_done(ngx_http_request_t *sr, void *data,
     ngx_log_debug3(NGX_LOG_DEBUG_HTTP, sr->connection->log, 0,
                    "sandbox bridge: docker \"%V\" done rc:%i status:%ui",
                    &sr->uri, rc, call->status);
+
+    ngx_http_sandbox_bridge_metrics_docker(sr, &call->location, call->status);
 
     /* the flow resumes when nginx runs the parent request again */
     pr = sr->parent;

@@ -24,6 +24,7 @@ typedef ngx_int_t (*ngx_http_sandbox_bridge_body_pt)(ngx_http_request_t *sr,
 struct ngx_http_sandbox_bridge_call_s {
     ngx_http_sandbox_bridge_op_t     *op;
     ngx_http_request_t               *sr;
+    ngx_str_t                         location;
 
     /* Docker's HTTP status; 0 when Docker gave no answer */
     ngx_uint_t                        status;

@@ -7,6 +7,7 @@
 #include "ngx_http_sandbox_bridge_exec.h"
 #include "ngx_http_sandbox_bridge_dexec.h"
 #include "ngx_http_sandbox_bridge_input.h"
+#include "ngx_http_sandbox_bridge_metrics.h"
 #include "ngx_http_sandbox_bridge_store.h"
 #include "ngx_http_sandbox_bridge_util.h"
 
@@ -554,6 +555,8 @@ ngx_http_sandbox_bridge_sse_start(ngx_http_sandbox_bridge_exec_op_t *op)
     op->sse_started = 1;
     r = op->op.request;
 
+    ngx_http_sandbox_bridge_metrics_stream(r, 1);
+
     r->headers_out.status = NGX_HTTP_OK;
     ngx_str_set(&r->headers_out.content_type, "text/event-stream");
     r->headers_out.content_type_len = r->headers_out.content_type.len;
@@ -814,6 +817,9 @@ ngx_http_sandbox_bridge_exec_log(ngx_http_sandbox_bridge_exec_op_t *op,
 
     cred = ctx->cred_id.len ? &ctx->cred_id : &none;
 
+    ngx_http_sandbox_bridge_metrics_exec(r, op->stream, end,
+                            ctx->exec_ran ? (ngx_msec_int_t) ctx->exec_ms : -1);
+
     ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                   "sandbox bridge: exec %s id=%V credential=%V host=%V "
                   "exit=%s ms=%s", end, &op->id, cred,
@@ -829,5 +835,9 @@ ngx_http_sandbox_bridge_exec_cleanup(void *data)
 
     if (!op->logged) {
         ngx_http_sandbox_bridge_exec_log(op, "error");
+    }
+
+    if (op->sse_started) {
+        ngx_http_sandbox_bridge_metrics_stream(op->op.request, -1);
     }
 }

@@ -6,9 +6,11 @@
 
 #include "ngx_http_sandbox_bridge_module.h"
 #include "ngx_http_sandbox_bridge_auth.h"
+#include "ngx_http_sandbox_bridge_census.h"
 #include "ngx_http_sandbox_bridge_conf.h"
 #include "ngx_http_sandbox_bridge_docker.h"
 #include "ngx_http_sandbox_bridge_hmac.h"
+#include "ngx_http_sandbox_bridge_metrics.h"
 #include "ngx_http_sandbox_bridge_reaper.h"
 #include "ngx_http_sandbox_bridge_router.h"
 #include "ngx_http_sandbox_bridge_store.h"
@@ -149,6 +151,20 @@ static ngx_command_t  ngx_http_sandbox_bridge_commands[] = {
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_sandbox_bridge_main_conf_t, reaper_interval),
       &ngx_http_sandbox_bridge_reaper_bounds },
+
+    { ngx_string("sandbox_metrics_zone"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE23,
+      ngx_http_sandbox_bridge_metrics_zone,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("sandbox_metrics"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_sandbox_bridge_metrics,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
 
     { ngx_string("sandbox_docker_location"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
@@ -378,7 +394,7 @@ ngx_http_sandbox_bridge_init_main_conf(ngx_conf_t *cf, void *conf)
         ngx_str_set(&mcf->redis_prefix, "psb:");
     }
 
-    return NGX_CONF_OK;
+    return ngx_http_sandbox_bridge_metrics_check(cf, mcf);
 }
 
 
@@ -629,6 +645,10 @@ ngx_http_sandbox_bridge_postconfiguration(ngx_conf_t *cf)
 
     *h = ngx_http_sandbox_bridge_auth_handler;
 
+    if (ngx_http_sandbox_bridge_metrics_init(cf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     return ngx_http_sandbox_bridge_docker_init(cf);
 }
 
@@ -653,6 +673,10 @@ ngx_http_sandbox_bridge_init_process(ngx_cycle_t *cycle)
         return NGX_ERROR;
     }
 
+    if (ngx_http_sandbox_bridge_census_init(cycle, mcf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     return ngx_http_sandbox_bridge_reaper_init(cycle, mcf);
 }
 
@@ -670,6 +694,7 @@ ngx_http_sandbox_bridge_exit_process(ngx_cycle_t *cycle)
     }
 
     ngx_http_sandbox_bridge_reaper_exit();
+    ngx_http_sandbox_bridge_census_exit();
     ngx_http_sandbox_bridge_redis_exit_worker(mcf);
 }
 

@@ -26,6 +26,8 @@
 
 
 typedef struct ngx_http_sandbox_bridge_ctx_s    ngx_http_sandbox_bridge_ctx_t;
+typedef struct ngx_http_sandbox_bridge_metrics_s
+    ngx_http_sandbox_bridge_metrics_t;
 
 
 /* one accepted bearer token, kept only as its SHA-256 digest */
@@ -75,6 +77,9 @@ typedef struct {
 
     /* bridge locations, for the reaper */
     ngx_array_t                     bridges;
+
+    /* sandbox_metrics_zone (README "Metrics") */
+    ngx_http_sandbox_bridge_metrics_t  *metrics;
 } ngx_http_sandbox_bridge_main_conf_t;
 
 

@@ -8,6 +8,7 @@
 
 #include "ngx_http_sandbox_bridge_redis.h"
 #include "ngx_http_sandbox_bridge_hiredis.h"
+#include "ngx_http_sandbox_bridge_metrics.h"
 #include "ngx_http_sandbox_bridge_util.h"
 
 
@@ -447,6 +448,7 @@ ngx_http_sandbox_bridge_redis_reconnect_handler(ngx_event_t *ev)
         return;
     }
 
+    ngx_http_sandbox_bridge_metrics_redis_reconnect(redis->mcf);
     ngx_http_sandbox_bridge_redis_connect(redis);
 }
 
@@ -670,6 +672,13 @@ ngx_http_sandbox_bridge_redis_deliver(ngx_http_sandbox_bridge_redis_cmd_t *cmd,
     cmd->r = NULL;
 
     c = r ? r->connection : NULL;
+
+    ngx_http_sandbox_bridge_metrics_redis(cmd->redis->mcf,
+                       reply == NULL
+                       ? NGX_HTTP_SANDBOX_BRIDGE_METRICS_REDIS_FAILED
+                       : reply->type == REDIS_REPLY_ERROR
+                         ? NGX_HTTP_SANDBOX_BRIDGE_METRICS_REDIS_ERROR
+                         : NGX_HTTP_SANDBOX_BRIDGE_METRICS_REDIS_OK);
 
     cmd->handler(r, cmd->data, reply);
 

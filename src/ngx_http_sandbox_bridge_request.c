@@ -6,6 +6,7 @@
 
 #include "ngx_http_sandbox_bridge_request.h"
 #include "ngx_http_sandbox_bridge_input.h"
+#include "ngx_http_sandbox_bridge_metrics.h"
 #include "ngx_http_sandbox_bridge_util.h"
 
 
@@ -438,6 +439,8 @@ ngx_http_sandbox_bridge_unauthorized(ngx_http_request_t *r, const char *msg)
     ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                   "sandbox bridge: authentication failed: %s", msg);
 
+    ngx_http_sandbox_bridge_metrics_auth_failure(r, msg);
+
     if (ngx_http_discard_request_body(r) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -635,6 +638,8 @@ ngx_http_sandbox_bridge_log_lease(ngx_http_request_t *r, const char *event,
     ngx_http_sandbox_bridge_ctx_t  *ctx;
 
     static ngx_str_t  none = ngx_string("-");
+
+    ngx_http_sandbox_bridge_metrics_lease(r, event);
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_sandbox_bridge_module);
     cred = (ctx && ctx->cred_id.len) ? &ctx->cred_id : &none;

@@ -24,6 +24,7 @@ ngx_http_sandbox_bridge_script_t  ngx_http_sandbox_bridge_scripts[] = {
     { ngx_string("destroy"),
       ngx_string(ngx_http_sandbox_bridge_lua_destroy) },
     { ngx_string("forget"), ngx_string(ngx_http_sandbox_bridge_lua_forget) },
+    { ngx_string("count"), ngx_string(ngx_http_sandbox_bridge_lua_count) },
 };
 
 

@@ -21,7 +21,7 @@ PKGS_test=(
     libtest-base-perl libtest-longstring-perl libtext-diff-perl
     libipc-run-perl liburi-perl libwww-perl libhttp-message-perl
     liblist-moreutils-perl libnginx-mod-http-echo wrk apache2-utils
-    clang libclang-rt-14-dev
+    clang libclang-rt-14-dev python3-prometheus-client
 )
 # `make nginx-asan`: apt-get source needs dpkg-dev (+ xz-utils via dpkg-dev).
 PKGS_asan=( dpkg-dev xz-utils libpcre2-dev zlib1g-dev libssl-dev build-essential )
