@@ -12,6 +12,9 @@ use IO::Socket::INET;
 use POSIX qw(:sys_wait_h);
 use Time::HiRes qw(sleep time);
 use Test::More;
+use FindBin ();
+use lib "$FindBin::Bin/helpers";
+use SandboxBridge::Prom ();
 
 my $Root     = getcwd();
 my $Template = "$Root/conf-examples/quickstart.conf";
@@ -229,6 +232,25 @@ ok(start_nginx(), "nginx listens on 127.0.0.1:$Port") or BAIL_OUT('quickstart ng
     is($code, 404, 'unknown route -> 404');
     is($body, qq{{"error":"not_found","message":"No bridge route matched GET $Base/nope."}},
        '404 envelope');
+}
+{
+    # README "Metrics": loopback only, no bridge token
+    my ($code, $body, $head) = http('GET', '/metrics');
+    is($code, 200, 'GET /metrics from 127.0.0.1 without a token -> 200');
+    like($head, qr{^Content-Type: text/plain; version=0\.0\.4}mi,
+         'metrics in the text exposition format 0.0.4');
+  SKIP: {
+        skip 'python3-prometheus-client is not installed', 2
+            unless SandboxBridge::Prom::available();
+        my $m = SandboxBridge::Prom::parse($body);
+        cmp_ok(SandboxBridge::Prom::value($m, 'sandbox_bridge_requests_total',
+                                          route => 'health', status => '200'),
+               '>=', 1, 'metrics: the health requests are counted');
+        cmp_ok(SandboxBridge::Prom::value($m,
+                                          'sandbox_bridge_auth_failures_total',
+                                          reason => 'token'),
+               '>=', 2, 'metrics: the 401s are counted');
+    }
 }
 {
     my ($code, $body) = http('GET', '/_docker/_ping', Authorization => "Bearer $Token");

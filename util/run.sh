@@ -198,6 +198,8 @@ cat <<INFO
 bridgeBaseUrl: http://127.0.0.1:$BRIDGE_PORT/api/paperclip-sandbox/v1
 bridgeAuthToken: $token
 
+metrics:         curl 127.0.0.1:$BRIDGE_PORT/metrics
+
 (Ctrl-C to stop nginx and the services)
 INFO
 
