@@ -717,9 +717,9 @@ ngx_http_sandbox_bridge_metrics_log_handler(ngx_http_request_t *r)
     ms = (ngx_msec_int_t) ((tp->sec - r->start_sec) * 1000
                            + (tp->msec - r->start_msec));
 
-    (void) ngx_atomic_fetch_add(&m->sh->requests[route]
-                                [ngx_http_sandbox_bridge_metrics_status(status)],
-                                1);
+    status = ngx_http_sandbox_bridge_metrics_status(status);
+
+    (void) ngx_atomic_fetch_add(&m->sh->requests[route][status], 1);
     ngx_http_sandbox_bridge_metrics_observe(&m->sh->request_duration[route],
                                             ms);
 
@@ -773,7 +773,9 @@ void
 ngx_http_sandbox_bridge_metrics_redis(ngx_http_sandbox_bridge_main_conf_t *mcf,
     ngx_int_t outcome)
 {
-    if (mcf->metrics && mcf->metrics->sh && outcome >= 0 && outcome < 3) {
+    if (mcf && mcf->metrics && mcf->metrics->sh
+        && outcome >= 0 && outcome < 3)
+    {
         (void) ngx_atomic_fetch_add(&mcf->metrics->sh->redis[outcome], 1);
     }
 }
@@ -783,7 +785,7 @@ void
 ngx_http_sandbox_bridge_metrics_redis_reconnect(
     ngx_http_sandbox_bridge_main_conf_t *mcf)
 {
-    if (mcf->metrics && mcf->metrics->sh) {
+    if (mcf && mcf->metrics && mcf->metrics->sh) {
         (void) ngx_atomic_fetch_add(&mcf->metrics->sh->redis_reconnects, 1);
     }
 }
@@ -964,6 +966,7 @@ static ngx_int_t
 ngx_http_sandbox_bridge_metrics_handler(ngx_http_request_t *r)
 {
     ngx_int_t                               rc;
+    ngx_chain_t                            *cl;
     ngx_http_sandbox_bridge_metrics_t      *m;
     ngx_http_sandbox_bridge_main_conf_t    *mcf;
     ngx_http_sandbox_bridge_metrics_out_t   o;
@@ -1000,8 +1003,8 @@ ngx_http_sandbox_bridge_metrics_handler(ngx_http_request_t *r)
     r->headers_out.status = NGX_HTTP_OK;
     r->headers_out.content_length_n = 0;
 
-    for (o.b = NULL, o.last = &o.first; *o.last; o.last = &(*o.last)->next) {
-        r->headers_out.content_length_n += ngx_buf_size((*o.last)->buf);
+    for (cl = o.first; cl; cl = cl->next) {
+        r->headers_out.content_length_n += ngx_buf_size(cl->buf);
     }
 
     ngx_str_set(&r->headers_out.content_type,
@@ -1273,7 +1276,8 @@ ngx_http_sandbox_bridge_metrics_printf(
         || (size_t) (o->b->end - o->b->last)
            < NGX_HTTP_SANDBOX_BRIDGE_METRICS_LINE)
     {
-        o->b = ngx_create_temp_buf(o->pool, NGX_HTTP_SANDBOX_BRIDGE_METRICS_BUF);
+        o->b = ngx_create_temp_buf(o->pool,
+                                   NGX_HTTP_SANDBOX_BRIDGE_METRICS_BUF);
         cl = ngx_alloc_chain_link(o->pool);
 
         if (o->b == NULL || cl == NULL) {
