@@ -353,6 +353,15 @@ ngx_http_sandbox_bridge_metrics(ngx_conf_t *cf, ngx_command_t *cmd,
 }
 
 
+/* 1: a sandbox_metrics location (no bridge may share it) */
+
+ngx_uint_t
+ngx_http_sandbox_bridge_metrics_location(ngx_http_core_loc_conf_t *clcf)
+{
+    return clcf->handler == ngx_http_sandbox_bridge_metrics_handler;
+}
+
+
 static ngx_http_sandbox_bridge_metrics_t *
 ngx_http_sandbox_bridge_metrics_get(ngx_conf_t *cf,
     ngx_http_sandbox_bridge_main_conf_t *mcf)

@@ -34,6 +34,8 @@ char *ngx_http_sandbox_bridge_metrics(ngx_conf_t *cf, ngx_command_t *cmd,
 char *ngx_http_sandbox_bridge_metrics_check(ngx_conf_t *cf,
     ngx_http_sandbox_bridge_main_conf_t *mcf);
 ngx_int_t ngx_http_sandbox_bridge_metrics_init(ngx_conf_t *cf);
+ngx_uint_t ngx_http_sandbox_bridge_metrics_location(
+    ngx_http_core_loc_conf_t *clcf);
 
 /* the hooks; each is a no-op without sandbox_metrics_zone */
 void ngx_http_sandbox_bridge_metrics_docker(ngx_http_request_t *sr,

@@ -716,6 +716,10 @@ ngx_http_sandbox_bridge(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     value = cf->args->elts;
     clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
 
+    if (ngx_http_sandbox_bridge_metrics_location(clcf)) {
+        return "cannot be in a \"sandbox_metrics\" location";
+    }
+
     if (cf->args->nelts == 2) {
         lcf->prefix = value[1];
 

@@ -137,7 +137,15 @@ $::Base . 'location /b { sandbox_bridge; sandbox_metrics; }'
 
 
 
-=== TEST 9: sandbox_metrics with sandbox_auth in its location
+=== TEST 9: sandbox_bridge after sandbox_metrics in one location
+--- config eval
+$::Base . 'location /b { sandbox_metrics; sandbox_bridge; }'
+--- must_die
+--- error_log eval: ::names('sandbox_bridge', 'sandbox_metrics')
+
+
+
+=== TEST 10: sandbox_metrics with sandbox_auth in its location
 --- config eval
 $::Base . 'location = /metrics { sandbox_auth bearer; sandbox_metrics; }'
 --- must_die
@@ -145,7 +153,7 @@ $::Base . 'location = /metrics { sandbox_auth bearer; sandbox_metrics; }'
 
 
 
-=== TEST 10: sandbox_metrics with an argument
+=== TEST 11: sandbox_metrics with an argument
 --- config eval
 $::Base . 'location = /metrics { sandbox_metrics on; }'
 --- must_die
