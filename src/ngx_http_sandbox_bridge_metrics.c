@@ -212,6 +212,8 @@ static ngx_int_t ngx_http_sandbox_bridge_metrics_handler(
 static void ngx_http_sandbox_bridge_metrics_write(
     ngx_http_sandbox_bridge_metrics_out_t *o,
     ngx_http_sandbox_bridge_metrics_t *m);
+static void ngx_http_sandbox_bridge_metrics_status_label(ngx_uint_t i,
+    ngx_str_t *label, u_char *buf);
 static void ngx_http_sandbox_bridge_metrics_head(
     ngx_http_sandbox_bridge_metrics_out_t *o, const char *name,
     const char *type, const char *help);
@@ -1036,7 +1038,7 @@ ngx_http_sandbox_bridge_metrics_write(ngx_http_sandbox_bridge_metrics_out_t *o,
     ngx_http_sandbox_bridge_metrics_t *m)
 {
     ngx_str_t                               *route, label;
-    ngx_uint_t                               i, j, n, status;
+    ngx_uint_t                               i, j, n;
     ngx_atomic_uint_t                        v;
     ngx_http_sandbox_bridge_metrics_sh_t    *sh;
     ngx_http_sandbox_bridge_metrics_host_t  *host;
@@ -1058,17 +1060,11 @@ ngx_http_sandbox_bridge_metrics_write(ngx_http_sandbox_bridge_metrics_out_t *o,
                 continue;
             }
 
-            if (j == NGX_HTTP_SANDBOX_BRIDGE_METRICS_NSTATUS - 1) {
-                ngx_http_sandbox_bridge_metrics_printf(o,
-                    "sandbox_bridge_requests_total{route=\"%V\","
-                    "status=\"other\"} %uA\n", route, v);
-                continue;
-            }
+            ngx_http_sandbox_bridge_metrics_status_label(j, &label, buf);
 
             ngx_http_sandbox_bridge_metrics_printf(o,
-                "sandbox_bridge_requests_total{route=\"%V\",status=\"%ui\"} "
-                "%uA\n", route, ngx_http_sandbox_bridge_metrics_statuses[j],
-                v);
+                "sandbox_bridge_requests_total{route=\"%V\",status=\"%V\"} "
+                "%uA\n", route, &label, v);
         }
     }
 
@@ -1159,25 +1155,11 @@ ngx_http_sandbox_bridge_metrics_write(ngx_http_sandbox_bridge_metrics_out_t *o,
                 continue;
             }
 
-            if (j == NGX_HTTP_SANDBOX_BRIDGE_METRICS_NSTATUS - 1) {
-                ngx_http_sandbox_bridge_metrics_printf(o,
-                    "sandbox_bridge_docker_requests_total{host=\"%*s\","
-                    "status=\"other\"} %uA\n", host->len, host->name, v);
-                continue;
-            }
-
-            status = ngx_http_sandbox_bridge_metrics_statuses[j];
-
-            if (status == 0) {
-                ngx_http_sandbox_bridge_metrics_printf(o,
-                    "sandbox_bridge_docker_requests_total{host=\"%*s\","
-                    "status=\"none\"} %uA\n", host->len, host->name, v);
-                continue;
-            }
+            ngx_http_sandbox_bridge_metrics_status_label(j, &label, buf);
 
             ngx_http_sandbox_bridge_metrics_printf(o,
                 "sandbox_bridge_docker_requests_total{host=\"%*s\","
-                "status=\"%ui\"} %uA\n", host->len, host->name, status, v);
+                "status=\"%V\"} %uA\n", host->len, host->name, &label, v);
         }
     }
 
@@ -1224,6 +1206,27 @@ ngx_http_sandbox_bridge_metrics_write(ngx_http_sandbox_bridge_metrics_out_t *o,
         ngx_http_sandbox_bridge_metrics_printf(o,
             "sandbox_bridge_auth_failures_total{reason=\"%V\"} %uA\n",
             &ngx_http_sandbox_bridge_metrics_reasons[i].reason, sh->auth[i]);
+    }
+}
+
+
+/* the status label of slot i: the code, "none" for 0, or "other" */
+
+static void
+ngx_http_sandbox_bridge_metrics_status_label(ngx_uint_t i, ngx_str_t *label,
+    u_char *buf)
+{
+    if (i == NGX_HTTP_SANDBOX_BRIDGE_METRICS_NSTATUS - 1) {
+        ngx_str_set(label, "other");
+
+    } else if (ngx_http_sandbox_bridge_metrics_statuses[i] == 0) {
+        ngx_str_set(label, "none");
+
+    } else {
+        label->data = buf;
+        label->len = ngx_sprintf(buf, "%ui",
+                                 ngx_http_sandbox_bridge_metrics_statuses[i])
+                     - buf;
     }
 }
 
