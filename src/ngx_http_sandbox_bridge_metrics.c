@@ -147,6 +147,7 @@ typedef struct {
     ngx_atomic_t                     leases[
                                  NGX_HTTP_SANDBOX_BRIDGE_LEASES_NSTATES];
     ngx_atomic_t                     refresh_at;
+    ngx_atomic_t                     refreshes;
     ngx_atomic_t                     acquired;
     ngx_atomic_t                     released;
     ngx_atomic_t                     reaped;
@@ -968,6 +969,8 @@ ngx_http_sandbox_bridge_metrics_set_leases(
     for (i = 0; i < NGX_HTTP_SANDBOX_BRIDGE_LEASES_NSTATES; i++) {
         mcf->metrics->sh->leases[i] = counts[i];
     }
+
+    (void) ngx_atomic_fetch_add(&mcf->metrics->sh->refreshes, 1);
 }
 
 
@@ -1092,6 +1095,12 @@ ngx_http_sandbox_bridge_metrics_write(ngx_http_sandbox_bridge_metrics_out_t *o,
             "sandbox_bridge_leases{state=\"%V\"} %uA\n",
             &ngx_http_sandbox_bridge_metrics_states[i], sh->leases[i]);
     }
+
+    ngx_http_sandbox_bridge_metrics_head(o,
+        "sandbox_bridge_leases_refreshes_total", "counter",
+        "Complete recounts of the lease gauge.");
+    ngx_http_sandbox_bridge_metrics_printf(o,
+        "sandbox_bridge_leases_refreshes_total %uA\n", sh->refreshes);
 
     ngx_http_sandbox_bridge_metrics_head(o,
         "sandbox_bridge_leases_acquired_total", "counter",

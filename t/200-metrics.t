@@ -58,6 +58,7 @@ my %types = (
     sandbox_bridge_requests                      => 'counter',
     sandbox_bridge_request_duration_seconds      => 'histogram',
     sandbox_bridge_leases                        => 'gauge',
+    sandbox_bridge_leases_refreshes              => 'counter',
     sandbox_bridge_leases_acquired               => 'counter',
     sandbox_bridge_leases_released               => 'counter',
     sandbox_bridge_leases_reaped                 => 'counter',
@@ -254,6 +255,23 @@ is(delta('sandbox_bridge_redis_commands_total', outcome => 'failed'), 0,
    'no Redis command failed');
 
 is(scalar keys %seen, 2, 'scrapes were answered by both workers');
+
+# ---------------------------------------------------------------- census
+
+# two workers tick several times per refresh (1s); the zone lets one
+# recount per interval: never more than the elapsed seconds + 1
+{
+    my $t0 = Time::HiRes::time();
+    my $c0 = v(scrape(), 'sandbox_bridge_leases_refreshes_total');
+    ok(wait_until(sub { v(scrape(), 'sandbox_bridge_leases_refreshes_total')
+                        >= $c0 + 2 }, 30, 0.2),
+       'the lease gauge is recounted again and again');
+    my $c1 = v(scrape(), 'sandbox_bridge_leases_refreshes_total');
+    my $dt = Time::HiRes::time() - $t0;
+    cmp_ok($c1 - $c0, '<=', int($dt) + 1,
+           sprintf('at most one recount per second across both workers '
+                   . '(%d in %.1f s)', $c1 - $c0, $dt));
+}
 
 # ---------------------------------------------------------------- access
 
