@@ -24,16 +24,20 @@
  *     stream_flush() sends at the end they decode to the repaired payload
  *     of each stream; an upstream buffer is released (pos = last) only
  *     when nothing made from it is unsent; the kept output is the first
- *     "limit" bytes of each stream, "truncated" exactly when more came;
- *   - exec_result() (exec.c, #included for its statics) on that output is
- *     the §5.4 object: key order, exitCode null when timed out or unknown,
- *     the timeout message as stderr, repaired and capped stdout/stderr.
+ *     "limit" bytes of each stream, raw (byte 1 bit 0 set: an internal
+ *     exec) or JSON-escaped in blocks (a user's exec), "truncated"
+ *     exactly when more came;
+ *   - exec_result() (exec.c, #included for its statics) on escaped output
+ *     is the README "Exec" result object, alone or as the body of a
+ *     "complete" event: key order, exitCode null when timed out or
+ *     unknown, the timeout message as stderr, repaired and capped
+ *     stdout/stderr, the chain's length as reported.
  */
 
 
 #include "psb_fuzz.h"
 
-/* the exec route: exec_result() and exec_text() become this file's */
+/* the exec route: exec_result() becomes this file's */
 #include "ngx_http_sandbox_bridge_exec.c"
 
 
@@ -296,15 +300,20 @@ psb_repair(psb_buf_t *dst, const u_char *p, size_t len)
 }
 
 
+#define PSB_COMPLETE  "event: complete\ndata: "
+
+
 static void
 psb_check_result(ngx_http_sandbox_bridge_dexec_t *ex, psb_buf_t *per,
-    size_t limit)
+    size_t limit, ngx_uint_t sse)
 {
     char                            *dump;
+    u_char                          *p;
     json_t                          *res, *v;
     void                            *it;
-    size_t                           n;
-    psb_buf_t                        want;
+    size_t                           n, total;
+    psb_buf_t                        want, body;
+    ngx_chain_t                     *out, *cl;
     ngx_uint_t                       i;
     const char                      *key;
 
@@ -314,9 +323,39 @@ psb_check_result(ngx_http_sandbox_bridge_dexec_t *ex, psb_buf_t *per,
     };
 
     ngx_memzero(&want, sizeof(psb_buf_t));
+    ngx_memzero(&body, sizeof(psb_buf_t));
 
-    res = ngx_http_sandbox_bridge_exec_result(ex);
-    psb_fuzz_assert(res != NULL, "exec_result failed");
+    out = ngx_http_sandbox_bridge_exec_result(ex, sse, &total);
+    psb_fuzz_assert(out != NULL, "exec_result failed");
+
+    for (cl = out; cl; cl = cl->next) {
+        psb_fuzz_assert(cl->buf->last > cl->buf->pos,
+                        "exec_result has an empty buffer");
+        psb_buf_add(&body, cl->buf->pos, cl->buf->last - cl->buf->pos);
+    }
+
+    psb_fuzz_assert(body.len == total, "exec_result says %zu bytes, has %zu",
+                    total, body.len);
+
+    p = body.data;
+    n = body.len;
+
+    if (sse) {
+        psb_fuzz_assert(n > sizeof(PSB_COMPLETE) + 1
+                        && ngx_memcmp(p, PSB_COMPLETE,
+                                      sizeof(PSB_COMPLETE) - 1) == 0
+                        && ngx_memcmp(p + n - 2, "\n\n", 2) == 0
+                        && ngx_strlchr(p + sizeof(PSB_COMPLETE) - 1,
+                                       p + n - 2, '\n') == NULL,
+                        "not one complete event");
+        p += sizeof(PSB_COMPLETE) - 1;
+        n -= sizeof(PSB_COMPLETE) - 1 + 2;
+    }
+
+    res = json_loadb((char *) p, n, JSON_ALLOW_NUL, NULL);
+    psb_fuzz_assert(res != NULL && json_is_object(res),
+                    "the result is not a JSON object: %.*s", (int) n, p);
+    free(body.data);
 
     /* §5.4 key order, outputTruncated last and only when capped */
     i = 0;
@@ -489,6 +528,8 @@ LLVMFuzzerTestOneInput(const uint8_t *in, size_t size)
 
     ngx_http_sandbox_bridge_stream_init(st, r, limit, 15000);
     st->sse = sse;
+    st->escaped = !(in[1] & 1);
+    ex.op.request = r;
     st->sr = sr;
     st->running = 1;
 
@@ -593,7 +634,7 @@ LLVMFuzzerTestOneInput(const uint8_t *in, size_t size)
 
     if (!mod_err) {
         /* what was kept: the first "limit" bytes of each stream */
-        for (i = 0; i < 2; i++) {
+        for (i = 0; st->escaped == 0 && i < 2; i++) {
             ngx_http_sandbox_bridge_acc_t  *acc = i ? &st->err : &st->out;
 
             psb_fuzz_assert(psb_fuzz_eq(acc->data, acc->len, per[i].data,
@@ -601,6 +642,14 @@ LLVMFuzzerTestOneInput(const uint8_t *in, size_t size)
                             && acc->len <= acc->cap && acc->cap <= limit,
                             "%s kept %zu bytes (cap %zu), want %zu",
                             i ? "stderr" : "stdout", acc->len, acc->cap,
+                            ngx_min(per[i].len, limit));
+        }
+
+        for (i = 0; st->escaped && i < 2; i++) {
+            psb_fuzz_assert(st->text[i].raw == ngx_min(per[i].len, limit)
+                            && (i ? st->err.len : st->out.len) == 0,
+                            "%s took %zu bytes, want %zu",
+                            i ? "stderr" : "stdout", st->text[i].raw,
                             ngx_min(per[i].len, limit));
         }
 
@@ -614,7 +663,9 @@ LLVMFuzzerTestOneInput(const uint8_t *in, size_t size)
         ex.timed_out = in[2] & 1;
         ex.timeout = 1000 * (seed0 % 600);
 
-        psb_check_result(&ex, per, limit);
+        if (st->escaped) {
+            psb_check_result(&ex, per, limit, sse);
+        }
     }
 
     ngx_destroy_pool(pool);
