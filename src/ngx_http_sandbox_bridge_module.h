@@ -26,6 +26,7 @@
 
 
 typedef struct ngx_http_sandbox_bridge_ctx_s    ngx_http_sandbox_bridge_ctx_t;
+typedef struct ngx_http_sandbox_bridge_hosts_s  ngx_http_sandbox_bridge_hosts_t;
 
 
 /* one accepted bearer token, kept only as its SHA-256 digest */
@@ -94,6 +95,7 @@ typedef struct {
 
     ngx_str_t                       driver;
     ngx_str_t                       docker_location;
+    ngx_http_sandbox_bridge_hosts_t  *hosts;
     ngx_str_t                       image;
     ngx_str_t                       network;
     ngx_str_t                       runtime;
