@@ -139,9 +139,10 @@ ngx_http_sandbox_bridge_lease_as(ngx_http_sandbox_bridge_op_t *op,
 static void
 ngx_http_sandbox_bridge_lease_run(ngx_http_sandbox_bridge_lease_op_t *lo)
 {
-    ngx_int_t                        rc;
-    ngx_pool_cleanup_t              *cln;
-    ngx_http_sandbox_bridge_spec_t  *s;
+    ngx_int_t                            rc;
+    ngx_pool_cleanup_t                  *cln;
+    ngx_http_sandbox_bridge_spec_t      *s;
+    ngx_http_sandbox_bridge_loc_conf_t  *lcf;
 
     s = &lo->spec;
 
@@ -175,7 +176,12 @@ ngx_http_sandbox_bridge_lease_run(ngx_http_sandbox_bridge_lease_op_t *lo)
         }
 
         /* placement skips hosts that are down */
-        rc = ngx_http_sandbox_bridge_hosts_ping(&lo->op, &lo->pings, 0,
+        lcf = ngx_http_get_module_loc_conf(lo->op.request,
+                                           ngx_http_sandbox_bridge_module);
+
+        rc = lcf->hosts->simple
+             ? NGX_DONE
+             : ngx_http_sandbox_bridge_hosts_ping(&lo->op, &lo->pings, 0,
                                          NGX_HTTP_SANDBOX_BRIDGE_LEASE_PINGED);
         if (rc == NGX_OK) {
             return;
