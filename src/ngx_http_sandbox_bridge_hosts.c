@@ -25,7 +25,7 @@ ngx_http_sandbox_bridge_hosts_add(ngx_conf_t *cf,
 {
     u_char                          *p;
     ngx_int_t                        n;
-    ngx_str_t                       *value, v;
+    ngx_str_t                       *value;
     ngx_uint_t                       i, params;
     ngx_http_sandbox_bridge_host_t  *h, *other;
 
@@ -140,11 +140,9 @@ ngx_http_sandbox_bridge_hosts_add(ngx_conf_t *cf,
 
 invalid:
 
-    v = value[i];
-
     ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                        "invalid parameter \"%V\" in "
-                       "\"sandbox_docker_location\" directive", &v);
+                       "\"sandbox_docker_location\" directive", &value[i]);
 
     return NGX_CONF_ERROR;
 }
