@@ -89,10 +89,28 @@ sub hget {
     return $v eq '(nil)' ? undef : $v;
 }
 
-sub pass_count {
+# the time of a host's last complete reaper listing (README "Lease records
+# and the reaper"); passes are counted as changes of it
+sub pass_time {
     my $v = redis_cli($Port, 'GET', "${Prefix}reaper:pass:{$_[0]}");
     $v =~ s/^"(.*)"$/$1/;
     return $v =~ /^\d+$/ ? $v : 0;
+}
+
+# waits until each host has had $n more complete passes (or $timeout s);
+# returns { host => passes seen }
+sub watch_passes {
+    my ($n, $timeout, @hosts) = @_;
+    my %last = map { $_ => pass_time($_) } @hosts;
+    my %seen = map { $_ => 0 } @hosts;
+    wait_until(sub {
+        for my $h (@hosts) {
+            my $t = pass_time($h);
+            if ($t ne $last{$h}) { $seen{$h}++; $last{$h} = $t }
+        }
+        return !grep { $seen{$_} < $n } @hosts;
+    }, $timeout, 0.1);
+    return \%seen;
 }
 
 # ------------------------------------------------------------ nodes
@@ -248,12 +266,9 @@ my $OnA = $on1[0];
 # ------------------------------------------------------------ reapers
 
 {
-    my %p0 = map { $_ => pass_count($_) } qw(h1 h2);
-    my $ok = wait_until(sub { pass_count('h1') >= $p0{h1} + 4
-                              && pass_count('h2') >= $p0{h2} + 4 }, 60, 0.5);
-    ok($ok, 'both hosts were reaped several times');
-    diag(sprintf('reaper passes: h1 %d -> %d, h2 %d -> %d',
-                 $p0{h1}, pass_count('h1'), $p0{h2}, pass_count('h2')));
+    my $seen = watch_passes(4, 60, qw(h1 h2));
+    ok($seen->{h1} >= 4 && $seen->{h2} >= 4, 'both hosts were reaped several times');
+    diag("complete reaper passes watched: h1 $seen->{h1}, h2 $seen->{h2}");
     is(scalar(grep { defined hget($_, 'docker') } @ids), scalar(@ids),
        'no lease record was forgotten');
     is_deeply([containers_on($Sock1)], [sort @on1], 'no container was removed from h1');
@@ -295,9 +310,11 @@ is($rc, 0, "h2's dockerd is stopped") or diag($out);
               [ 'h1=up', 'h2=down' ], '... h2 is listed unreachable');
     is($NodeB->api(GET => '/health')->{status}, 503, 'node B: health 503');
 
-    my $p1 = pass_count('h1');
-    wait_until(sub { pass_count('h1') >= $p1 + 3 }, 30, 0.5);
-    diag(sprintf('reaper passes with h2 down: h1 %d -> %d', $p1, pass_count('h1')));
+    my $t2 = pass_time('h2');
+    my $seen = watch_passes(3, 30, 'h1');
+    ok($seen->{h1} >= 3, 'h1 was reaped several times while h2 was down');
+    is(pass_time('h2'), $t2, '... and h2 had no complete pass');
+    diag("complete reaper passes watched with h2 down: h1 $seen->{h1}");
     is(scalar(grep { defined hget($_, 'docker') } @on2), scalar(@on2),
        "h2's leases survive the reapers while h2 is down");
 }
