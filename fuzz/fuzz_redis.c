@@ -704,6 +704,7 @@ LLVMFuzzerTestOneInput(const uint8_t *in, size_t size)
 
     rp->mcf = psb_fuzz_mcf;
     ngx_str_set(&rp->host, PSB_HOST);
+    ngx_str_set(&rp->location, PSB_HOST);
     rp->op.end = psb_end;
     ctx->op = &rp->op;
     psb.rp = rp;

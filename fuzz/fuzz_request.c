@@ -1477,8 +1477,11 @@ psb_field(int argc, const char **argv, const size_t *argvlen,
 {
     int  i;
 
-    /* KEYS[1], then now, ttl, cred, admin, then name/value pairs */
-    for (i = 5; i + 1 < argc; i += 2) {
+    /*
+     * KEYS[1], then now, ttl, cred, admin, hosts, placement, prefix, then
+     * name/value pairs
+     */
+    for (i = 8; i + 1 < argc; i += 2) {
         if (psb_fuzz_eq(argv[i], argvlen[i], name, ngx_strlen(name))) {
             out->data = (u_char *) argv[i + 1];
             out->len = argvlen[i + 1];

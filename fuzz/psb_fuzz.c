@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "psb_fuzz.h"
+#include "ngx_http_sandbox_bridge_hosts.h"
 
 
 /* nginx globals the module or the core objects refer to */
@@ -249,6 +250,7 @@ psb_fuzz_init(void)
 {
     char                  *env;
     ngx_conf_t             cf;
+    ngx_str_t             *arg;
     ngx_uint_t             i;
     ngx_pool_t            *pool;
     ngx_http_module_t     *mctx;
@@ -354,7 +356,17 @@ psb_fuzz_init(void)
     psb_fuzz_lcf->auth = NGX_HTTP_SANDBOX_BRIDGE_AUTH_OFF;
     psb_fuzz_lcf->auth_set = 1;
     ngx_str_set(&psb_fuzz_lcf->prefix, PSB_FUZZ_PREFIX);
-    ngx_str_set(&psb_fuzz_lcf->docker_location, "/_psb_docker");
+
+    /* "sandbox_docker_location /_psb_docker", through its parser */
+    cf.args = ngx_array_create(pool, 2, sizeof(ngx_str_t));
+    psb_fuzz_assert(cf.args != NULL, "out of memory");
+    arg = ngx_array_push_n(cf.args, 2);
+    psb_fuzz_assert(arg != NULL, "out of memory");
+    ngx_str_set(&arg[0], "sandbox_docker_location");
+    ngx_str_set(&arg[1], "/_psb_docker");
+    psb_fuzz_assert(ngx_http_sandbox_bridge_hosts_add(&cf, psb_fuzz_lcf)
+                    == NGX_CONF_OK, "sandbox_docker_location failed");
+
     ngx_str_set(&psb_fuzz_lcf->image, "sbx-busybox:local");
     psb_fuzz_lcf->cscf = &psb_fuzz_cscf;
 

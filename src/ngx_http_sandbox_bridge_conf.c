@@ -6,6 +6,7 @@
 
 #include "ngx_http_sandbox_bridge_conf.h"
 #include "ngx_http_sandbox_bridge_util.h"
+#include "ngx_http_sandbox_bridge_hosts.h"
 
 
 /* directive parsers; an error names its directive (README "Directives") */
@@ -182,32 +183,7 @@ char *
 ngx_http_sandbox_bridge_docker_location(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf)
 {
-    ngx_http_sandbox_bridge_loc_conf_t *lcf = conf;
-
-    ngx_str_t  *value;
-
-    if (lcf->docker_location.data) {
-        return "is duplicate";
-    }
-
-    value = cf->args->elts;
-
-    if (value[1].len < 2 || value[1].data[0] != '/') {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid location \"%V\" in "
-                           "\"sandbox_docker_location\" directive, "
-                           "it must be a URI such as /_docker",
-                           &value[1]);
-        return NGX_CONF_ERROR;
-    }
-
-    lcf->docker_location = value[1];
-
-    while (lcf->docker_location.data[lcf->docker_location.len - 1] == '/') {
-        lcf->docker_location.len--;
-    }
-
-    return NGX_CONF_OK;
+    return ngx_http_sandbox_bridge_hosts_add(cf, conf);
 }
 
 

@@ -8,6 +8,7 @@
 #include "ngx_http_sandbox_bridge_docker.h"
 #include "ngx_http_sandbox_bridge_input.h"
 #include "ngx_http_sandbox_bridge_store.h"
+#include "ngx_http_sandbox_bridge_hosts.h"
 
 
 /*
@@ -18,6 +19,7 @@
 
 typedef enum {
     NGX_HTTP_SANDBOX_BRIDGE_DESTROY_FORGET = NGX_HTTP_SANDBOX_BRIDGE_START,
+    NGX_HTTP_SANDBOX_BRIDGE_DESTROY_PINGED,
     NGX_HTTP_SANDBOX_BRIDGE_DESTROY_FORGOT,
     NGX_HTTP_SANDBOX_BRIDGE_DESTROY_REMOVED
 } ngx_http_sandbox_bridge_destroy_state_e;
@@ -30,6 +32,7 @@ typedef struct {
     ngx_str_t                             container;
     ngx_str_t                             location;
     ngx_http_sandbox_bridge_call_t        call;
+    ngx_http_sandbox_bridge_ping_t       *pings;
 } ngx_http_sandbox_bridge_destroy_op_t;
 
 
@@ -40,6 +43,8 @@ size_t  ngx_http_sandbox_bridge_destroy_size =
 static void ngx_http_sandbox_bridge_destroy(
     ngx_http_sandbox_bridge_destroy_op_t *d);
 static ngx_int_t ngx_http_sandbox_bridge_delete_id(
+    ngx_http_sandbox_bridge_destroy_op_t *d);
+static void ngx_http_sandbox_bridge_destroy_record(
     ngx_http_sandbox_bridge_destroy_op_t *d);
 
 
@@ -143,17 +148,18 @@ ngx_http_sandbox_bridge_destroy(ngx_http_sandbox_bridge_destroy_op_t *d)
     const char                           *err;
     ngx_http_request_t                   *r;
     ngx_http_sandbox_bridge_ctx_t        *ctx;
-    ngx_http_sandbox_bridge_args_t        args;
+    ngx_int_t                             rc;
+    ngx_http_sandbox_bridge_host_t       *host;
     ngx_http_sandbox_bridge_loc_conf_t   *lcf;
     ngx_http_sandbox_bridge_main_conf_t  *mcf;
 
     r = d->op.request;
+    ctx = ngx_http_get_module_ctx(r, ngx_http_sandbox_bridge_module);
+    lcf = ngx_http_get_module_loc_conf(r, ngx_http_sandbox_bridge_module);
 
     switch ((ngx_http_sandbox_bridge_destroy_state_e) d->op.state) {
 
     case NGX_HTTP_SANDBOX_BRIDGE_DESTROY_FORGET:
-        ctx = ngx_http_get_module_ctx(r, ngx_http_sandbox_bridge_module);
-        lcf = ngx_http_get_module_loc_conf(r, ngx_http_sandbox_bridge_module);
         mcf = ngx_http_get_module_main_conf(r,
                                             ngx_http_sandbox_bridge_module);
 
@@ -179,37 +185,67 @@ ngx_http_sandbox_bridge_destroy(ngx_http_sandbox_bridge_destroy_op_t *d)
             return;
         }
 
-        args.argc = 0;
-        args.overflow = 0;
-
-        ngx_http_sandbox_bridge_arg_str(&args, &d->key);
-        ngx_http_sandbox_bridge_arg_str(&args, &ctx->cred_id);
-        ngx_http_sandbox_bridge_arg(&args, ctx->cred_admin ? "1" : "0", 1);
-
-        if (ngx_http_sandbox_bridge_redis_step(&d->op,
-                                    NGX_HTTP_SANDBOX_BRIDGE_SCRIPT_DESTROY,
-                                    NGX_HTTP_SANDBOX_BRIDGE_DESTROY_FORGOT,
-                                    1, &args)
-            != NGX_OK)
-        {
-            ngx_http_sandbox_bridge_fail(&d->op,
-                                         NGX_HTTP_SANDBOX_BRIDGE_ERR_STORE);
+        /* a lease on a host that is down is kept: ask first */
+        rc = lcf->hosts->simple
+             ? NGX_DONE
+             : ngx_http_sandbox_bridge_hosts_ping(&d->op, &d->pings, 0,
+                                        NGX_HTTP_SANDBOX_BRIDGE_DESTROY_PINGED);
+        if (rc == NGX_OK) {
+            return;
         }
 
+        if (rc == NGX_ERROR) {
+            ngx_http_sandbox_bridge_fail(&d->op,
+                                         NGX_HTTP_SANDBOX_BRIDGE_ERR_NOMEM);
+            return;
+        }
+
+        ngx_http_sandbox_bridge_destroy_record(d);
+        return;
+
+    case NGX_HTTP_SANDBOX_BRIDGE_DESTROY_PINGED:
+        ngx_http_sandbox_bridge_hosts_pinged(&d->op, d->pings);
+        ngx_http_sandbox_bridge_destroy_record(d);
         return;
 
     case NGX_HTTP_SANDBOX_BRIDGE_DESTROY_FORGOT:
         reply = d->op.reply;
 
-        if (reply == NULL || reply->type != REDIS_REPLY_INTEGER) {
+        if (reply == NULL
+            || (reply->type != REDIS_REPLY_INTEGER
+                && reply->type != REDIS_REPLY_ARRAY))
+        {
             ngx_http_sandbox_bridge_fail(&d->op,
                                          NGX_HTTP_SANDBOX_BRIDGE_ERR_STORE);
             return;
         }
 
-        if (reply->integer == -1) {
+        if (ngx_http_sandbox_bridge_hosts_refused(&d->op, reply, &d->id)
+            != NGX_OK)
+        {
+            return;
+        }
+
+        if (reply->type == REDIS_REPLY_INTEGER && reply->integer == -1) {
             ngx_http_sandbox_bridge_not_owned(&d->op, &d->id);
             return;
+        }
+
+        if (reply->type == REDIS_REPLY_ARRAY) {
+            /* placed: the record named its host */
+            host = ngx_http_sandbox_bridge_hosts_named(lcf, reply);
+            if (host == NULL) {
+                ngx_http_sandbox_bridge_fail(&d->op,
+                                         NGX_HTTP_SANDBOX_BRIDGE_ERR_STORE);
+                return;
+            }
+
+            d->location = host->location;
+            ctx->docker_host = host->name;
+
+        } else if (reply->integer == 0 && !lcf->hosts->simple) {
+            /* no record: no host to ask; the reapers remove orphans */
+            break;
         }
 
         if (ngx_http_sandbox_bridge_docker(&d->op, &d->call, NGX_HTTP_DELETE,
@@ -240,8 +276,47 @@ ngx_http_sandbox_bridge_destroy(ngx_http_sandbox_bridge_destroy_op_t *d)
     ngx_http_sandbox_bridge_log_lease(r,
                               r->method == NGX_HTTP_DELETE ? "deleted"
                                                            : "released",
-                              &d->id, &d->location);
+                              &d->id, &ctx->docker_host);
 
     ngx_http_sandbox_bridge_reply(&d->op, NGX_HTTP_OK,
                                   json_pack("{s:b}", "ok", 1));
+}
+
+
+static void
+ngx_http_sandbox_bridge_destroy_record(ngx_http_sandbox_bridge_destroy_op_t *d)
+{
+    ngx_http_sandbox_bridge_ctx_t         *ctx;
+    ngx_http_sandbox_bridge_args_t         args;
+    ngx_http_sandbox_bridge_main_conf_t   *mcf;
+
+    ctx = ngx_http_get_module_ctx(d->op.request,
+                                  ngx_http_sandbox_bridge_module);
+    mcf = ngx_http_get_module_main_conf(d->op.request,
+                                        ngx_http_sandbox_bridge_module);
+
+    args.argc = 0;
+    args.overflow = 0;
+
+    ngx_http_sandbox_bridge_arg_str(&args, &d->key);
+    ngx_http_sandbox_bridge_arg_str(&args, &ctx->cred_id);
+    ngx_http_sandbox_bridge_arg(&args, ctx->cred_admin ? "1" : "0", 1);
+
+    if (ngx_http_sandbox_bridge_store_hosts(&d->op, &args) != NGX_OK) {
+        ngx_http_sandbox_bridge_fail(&d->op,
+                                     NGX_HTTP_SANDBOX_BRIDGE_ERR_NOMEM);
+        return;
+    }
+
+    ngx_http_sandbox_bridge_arg_str(&args, &mcf->redis_prefix);
+
+    if (ngx_http_sandbox_bridge_redis_step(&d->op,
+                                    NGX_HTTP_SANDBOX_BRIDGE_SCRIPT_DESTROY,
+                                    NGX_HTTP_SANDBOX_BRIDGE_DESTROY_FORGOT,
+                                    1, &args)
+        != NGX_OK)
+    {
+        ngx_http_sandbox_bridge_fail(&d->op,
+                                     NGX_HTTP_SANDBOX_BRIDGE_ERR_STORE);
+    }
 }

@@ -9,6 +9,7 @@
 #include "ngx_http_sandbox_bridge_input.h"
 #include "ngx_http_sandbox_bridge_metrics.h"
 #include "ngx_http_sandbox_bridge_store.h"
+#include "ngx_http_sandbox_bridge_hosts.h"
 #include "ngx_http_sandbox_bridge_util.h"
 
 
@@ -354,6 +355,8 @@ ngx_http_sandbox_bridge_exec_touched(ngx_http_sandbox_bridge_exec_op_t *op)
     redisReply                          *reply;
     ngx_pool_cleanup_t                  *cln;
     ngx_http_request_t                  *r;
+    ngx_http_sandbox_bridge_ctx_t       *ctx;
+    ngx_http_sandbox_bridge_host_t      *host;
     ngx_http_sandbox_bridge_lease_t      lease;
     ngx_http_sandbox_bridge_dexec_t     *ex;
     ngx_http_sandbox_bridge_loc_conf_t  *lcf;
@@ -380,6 +383,12 @@ ngx_http_sandbox_bridge_exec_touched(ngx_http_sandbox_bridge_exec_op_t *op)
         return;
     }
 
+    if (ngx_http_sandbox_bridge_hosts_refused(&op->op, reply, &op->id)
+        != NGX_OK)
+    {
+        return;
+    }
+
     ngx_memzero(&lease, sizeof(ngx_http_sandbox_bridge_lease_t));
 
     if (ngx_http_sandbox_bridge_lease_fields(r->pool, reply, &lease)
@@ -389,6 +398,18 @@ ngx_http_sandbox_bridge_exec_touched(ngx_http_sandbox_bridge_exec_op_t *op)
                                      NGX_HTTP_SANDBOX_BRIDGE_ERR_STORE);
         return;
     }
+
+    /* the lease's own host (README "Docker hosts") */
+    host = ngx_http_sandbox_bridge_host_find(lcf,
+                                   lcf->hosts->simple ? NULL : &lease.docker);
+    if (host == NULL) {
+        ngx_http_sandbox_bridge_fail(&op->op,
+                                     NGX_HTTP_SANDBOX_BRIDGE_ERR_STORE);
+        return;
+    }
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_sandbox_bridge_module);
+    ctx->docker_host = host->name;
 
     if (op->bad_key) {
         /* the whole key: a cut one could split a UTF-8 sequence */
@@ -434,6 +455,7 @@ ngx_http_sandbox_bridge_exec_touched(ngx_http_sandbox_bridge_exec_op_t *op)
 
     op->ex = ex;
 
+    ex->location = host->location;
     ex->container = lease.container;
     ex->script = op->script;
     ex->session = op->session;

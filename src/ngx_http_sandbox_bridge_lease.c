@@ -10,6 +10,7 @@
 #include "ngx_http_sandbox_bridge_input.h"
 #include "ngx_http_sandbox_bridge_store.h"
 #include "ngx_http_sandbox_bridge_util.h"
+#include "ngx_http_sandbox_bridge_hosts.h"
 
 
 /*
@@ -24,6 +25,7 @@
 
 typedef enum {
     NGX_HTTP_SANDBOX_BRIDGE_LEASE_PARSE = NGX_HTTP_SANDBOX_BRIDGE_START,
+    NGX_HTTP_SANDBOX_BRIDGE_LEASE_PINGED,
     NGX_HTTP_SANDBOX_BRIDGE_LEASE_BEGUN,
     NGX_HTTP_SANDBOX_BRIDGE_LEASE_TOUCHED,
     NGX_HTTP_SANDBOX_BRIDGE_LEASE_CREATE,
@@ -51,6 +53,7 @@ typedef struct {
     json_t                               *resp;
     ngx_http_sandbox_bridge_call_t        call;
     ngx_http_sandbox_bridge_dexec_t      *ex;
+    ngx_http_sandbox_bridge_ping_t       *pings;
 } ngx_http_sandbox_bridge_lease_op_t;
 
 
@@ -63,6 +66,8 @@ static void ngx_http_sandbox_bridge_lease_as(ngx_http_sandbox_bridge_op_t *op,
 static void ngx_http_sandbox_bridge_lease_run(
     ngx_http_sandbox_bridge_lease_op_t *lo);
 static void ngx_http_sandbox_bridge_lease_cleanup(void *data);
+static void ngx_http_sandbox_bridge_lease_begin(
+    ngx_http_sandbox_bridge_lease_op_t *lo);
 static ngx_int_t ngx_http_sandbox_bridge_lease_parse(
     ngx_http_sandbox_bridge_lease_op_t *lo);
 static ngx_int_t ngx_http_sandbox_bridge_lease_reply(
@@ -134,9 +139,10 @@ ngx_http_sandbox_bridge_lease_as(ngx_http_sandbox_bridge_op_t *op,
 static void
 ngx_http_sandbox_bridge_lease_run(ngx_http_sandbox_bridge_lease_op_t *lo)
 {
-    ngx_int_t                        rc;
-    ngx_pool_cleanup_t              *cln;
-    ngx_http_sandbox_bridge_spec_t  *s;
+    ngx_int_t                            rc;
+    ngx_pool_cleanup_t                  *cln;
+    ngx_http_sandbox_bridge_spec_t      *s;
+    ngx_http_sandbox_bridge_loc_conf_t  *lcf;
 
     s = &lo->spec;
 
@@ -158,20 +164,41 @@ ngx_http_sandbox_bridge_lease_run(ngx_http_sandbox_bridge_lease_op_t *lo)
         }
 
         if (lo->spec.kind == NGX_HTTP_SANDBOX_BRIDGE_RESUME) {
-            rc = ngx_http_sandbox_bridge_store_touch(&lo->op, &s->key, s,
-                                        NGX_HTTP_SANDBOX_BRIDGE_LEASE_TOUCHED);
-
-        } else {
-            rc = ngx_http_sandbox_bridge_store_begin(&lo->op, s,
-                                        &lo->location,
-                                        NGX_HTTP_SANDBOX_BRIDGE_LEASE_BEGUN);
-        }
-
-        if (rc != NGX_OK) {
-            ngx_http_sandbox_bridge_fail(&lo->op,
+            if (ngx_http_sandbox_bridge_store_touch(&lo->op, &s->key, s,
+                                        NGX_HTTP_SANDBOX_BRIDGE_LEASE_TOUCHED)
+                != NGX_OK)
+            {
+                ngx_http_sandbox_bridge_fail(&lo->op,
                                          NGX_HTTP_SANDBOX_BRIDGE_ERR_STORE);
+            }
+
+            return;
         }
 
+        /* placement skips hosts that are down */
+        lcf = ngx_http_get_module_loc_conf(lo->op.request,
+                                           ngx_http_sandbox_bridge_module);
+
+        rc = lcf->hosts->simple
+             ? NGX_DONE
+             : ngx_http_sandbox_bridge_hosts_ping(&lo->op, &lo->pings, 0,
+                                         NGX_HTTP_SANDBOX_BRIDGE_LEASE_PINGED);
+        if (rc == NGX_OK) {
+            return;
+        }
+
+        if (rc == NGX_ERROR) {
+            ngx_http_sandbox_bridge_fail(&lo->op,
+                                         NGX_HTTP_SANDBOX_BRIDGE_ERR_NOMEM);
+            return;
+        }
+
+        ngx_http_sandbox_bridge_lease_begin(lo);
+        return;
+
+    case NGX_HTTP_SANDBOX_BRIDGE_LEASE_PINGED:
+        ngx_http_sandbox_bridge_hosts_pinged(&lo->op, lo->pings);
+        ngx_http_sandbox_bridge_lease_begin(lo);
         return;
 
     case NGX_HTTP_SANDBOX_BRIDGE_LEASE_BEGUN:
@@ -388,12 +415,29 @@ ngx_http_sandbox_bridge_lease_parse(ngx_http_sandbox_bridge_lease_op_t *lo)
 }
 
 
+static void
+ngx_http_sandbox_bridge_lease_begin(ngx_http_sandbox_bridge_lease_op_t *lo)
+{
+    if (ngx_http_sandbox_bridge_store_begin(&lo->op, &lo->spec,
+                                        NGX_HTTP_SANDBOX_BRIDGE_LEASE_BEGUN)
+        != NGX_OK)
+    {
+        ngx_http_sandbox_bridge_fail(&lo->op,
+                                     NGX_HTTP_SANDBOX_BRIDGE_ERR_STORE);
+    }
+}
+
+
 /* the BEGIN or TOUCH reply: NGX_OK goes on, anything else has answered */
 
 static ngx_int_t
 ngx_http_sandbox_bridge_lease_reply(ngx_http_sandbox_bridge_lease_op_t *lo)
 {
-    redisReply  *reply;
+    redisReply                          *reply;
+    ngx_http_sandbox_bridge_ctx_t       *ctx;
+    ngx_http_sandbox_bridge_host_t      *host;
+    ngx_http_sandbox_bridge_lease_t      lease;
+    ngx_http_sandbox_bridge_loc_conf_t  *lcf;
 
     reply = lo->op.reply;
 
@@ -425,6 +469,40 @@ ngx_http_sandbox_bridge_lease_reply(ngx_http_sandbox_bridge_lease_op_t *lo)
                                      NGX_HTTP_SANDBOX_BRIDGE_ERR_STATE_LOST);
         return NGX_ERROR;
     }
+
+    if (ngx_http_sandbox_bridge_hosts_refused(&lo->op, reply, &lo->spec.id)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    /* every later call of the lease goes to its host */
+    lcf = ngx_http_get_module_loc_conf(lo->op.request,
+                                       ngx_http_sandbox_bridge_module);
+
+    if (lo->spec.kind != NGX_HTTP_SANDBOX_BRIDGE_RESUME) {
+        host = ngx_http_sandbox_bridge_hosts_named(lcf, reply);
+
+    } else {
+        ngx_memzero(&lease, sizeof(ngx_http_sandbox_bridge_lease_t));
+        (void) ngx_http_sandbox_bridge_lease_fields(lo->op.request->pool,
+                                                    reply, &lease);
+
+        host = ngx_http_sandbox_bridge_host_find(lcf,
+                                   lcf->hosts->simple ? NULL : &lease.docker);
+    }
+
+    if (host == NULL) {
+        ngx_http_sandbox_bridge_fail(&lo->op,
+                                     NGX_HTTP_SANDBOX_BRIDGE_ERR_STORE);
+        return NGX_ERROR;
+    }
+
+    ctx = ngx_http_get_module_ctx(lo->op.request,
+                                  ngx_http_sandbox_bridge_module);
+
+    lo->location = host->location;
+    ctx->docker_host = host->name;
 
     return NGX_OK;
 }
@@ -633,14 +711,18 @@ ngx_http_sandbox_bridge_lease_respond(ngx_http_sandbox_bridge_lease_op_t *lo)
 {
     json_t                          *body;
     ngx_uint_t                       resumed;
+    ngx_http_sandbox_bridge_ctx_t   *ctx;
     ngx_http_sandbox_bridge_spec_t  *s;
 
     s = &lo->spec;
     resumed = (s->kind == NGX_HTTP_SANDBOX_BRIDGE_RESUME);
 
+    ctx = ngx_http_get_module_ctx(lo->op.request,
+                                  ngx_http_sandbox_bridge_module);
+
     ngx_http_sandbox_bridge_log_lease(lo->op.request,
                                       resumed ? "resumed" : "acquired",
-                                      &s->id, &lo->location);
+                                      &s->id, &ctx->docker_host);
 
     body = json_pack("{s:s%,s:o}",
                      "providerLeaseId", (char *) s->id.data, s->id.len,

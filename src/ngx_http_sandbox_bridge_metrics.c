@@ -199,6 +199,9 @@ typedef struct {
 
 static ngx_http_sandbox_bridge_metrics_t *ngx_http_sandbox_bridge_metrics_get(
     ngx_conf_t *cf, ngx_http_sandbox_bridge_main_conf_t *mcf);
+static ngx_int_t ngx_http_sandbox_bridge_metrics_add_host(ngx_conf_t *cf,
+    ngx_http_sandbox_bridge_metrics_t *m,
+    ngx_http_sandbox_bridge_host_t *host);
 static ngx_int_t ngx_http_sandbox_bridge_metrics_init_zone(
     ngx_shm_zone_t *shm_zone, void *data);
 static ngx_int_t ngx_http_sandbox_bridge_metrics_log_handler(
@@ -405,15 +408,14 @@ ngx_http_sandbox_bridge_metrics_check(ngx_conf_t *cf,
 ngx_int_t
 ngx_http_sandbox_bridge_metrics_init(ngx_conf_t *cf)
 {
-    u_char                                *p;
-    ngx_str_t                              name, var;
-    ngx_uint_t                             i, j, k;
-    ngx_http_handler_pt                   *h;
+    ngx_str_t                              var;
+    ngx_uint_t                             i, h, nh;
+    ngx_http_handler_pt                   *ph;
+    ngx_http_sandbox_bridge_host_t        *hl;
     ngx_http_core_main_conf_t             *cmcf;
     ngx_http_sandbox_bridge_metrics_t     *m;
     ngx_http_sandbox_bridge_loc_conf_t   **bridges;
     ngx_http_sandbox_bridge_main_conf_t   *mcf;
-    ngx_http_sandbox_bridge_metrics_loc_t *loc;
 
     mcf = ngx_http_conf_get_module_main_conf(cf,
                                              ngx_http_sandbox_bridge_module);
@@ -433,71 +435,15 @@ ngx_http_sandbox_bridge_metrics_init(ngx_conf_t *cf)
     bridges = mcf->bridges.elts;
 
     for (i = 0; i < mcf->bridges.nelts; i++) {
-        loc = m->hosts.elts;
+        hl = bridges[i]->hosts ? bridges[i]->hosts->hosts.elts : NULL;
+        nh = bridges[i]->hosts ? bridges[i]->hosts->hosts.nelts : 0;
 
-        for (j = 0; j < m->hosts.nelts; j++) {
-            if (loc[j].location.len == bridges[i]->docker_location.len
-                && ngx_strncmp(loc[j].location.data,
-                               bridges[i]->docker_location.data,
-                               loc[j].location.len) == 0)
+        for (h = 0; h < nh; h++) {
+            if (ngx_http_sandbox_bridge_metrics_add_host(cf, m, &hl[h])
+                != NGX_OK)
             {
-                break;
+                return NGX_ERROR;
             }
-        }
-
-        if (j < m->hosts.nelts) {
-            continue;
-        }
-
-        if (m->hosts.nelts == NGX_HTTP_SANDBOX_BRIDGE_METRICS_HOSTS) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "\"sandbox_metrics_zone\" counts at most "
-                               ngx_value(NGX_HTTP_SANDBOX_BRIDGE_METRICS_HOSTS)
-                               " Docker locations");
-            return NGX_ERROR;
-        }
-
-        ngx_http_sandbox_bridge_metrics_host_name(
-                                        &bridges[i]->docker_location, &name);
-
-        /* the label value, escaped as the exposition format wants */
-        p = ngx_pnalloc(cf->pool, 2 * name.len);
-        if (p == NULL) {
-            return NGX_ERROR;
-        }
-
-        loc = ngx_array_push(&m->hosts);
-        if (loc == NULL) {
-            return NGX_ERROR;
-        }
-
-        loc->location = bridges[i]->docker_location;
-        loc->label.data = p;
-        loc->host = NULL;
-
-        for (k = 0; k < name.len; k++) {
-            switch (name.data[k]) {
-            case '\\':
-            case '"':
-                *p++ = '\\';
-                *p++ = name.data[k];
-                break;
-            case '\n':
-                *p++ = '\\';
-                *p++ = 'n';
-                break;
-            default:
-                *p++ = name.data[k];
-            }
-        }
-
-        loc->label.len = p - loc->label.data;
-
-        if (loc->label.len >= NGX_HTTP_SANDBOX_BRIDGE_METRICS_NAME) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "Docker location \"%V\" is too long for a "
-                               "label of \"sandbox_metrics_zone\"", &name);
-            return NGX_ERROR;
         }
     }
 
@@ -509,27 +455,87 @@ ngx_http_sandbox_bridge_metrics_init(ngx_conf_t *cf)
 
     cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
 
-    h = ngx_array_push(&cmcf->phases[NGX_HTTP_LOG_PHASE].handlers);
-    if (h == NULL) {
+    ph = ngx_array_push(&cmcf->phases[NGX_HTTP_LOG_PHASE].handlers);
+    if (ph == NULL) {
         return NGX_ERROR;
     }
 
-    *h = ngx_http_sandbox_bridge_metrics_log_handler;
+    *ph = ngx_http_sandbox_bridge_metrics_log_handler;
 
     return NGX_OK;
 }
 
 
-/*
- * The host label of a Docker location: its URI for now; the one place
- * to change when Docker locations get names.
- */
+/* a Docker host's series, once per location: its name is the label */
 
-void
-ngx_http_sandbox_bridge_metrics_host_name(ngx_str_t *location,
-    ngx_str_t *name)
+static ngx_int_t
+ngx_http_sandbox_bridge_metrics_add_host(ngx_conf_t *cf,
+    ngx_http_sandbox_bridge_metrics_t *m, ngx_http_sandbox_bridge_host_t *host)
 {
-    *name = *location;
+    u_char                                 *p;
+    ngx_uint_t                              j, k;
+    ngx_http_sandbox_bridge_metrics_loc_t  *loc;
+
+    loc = m->hosts.elts;
+
+    for (j = 0; j < m->hosts.nelts; j++) {
+        if (loc[j].location.len == host->location.len
+            && ngx_strncmp(loc[j].location.data, host->location.data,
+                           host->location.len) == 0)
+        {
+            return NGX_OK;
+        }
+    }
+
+    if (m->hosts.nelts == NGX_HTTP_SANDBOX_BRIDGE_METRICS_HOSTS) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"sandbox_metrics_zone\" counts at most "
+                           ngx_value(NGX_HTTP_SANDBOX_BRIDGE_METRICS_HOSTS)
+                           " Docker locations");
+        return NGX_ERROR;
+    }
+
+    /* the label value, escaped as the exposition format wants */
+    p = ngx_pnalloc(cf->pool, 2 * host->name.len);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    loc = ngx_array_push(&m->hosts);
+    if (loc == NULL) {
+        return NGX_ERROR;
+    }
+
+    loc->location = host->location;
+    loc->label.data = p;
+    loc->host = NULL;
+
+    for (k = 0; k < host->name.len; k++) {
+        switch (host->name.data[k]) {
+        case '\\':
+        case '"':
+            *p++ = '\\';
+            *p++ = host->name.data[k];
+            break;
+        case '\n':
+            *p++ = '\\';
+            *p++ = 'n';
+            break;
+        default:
+            *p++ = host->name.data[k];
+        }
+    }
+
+    loc->label.len = p - loc->label.data;
+
+    if (loc->label.len >= NGX_HTTP_SANDBOX_BRIDGE_METRICS_NAME) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "Docker host \"%V\" is too long for a label of "
+                           "\"sandbox_metrics_zone\"", &host->name);
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
 }
 
 

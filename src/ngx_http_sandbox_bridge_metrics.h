@@ -62,8 +62,6 @@ void ngx_http_sandbox_bridge_metrics_set_leases(
     ngx_http_sandbox_bridge_main_conf_t *mcf, ngx_atomic_uint_t *counts);
 
 /* the Docker host label of a Docker location */
-void ngx_http_sandbox_bridge_metrics_host_name(ngx_str_t *location,
-    ngx_str_t *name);
 
 
 #endif /* _NGX_HTTP_SANDBOX_BRIDGE_METRICS_H_INCLUDED_ */

@@ -167,7 +167,7 @@ static ngx_command_t  ngx_http_sandbox_bridge_commands[] = {
       NULL },
 
     { ngx_string("sandbox_docker_location"),
-      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
       ngx_http_sandbox_bridge_docker_location,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_sandbox_bridge_loc_conf_t, docker_location),
@@ -414,6 +414,7 @@ ngx_http_sandbox_bridge_create_loc_conf(ngx_conf_t *cf)
      *     lcf->enable = 0;
      *     lcf->prefix = { 0, NULL };
      *     lcf->docker_location = { 0, NULL };
+     *     lcf->hosts = NULL;
      *     lcf->image = { 0, NULL };
      *     lcf->network = { 0, NULL };
      *     lcf->runtime = { 0, NULL };
@@ -476,6 +477,11 @@ ngx_http_sandbox_bridge_merge_loc_conf(ngx_conf_t *cf, void *parent,
 
     ngx_conf_merge_str_value(conf->docker_location, prev->docker_location,
                              "");
+
+    if (conf->hosts == NULL) {
+        conf->hosts = prev->hosts;
+    }
+
     ngx_conf_merge_str_value(conf->image, prev->image, "");
     ngx_conf_merge_str_value(conf->network, prev->network, "none");
     /* empty: the Docker host's default runtime */

@@ -28,6 +28,29 @@
 typedef struct ngx_http_sandbox_bridge_ctx_s    ngx_http_sandbox_bridge_ctx_t;
 typedef struct ngx_http_sandbox_bridge_metrics_s
     ngx_http_sandbox_bridge_metrics_t;
+typedef struct ngx_http_sandbox_bridge_hosts_s  ngx_http_sandbox_bridge_hosts_t;
+
+
+/* one sandbox_docker_location of a bridge (README "Docker hosts") */
+typedef struct {
+    ngx_str_t                         name;
+    ngx_str_t                         location;
+    ngx_uint_t                        weight;
+    /* 0: no limit */
+    ngx_uint_t                        max_leases;
+
+    /* per worker: the last /_ping's answer and when it came */
+    ngx_msec_t                        pinged_at;
+    unsigned                          pinged:1;
+    unsigned                          up:1;
+} ngx_http_sandbox_bridge_host_t;
+
+
+struct ngx_http_sandbox_bridge_hosts_s {
+    ngx_array_t                       hosts;
+    /* one location without parameters: the bridge of old, unchanged */
+    unsigned                          simple:1;
+};
 
 
 /* one accepted bearer token, kept only as its SHA-256 digest */
@@ -99,6 +122,7 @@ typedef struct {
 
     ngx_str_t                       driver;
     ngx_str_t                       docker_location;
+    ngx_http_sandbox_bridge_hosts_t  *hosts;
     ngx_str_t                       image;
     ngx_str_t                       network;
     ngx_str_t                       runtime;

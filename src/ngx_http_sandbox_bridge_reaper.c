@@ -9,6 +9,7 @@
 #include "ngx_http_sandbox_bridge_docker.h"
 #include "ngx_http_sandbox_bridge_store.h"
 #include "ngx_http_sandbox_bridge_util.h"
+#include "ngx_http_sandbox_bridge_hosts.h"
 
 
 /*
@@ -47,7 +48,9 @@ typedef struct {
 typedef struct {
     ngx_http_sandbox_bridge_op_t          op;
     ngx_http_sandbox_bridge_main_conf_t  *mcf;
+    /* the host's name (locks, records, logs) and its Docker location */
     ngx_str_t                             host;
+    ngx_str_t                             location;
     ngx_http_sandbox_bridge_call_t        call;
     ngx_array_t                           containers;
     ngx_uint_t                            next;
@@ -72,9 +75,12 @@ static ngx_str_t     ngx_http_sandbox_bridge_worker_id;
 static void ngx_http_sandbox_bridge_reaper_handler(ngx_event_t *ev);
 static void ngx_http_sandbox_bridge_reaper_arm(
     ngx_http_sandbox_bridge_main_conf_t *mcf);
+static ngx_uint_t ngx_http_sandbox_bridge_reaper_seen(
+    ngx_http_sandbox_bridge_main_conf_t *mcf, ngx_uint_t b, ngx_uint_t k);
 static void ngx_http_sandbox_bridge_reaper_start(
     ngx_http_sandbox_bridge_main_conf_t *mcf,
-    ngx_http_sandbox_bridge_loc_conf_t *lcf);
+    ngx_http_sandbox_bridge_loc_conf_t *lcf,
+    ngx_http_sandbox_bridge_host_t *host);
 static void ngx_http_sandbox_bridge_reap(ngx_http_sandbox_bridge_op_t *op);
 static ngx_int_t ngx_http_sandbox_bridge_reap_step(
     ngx_http_sandbox_bridge_reap_t *rp);
@@ -152,14 +158,15 @@ ngx_http_sandbox_bridge_reaper_arm(ngx_http_sandbox_bridge_main_conf_t *mcf)
 }
 
 
-/* one pass per Docker host that some bridge uses */
+/* one pass per Docker host (by name) that some bridge uses */
 
 static void
 ngx_http_sandbox_bridge_reaper_handler(ngx_event_t *ev)
 {
     ngx_http_sandbox_bridge_main_conf_t  *mcf = ev->data;
 
-    ngx_uint_t                           i, j;
+    ngx_uint_t                           i, k;
+    ngx_http_sandbox_bridge_host_t      *h;
     ngx_http_sandbox_bridge_loc_conf_t  **bridges;
 
     ngx_http_sandbox_bridge_reaper_arm(mcf);
@@ -171,29 +178,61 @@ ngx_http_sandbox_bridge_reaper_handler(ngx_event_t *ev)
     bridges = mcf->bridges.elts;
 
     for (i = 0; i < mcf->bridges.nelts; i++) {
-
-        for (j = 0; j < i; j++) {
-            if (bridges[j]->docker_location.len
-                    == bridges[i]->docker_location.len
-                && ngx_strncmp(bridges[j]->docker_location.data,
-                               bridges[i]->docker_location.data,
-                               bridges[i]->docker_location.len)
-                   == 0)
-            {
-                break;
-            }
+        if (bridges[i]->hosts == NULL) {
+            continue;
         }
 
-        if (j == i && bridges[i]->docker_location.len) {
-            ngx_http_sandbox_bridge_reaper_start(mcf, bridges[i]);
+        h = bridges[i]->hosts->hosts.elts;
+
+        for (k = 0; k < bridges[i]->hosts->hosts.nelts; k++) {
+            if (!ngx_http_sandbox_bridge_reaper_seen(mcf, i, k)) {
+                ngx_http_sandbox_bridge_reaper_start(mcf, bridges[i], &h[k]);
+            }
         }
     }
 }
 
 
+/* host k of bridge b has a name that an earlier bridge or host had */
+
+static ngx_uint_t
+ngx_http_sandbox_bridge_reaper_seen(ngx_http_sandbox_bridge_main_conf_t *mcf,
+    ngx_uint_t b, ngx_uint_t k)
+{
+    ngx_str_t                           *name;
+    ngx_uint_t                           i, j, n;
+    ngx_http_sandbox_bridge_host_t      *h;
+    ngx_http_sandbox_bridge_loc_conf_t  **bridges;
+
+    bridges = mcf->bridges.elts;
+    name = &((ngx_http_sandbox_bridge_host_t *)
+             bridges[b]->hosts->hosts.elts)[k].name;
+
+    for (i = 0; i <= b; i++) {
+        if (bridges[i]->hosts == NULL) {
+            continue;
+        }
+
+        h = bridges[i]->hosts->hosts.elts;
+        n = (i == b) ? k : bridges[i]->hosts->hosts.nelts;
+
+        for (j = 0; j < n; j++) {
+            if (h[j].name.len == name->len
+                && ngx_strncmp(h[j].name.data, name->data, name->len) == 0)
+            {
+                return 1;
+            }
+        }
+    }
+
+    return 0;
+}
+
+
 static void
 ngx_http_sandbox_bridge_reaper_start(ngx_http_sandbox_bridge_main_conf_t *mcf,
-    ngx_http_sandbox_bridge_loc_conf_t *lcf)
+    ngx_http_sandbox_bridge_loc_conf_t *lcf,
+    ngx_http_sandbox_bridge_host_t *host)
 {
     ngx_pool_t                      *pool;
     ngx_pool_cleanup_t              *cln;
@@ -226,7 +265,8 @@ ngx_http_sandbox_bridge_reaper_start(ngx_http_sandbox_bridge_main_conf_t *mcf,
     cln->data = NULL;
 
     rp->mcf = mcf;
-    rp->host = lcf->docker_location;
+    rp->host = host->name;
+    rp->location = host->location;
     ngx_http_sandbox_bridge_reaper_running++;
 
     ngx_http_sandbox_bridge_job_start(&rp->op);
@@ -428,7 +468,7 @@ ngx_http_sandbox_bridge_reap_list(ngx_http_sandbox_bridge_reap_t *rp)
 
     return ngx_http_sandbox_bridge_docker(&rp->op, &rp->call, NGX_HTTP_GET,
                                           NGX_HTTP_SANDBOX_BRIDGE_REAP_LISTED,
-                                          &rp->host,
+                                          &rp->location,
                                           "/containers/json?all=1&filters=%V",
                                           &filter);
 }
@@ -555,7 +595,7 @@ ngx_http_sandbox_bridge_reap_check(ngx_http_sandbox_bridge_reap_t *rp)
         return ngx_http_sandbox_bridge_docker(&rp->op, &rp->call,
                                         NGX_HTTP_DELETE,
                                         NGX_HTTP_SANDBOX_BRIDGE_REAP_REMOVED,
-                                        &rp->host,
+                                        &rp->location,
                                         "/containers/%V?force=true&v=true",
                                         &item->name);
     }

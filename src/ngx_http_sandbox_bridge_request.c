@@ -78,6 +78,14 @@ ngx_http_sandbox_bridge_err_t  ngx_http_sandbox_bridge_errors[] = {
         "internal_error",
         "out of memory"),
 
+    ngx_http_sandbox_bridge_err(NGX_HTTP_SERVICE_UNAVAILABLE,
+        "driver_unavailable",
+        "Every reachable Docker host has reached its max_leases."),
+
+    ngx_http_sandbox_bridge_err(NGX_HTTP_SERVICE_UNAVAILABLE,
+        "driver_unavailable",
+        "No Docker host is reachable."),
+
     { 0, ngx_null_string, ngx_null_string }
 };
 

@@ -18,7 +18,8 @@
 #define NGX_HTTP_SANDBOX_BRIDGE_SCRIPT_DESTROY  3
 #define NGX_HTTP_SANDBOX_BRIDGE_SCRIPT_FORGET   4
 #define NGX_HTTP_SANDBOX_BRIDGE_SCRIPT_COUNT    5
-#define NGX_HTTP_SANDBOX_BRIDGE_NSCRIPTS        6
+#define NGX_HTTP_SANDBOX_BRIDGE_SCRIPT_HOSTS    6
+#define NGX_HTTP_SANDBOX_BRIDGE_NSCRIPTS        7
 
 
 /* what a lease record in Redis says */
@@ -45,8 +46,10 @@ ngx_int_t ngx_http_sandbox_bridge_lease_fields(ngx_pool_t *pool,
 u_char *ngx_http_sandbox_bridge_scan_pattern(u_char *dst, u_char *last,
     ngx_str_t *prefix);
 
+ngx_int_t ngx_http_sandbox_bridge_store_hosts(ngx_http_sandbox_bridge_op_t *op,
+    ngx_http_sandbox_bridge_args_t *args);
 ngx_int_t ngx_http_sandbox_bridge_store_begin(ngx_http_sandbox_bridge_op_t *op,
-    ngx_http_sandbox_bridge_spec_t *s, ngx_str_t *host, ngx_uint_t next);
+    ngx_http_sandbox_bridge_spec_t *s, ngx_uint_t next);
 ngx_int_t ngx_http_sandbox_bridge_store_touch(ngx_http_sandbox_bridge_op_t *op,
     ngx_str_t *key, ngx_http_sandbox_bridge_spec_t *s, ngx_uint_t next);
 ngx_int_t ngx_http_sandbox_bridge_store_commit(

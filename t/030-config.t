@@ -389,8 +389,8 @@ x
 
 
 
-=== TEST 38: duplicate sandbox_docker_location
---- config eval: $::Base . 'sandbox_docker_location /_docker2;'
+=== TEST 38: duplicate sandbox_docker_location (the same host twice)
+--- config eval: $::Base . 'sandbox_docker_location /_docker/;'
 --- must_die
 --- error_log eval: ::names('sandbox_docker_location', 'duplicate')
 

@@ -8,6 +8,7 @@
 #   util/services.sh restart-dockerd   stop and start dockerd only (its
 #                              containers live on: --live-restore);
 #                              PSB_DOCKER_DOWN=<s> keeps it down that long
+#   util/services.sh stop-dockerd / start-dockerd   the same in two steps
 #   util/services.sh image     (re)build the sandbox image on the private dockerd
 #
 # Runtime dir ($RT): /tmp/psb-<uid>-<8 hex of sha256(repo path)>[-<PSB_INSTANCE>]
@@ -439,8 +440,8 @@ case "$cmd" in
             log "not running ($RT)"; exit 1
         fi ;;
     env)    echo "$RT/services.env" ;;
-    restart-dockerd)
-        # stop and start the private dockerd only; with --live-restore its
+    restart-dockerd|stop-dockerd)
+        # stop (and start) the private dockerd only; with --live-restore its
         # containers keep running meanwhile (README "Failure behaviour")
         take_lock
         p=$(dockerd_pid) || die "no private dockerd running ($RT)"
@@ -448,7 +449,12 @@ case "$cmd" in
         for _ in $(seq 1 200); do pid_alive "$p" || break; sleep 0.1; done
         pid_alive "$p" && die "dockerd $p did not stop within 20s"
         log "dockerd stopped"
+        [ "$cmd" = stop-dockerd ] && exit 0
         sleep "${PSB_DOCKER_DOWN:-0}"
+        start_dockerd
+        ;;
+    start-dockerd)
+        take_lock
         start_dockerd
         ;;
     image)
