@@ -116,7 +116,8 @@ test-valgrind: build deps-valgrind
 # gVisor (README "gVisor"): these files with every lease container under
 # runsc.  The other files either bring their own bridge config (so the
 # runtime would not reach them) or test nothing runtime-specific.
-RUNSC_T ?= t/050-leases.t t/172-gvisor.t
+RUNSC_T ?= t/050-leases.t t/070-exec.t t/080-stream.t t/140-hardening.t \
+           t/164-regress-kill-retry.t t/172-gvisor.t
 
 test-runsc: build deps-runsc
 	@PSB_DOCKER_RUNTIME=runsc PSB_INSTANCE=runsc \
@@ -145,7 +146,7 @@ sandbox-image: deps
 
 # Podman (README "Podman"): the lease, exec and stream files against
 # `podman system service` instead of dockerd.
-PODMAN_T ?= t/050-leases.t t/070-exec.t t/080-stream.t
+PODMAN_T ?= t/050-leases.t t/070-exec.t t/080-stream.t t/270-podman.t
 
 test-podman: build deps-podman
 	@PSB_ENGINE=podman PSB_INSTANCE=podman \
