@@ -275,6 +275,9 @@ podman_conf() {
 # written by util/services.sh (PSB_ENGINE=podman)
 [containers]
 default_ulimits = [$(IFS=,; echo "${l[*]}")]
+# podman gives a container without PidsLimit its own 2048; sandbox_pids_limit
+# 0 means none, as with Docker
+pids_limit = 0
 init_path = "/usr/libexec/podman/catatonit"
 
 [engine]
