@@ -104,6 +104,8 @@ port_in_use() {   # something accepts on 127.0.0.1:$1
     (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
 }
 
+pid_name() { pid_is "$1" podman && echo "podman service" || echo dockerd; }
+
 # the API daemon: dockerd, or podman's service (PSB_ENGINE=podman)
 dockerd_pid() {
     local p
@@ -336,7 +338,7 @@ rt_pids() {
 }
 
 stop_dockerd() {
-    local p ids c runc_root=$RT/docker-exec/runtime-runc/moby
+    local p name ids c runc_root=$RT/docker-exec/runtime-runc/moby
     # 1. remove every container on *this* dockerd (never on an override)
     if docker_ping "$SOCK"; then
         ids=$(timeout 30 docker -H "unix://$SOCK" ps -aq 2>/dev/null || true)
@@ -355,14 +357,15 @@ stop_dockerd() {
     fi
     # 2. SIGTERM dockerd, wait up to 20s, then SIGKILL
     if p=$(dockerd_pid); then
+        name=$(pid_name "$p")
         kill -TERM "$p" 2>/dev/null || true
         for _ in $(seq 1 200); do pid_alive "$p" || break; sleep 0.1; done
         if pid_alive "$p"; then
-            warn "dockerd $p ignored SIGTERM for 20s; SIGKILL"
+            warn "$name $p ignored SIGTERM for 20s; SIGKILL"
             kill -KILL "$p" 2>/dev/null || true
             for _ in $(seq 1 50); do pid_alive "$p" || break; sleep 0.1; done
         fi
-        log "dockerd stopped"
+        log "$name stopped"
     fi
     # 3. containers that outlived their daemon (crash / SIGKILL): ask runc
     if [ -d "$runc_root" ] && command -v runc >/dev/null; then
