@@ -18,6 +18,9 @@
 #                       AGENT_NPM_PACKAGES='pkg ...' adds agent CLIs
 #   make test-agent     lease/exec/stream files + t/240-agent-image.t with
 #                       the agent image as sandbox_image (instance "agent")
+#   make test-podman    lease/exec/stream files against podman's
+#                       Docker-compatible API (podman system service on a
+#                       private socket, services instance "podman")
 #   make fuzz           libFuzzer harnesses -> build/fuzz/bin/ (fuzz/README.md)
 #   make fuzz-run       every harness FUZZ_TIME seconds (default 300)
 #   make fuzz-smoke     every harness 20 s (CI)
@@ -55,6 +58,7 @@ NGINX_SRC_VERSION ?= 1.22.1-9+deb12u9
 MODULE_SRCS := $(wildcard $(CURDIR)/src/*.c $(CURDIR)/src/*.h $(CURDIR)/src/lua/*.lua)
 
 .PHONY: all build deps deps-asan deps-valgrind test test-asan test-valgrind test-runsc deps-runsc \
+        test-podman deps-podman \
         fuzz fuzz-run fuzz-smoke deb test-deb test-image sandbox-image test-agent \
         nginx-asan run services-start services-stop services-status image \
         clean distclean help
@@ -78,6 +82,9 @@ deps-valgrind: deps
 
 deps-runsc: deps
 	@util/deps.sh runsc
+
+deps-podman: deps
+	@util/deps.sh podman
 
 # ---------------------------------------------------------------- build
 # The .so is rebuilt when config or any src/*.c|*.h is newer; util/build.sh
@@ -109,7 +116,8 @@ test-valgrind: build deps-valgrind
 # gVisor (README "gVisor"): these files with every lease container under
 # runsc.  The other files either bring their own bridge config (so the
 # runtime would not reach them) or test nothing runtime-specific.
-RUNSC_T ?= t/050-leases.t t/172-gvisor.t
+RUNSC_T ?= t/050-leases.t t/070-exec.t t/080-stream.t t/140-hardening.t \
+           t/164-regress-kill-retry.t t/172-gvisor.t
 
 test-runsc: build deps-runsc
 	@PSB_DOCKER_RUNTIME=runsc PSB_INSTANCE=runsc \
@@ -135,6 +143,16 @@ test-agent: build
 sandbox-image: deps
 	@util/deps.sh image
 	@util/sandbox-image.sh -f
+
+# Podman (README "Podman"): the lease, exec and stream files against
+# `podman system service` instead of dockerd.
+PODMAN_T ?= t/050-leases.t t/070-exec.t t/080-stream.t t/270-podman.t
+
+test-podman: build deps-podman
+	@PSB_ENGINE=podman PSB_INSTANCE=podman \
+	    TEST_NGINX_SERVROOT='$(CURDIR)/t/servroot-podman' \
+	    T='$(PODMAN_T)' PROVE_FLAGS='$(PROVE_FLAGS)' \
+	    TEST_NGINX_BINARY='$(TEST_NGINX_BINARY)' util/test.sh
 
 # ---------------------------------------------------------------- fuzzing
 # libFuzzer harnesses (clang + ASan + UBSan), see fuzz/README.md.

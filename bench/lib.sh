@@ -12,7 +12,10 @@
 # Knobs: NGINX_BIN (default /usr/sbin/nginx), BENCH_DEADLINE (seconds, per
 # script), BENCH_KEEP=1 keeps the nginx prefix (logs) after the run,
 # BENCH_SO=<file> tests that module file instead of building one (run-all.sh
-# sets it), NGX_EXTRA_MAIN / NGX_EXTRA_SERVER add config text.
+# sets it), NGX_EXTRA_MAIN / NGX_EXTRA_SERVER add config text,
+# BENCH_RUNTIME=runsc: every container under gVisor (services instance
+# bench-runsc with PSB_DOCKER_RUNTIME=runsc, `sandbox_runtime runsc;`; the
+# direct paths replay the module's create body, so they use runsc too).
 
 set -euo pipefail
 
@@ -22,6 +25,11 @@ NGINX_BIN=${NGINX_BIN:-/usr/sbin/nginx}
 SO=$ROOT/build/module/ngx_http_sandbox_bridge_module.so
 SO_COPY=
 CLIENT=$BENCH_DIR/psb-client.pl
+BENCH_RUNTIME=${BENCH_RUNTIME:-}
+if [ -n "$BENCH_RUNTIME" ]; then
+    export PSB_DOCKER_RUNTIME=$BENCH_RUNTIME
+    export PSB_INSTANCE=${PSB_INSTANCE:-bench-$BENCH_RUNTIME}
+fi
 export PSB_INSTANCE=${PSB_INSTANCE:-bench}
 BENCH_NAME=$(basename "$0" .sh)
 API=/api/paperclip-sandbox/v1
@@ -195,6 +203,7 @@ http {
 
         sandbox_docker_location /_docker;
         sandbox_image $TEST_NGINX_SANDBOX_IMAGE;
+        ${BENCH_RUNTIME:+sandbox_runtime $BENCH_RUNTIME;}
 
         # baseline: nginx core only
         location = /plain {
@@ -398,7 +407,7 @@ bench_init() {
     export TEST_NGINX_REDIS_PORT TEST_NGINX_DOCKER_SOCKET TEST_NGINX_SANDBOX_IMAGE DOCKER_HOST
 
     : > "$RESULTS/summary.txt"
-    say "== $BENCH_NAME"
+    say "== $BENCH_NAME${BENCH_RUNTIME:+ (runtime $BENCH_RUNTIME)}"
     machine_info
     say "$(build_info)"
     say "background load (3 s sample before the run): $(background_load 3) of $(nproc) CPUs busy"

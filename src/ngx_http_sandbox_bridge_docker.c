@@ -5,6 +5,7 @@
 
 
 #include "ngx_http_sandbox_bridge_docker.h"
+#include "ngx_http_sandbox_bridge_compat.h"
 #include "ngx_http_sandbox_bridge_metrics.h"
 #include "ngx_http_sandbox_bridge_util.h"
 
@@ -285,6 +286,12 @@ ngx_http_sandbox_bridge_call_done(ngx_http_request_t *sr, void *data,
 
     if (sr->upstream && sr->upstream->headers_in.status_n) {
         call->status = sr->upstream->headers_in.status_n;
+    }
+
+    if (!call->truncated) {
+        call->status = ngx_http_sandbox_bridge_compat_status(call->status,
+                                                             call->body,
+                                                             call->len);
     }
 
     /* the parent's pool lives on (a stream): give the read buffer back */

@@ -464,6 +464,13 @@ ngx_http_sandbox_bridge_spec_container(ngx_http_request_t *r,
         json_object_set_new(host, "ReadonlyRootfs", json_true());
         json_object_set_new(body, "Volumes",
                             json_pack("{s{}s{}}", "/workspace", "/tmp"));
+
+    } else if (body && lcf->runtime.len) {
+        /*
+         * a runtime may mount its own /tmp over an empty one (gVisor:
+         * a tmpfs in its kernel), hiding the stdin staged there
+         */
+        json_object_set_new(body, "Volumes", json_pack("{s{}}", "/tmp"));
     }
 
     return body;

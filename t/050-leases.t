@@ -143,7 +143,7 @@ connect to Redis; t/060-lifecycle.t tests requests at a cold start.)
 --- error_code eval
 [ 404, 404, 404, 404, 404 ]
 --- response_body_like eval
-[ ('^(?:(?!"Id"|OK|ApiVersion).)*\z') x 4, 'No such container' ]
+[ ('^(?:(?!"Id"|OK|ApiVersion).)*\z') x 4, '(?i)No such container' ]
 
 
 

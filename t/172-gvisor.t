@@ -66,6 +66,10 @@ bridge_blocks(prefix => 't172', timeout => 30, no_error_log => "[error]\n",
         sandbox_read_only_root on;
         sandbox_bridge;
     }
+    location /w/api/paperclip-sandbox/v1 {
+        sandbox_runtime runsc;
+        sandbox_bridge;
+    }
 _EOC_
 
 run_tests();
@@ -138,3 +142,28 @@ __DATA__
 --- request eval
 "DELETE $::API/leases/pc-env-t172-g"
 --- response_body_like: \A\{"ok":true\}\z
+
+
+
+=== TEST 8: a writable root under runsc: /tmp is a volume (gVisor's own tmpfs would hide staged stdin)
+--- request eval
+[ "POST /w$::API/leases/acquire\n"
+  . '{"environmentId":"t172-w","runId":"run-1","reuseLease":true,"keepAlive":true,"sleepAfter":"1h"}',
+  "GET /_inspect/containers/t172-pc-env-t172-w/json" ]
+--- error_code eval
+[200, 200]
+--- response_body_like eval
+[ qr/\A\{"providerLeaseId":"pc-env-t172-w","metadata":\{"provider":"docker",/,
+  qr/"HostConfig":\{(?=.*"Runtime":"runsc")(?=.*"ReadonlyRootfs":false).*"Mounts":\[\{"Type":"volume"[^{}]*"Destination":"\/tmp"[^{}]*\}\]/ ]
+
+
+
+=== TEST 9: ... stdin arrives byte for byte there; the root is writable
+--- request eval
+[ "POST $::API/exec\n" . ::json_encode({ providerLeaseId => 'pc-env-t172-w', command => 'cat',
+                                         stdin => "writable root \x{e9}\n" }),
+  "POST $::API/exec\n" . ::json_encode({ providerLeaseId => 'pc-env-t172-w', command => 'sh',
+                                         args => ['-c', 'touch /etc/t172-w && rm /etc/t172-w && uname -r'] }),
+  "DELETE $::API/leases/pc-env-t172-w" ]
+--- response_body_like eval
+[ ::res(0, "writable root \x{e9}\n", ''), ::res(0, "4.4.0\n", ''), qr/\A\{"ok":true\}\z/ ]

@@ -2,7 +2,8 @@
 # Install the Debian packages the project needs, but only if some are missing.
 #
 #   util/deps.sh [SET...]     SET: build (default: all of build+test), test,
-#                             asan, valgrind, deb, image, runsc, all
+#                             asan, valgrind, deb, image, runsc,
+#                             podman, all
 #
 # Idempotent and cheap when everything is present: one `dpkg-query` call, no
 # network.  When something is missing it runs `apt-get update` once and
@@ -37,6 +38,9 @@ PKGS_deb=(
 PKGS_image=( debootstrap docker.io curl tar )
 # `make test-runsc` / BRIDGE_RUNTIME=runsc make run: gVisor (not by default)
 PKGS_runsc=( runsc )
+# `make test-podman`: podman's Docker-compatible API; catatonit is the
+# init of containers with HostConfig.Init (only a Recommends of podman)
+PKGS_podman=( podman catatonit )
 
 sets=("$@")
 [ ${#sets[@]} -gt 0 ] || sets=(build test)
@@ -51,8 +55,10 @@ for s in "${sets[@]}"; do
         deb)      want+=("${PKGS_deb[@]}") ;;
         image)    want+=("${PKGS_image[@]}") ;;
         runsc)    want+=("${PKGS_runsc[@]}") ;;
+        podman)   want+=("${PKGS_podman[@]}") ;;
         all)      want+=("${PKGS_build[@]}" "${PKGS_test[@]}" "${PKGS_asan[@]}" "${PKGS_valgrind[@]}"
-                         "${PKGS_deb[@]}" "${PKGS_image[@]}" "${PKGS_runsc[@]}") ;;
+                         "${PKGS_deb[@]}" "${PKGS_image[@]}" "${PKGS_runsc[@]}"
+                         "${PKGS_podman[@]}") ;;
         *) echo "deps.sh: unknown package set '$s'" >&2; exit 2 ;;
     esac
 done

@@ -32,7 +32,11 @@
 #        `sandbox_runtime runsc;` (PSB_RUNTIME is the runtime *dir* above);
 #        PSB_RUNSC_IGNORE_CGROUPS=1 adds runsc --ignore-cgroups (no limits);
 #        PSB_SANDBOX=agent: the sandbox image is the agent image
-#        psb-agent:local (util/sandbox-image.sh; the busybox one is built too).
+#        psb-agent:local (util/sandbox-image.sh; the busybox one is built too);
+#        PSB_ENGINE=podman: instead of dockerd, `podman system service` on
+#        $RT/docker.sock (Docker-compatible API; README "Podman") with its
+#        storage, run and lock files under $RT/podman/ and its own
+#        containers.conf, so the system's podman is not touched.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd -P)
@@ -52,6 +56,7 @@ esac
 REDIS_PORT_BASE=${PSB_REDIS_PORT:-16379}
 DOCKER_TIMEOUT=${PSB_DOCKER_START_TIMEOUT:-60}
 DOCKER_RUNTIME=${PSB_DOCKER_RUNTIME:-}
+ENGINE=${PSB_ENGINE:-docker}
 
 SOCK=$RT/docker.sock
 QUIET=0
@@ -65,6 +70,13 @@ case "$DOCKER_RUNTIME" in
     ''|runsc) ;;
     *) die "PSB_DOCKER_RUNTIME: only 'runsc' is supported, not '$DOCKER_RUNTIME'" ;;
 esac
+case "$ENGINE" in
+    docker|podman) ;;
+    *) die "PSB_ENGINE: 'docker' or 'podman', not '$ENGINE'" ;;
+esac
+if [ "$ENGINE" = podman ] && [ -n "$DOCKER_RUNTIME" ]; then
+    die "PSB_DOCKER_RUNTIME is for PSB_ENGINE=docker only"
+fi
 # containerd's socket (+ ".ttrpc") is the longest path dockerd derives
 _longest="$RT/docker-exec/containerd/containerd.sock.ttrpc"
 if [ ${#_longest} -ge 104 ]; then
@@ -93,8 +105,13 @@ port_in_use() {   # something accepts on 127.0.0.1:$1
     (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
 }
 
+pid_name() { pid_is "$1" podman && echo "podman service" || echo dockerd; }
+
+# the API daemon: dockerd, or podman's service (PSB_ENGINE=podman)
 dockerd_pid() {
     local p
+    p=$(read_pid "$RT/podman.pid")
+    if pid_alive "$p" && pid_is "$p" podman; then echo "$p"; return 0; fi
     for f in "$RT/docker.pid" "$RT/dockerd.launch.pid"; do
         p=$(read_pid "$f")
         if pid_alive "$p" && pid_is "$p" dockerd; then echo "$p"; return 0; fi
@@ -130,7 +147,10 @@ healthy() {
     else
         dockerd_pid >/dev/null || return 1
         docker_ping "$SOCK" || return 1
-        # a set started without the runtime asked for is not the one wanted
+        # a set started with another engine or without the runtime asked
+        # for is not the one wanted
+        [ "$(cat "$RT/engine" 2>/dev/null || echo docker)" = "$ENGINE" ] \
+            || return 1
         if [ -n "$DOCKER_RUNTIME" ]; then
             [ -x "$RT/$DOCKER_RUNTIME-wrapper" ] || return 1
         fi
@@ -196,6 +216,7 @@ stop_redis() {
 # ----------------------------------------------------------------- dockerd
 start_dockerd() {
     local p extra=()
+    if [ "$ENGINE" = podman ]; then start_podman; return; fi
     command -v dockerd >/dev/null || die "dockerd missing (docker.io; make deps)"
     mkdir -p "$RT/docker-data" "$RT/docker-exec"
     rm -f "$SOCK" "$RT/docker.pid" "$RT/dockerd.launch.pid"
@@ -238,6 +259,71 @@ start_dockerd() {
     die "dockerd did not answer /_ping within ${DOCKER_TIMEOUT}s"
 }
 
+# ----------------------------------------------------------------- podman
+# `podman system service` with everything it writes under $RT/podman: its
+# own containers.conf (CONTAINERS_CONF), storage (--root), run dir
+# (--runroot), tmp dir (conmon exit files, events, file locks instead of
+# the shared /dev/shm/libpod_lock) and network config dir.
+podman_conf() {
+    # podman raises RLIMIT_NOFILE and RLIMIT_NPROC of containers to
+    # 1048576 / 4194304, which fails without CAP_SYS_RESOURCE ("error
+    # setting rlimit type 7"); keep ours (podman itself caps its
+    # RLIMIT_NPROC at kernel.pid_max, so the containers' must fit that too)
+    local l=() v pm
+    v="$(ulimit -Sn):$(ulimit -Hn)"; [[ $v = *unlimited* ]] || l+=("\"nofile=$v\"")
+    pm=$(cat /proc/sys/kernel/pid_max)
+    v=$(ulimit -Hu); [[ $v = unlimited ]] || [ "$v" -gt "$pm" ] && v=$pm
+    l+=("\"nproc=$v:$v\"")
+    cat <<EOF
+# written by util/services.sh (PSB_ENGINE=podman)
+[containers]
+default_ulimits = [$(IFS=,; echo "${l[*]}")]
+# podman gives a container without PidsLimit its own 2048; sandbox_pids_limit
+# 0 means none, as with Docker
+pids_limit = 0
+init_path = "/usr/libexec/podman/catatonit"
+
+[engine]
+cgroup_manager = "cgroupfs"
+events_logger = "file"
+lock_type = "file"
+tmp_dir = "$RT/podman/tmp"
+
+[network]
+network_config_dir = "$RT/podman/net"
+EOF
+}
+
+start_podman() {
+    command -v podman >/dev/null \
+        || die "podman missing (make deps-podman; Debian packages podman, catatonit)"
+    [ -x /usr/libexec/podman/catatonit ] \
+        || die "catatonit missing (make deps-podman): lease containers use Init"
+    mkdir -p "$RT/podman/root" "$RT/podman/run" "$RT/podman/tmp" "$RT/podman/net"
+    podman_conf > "$RT/podman/containers.conf"
+    rm -f "$SOCK" "$RT/podman.pid"
+    echo podman > "$RT/engine"
+    setsid env CONTAINERS_CONF="$RT/podman/containers.conf" podman \
+        --root "$RT/podman/root" --runroot "$RT/podman/run" \
+        --tmpdir "$RT/podman/tmp" \
+        system service --time=0 "unix://$SOCK" \
+        </dev/null >"$RT/podman.log" 2>&1 9>&- &
+    echo $! > "$RT/podman.pid"
+    for _ in $(seq 1 $(( DOCKER_TIMEOUT * 10 ))); do
+        if docker_ping "$SOCK"; then
+            log "podman service pid $(cat "$RT/podman.pid") on unix://$SOCK (log $RT/podman.log)"
+            return 0
+        fi
+        if ! pid_alive "$(read_pid "$RT/podman.pid")"; then
+            tail -n 30 "$RT/podman.log" >&2 || true
+            die "podman system service exited during startup (log: $RT/podman.log)"
+        fi
+        sleep 0.1
+    done
+    tail -n 30 "$RT/podman.log" >&2 || true
+    die "podman system service did not answer /_ping within ${DOCKER_TIMEOUT}s"
+}
+
 # pids of every process whose command line mentions our runtime dir
 # (containerd, containerd-shim-runc-v2, a dockerd whose pidfile is gone)
 rt_pids() {
@@ -253,7 +339,7 @@ rt_pids() {
 }
 
 stop_dockerd() {
-    local p ids c runc_root=$RT/docker-exec/runtime-runc/moby
+    local p name ids c runc_root=$RT/docker-exec/runtime-runc/moby
     # 1. remove every container on *this* dockerd (never on an override)
     if docker_ping "$SOCK"; then
         ids=$(timeout 30 docker -H "unix://$SOCK" ps -aq 2>/dev/null || true)
@@ -272,14 +358,15 @@ stop_dockerd() {
     fi
     # 2. SIGTERM dockerd, wait up to 20s, then SIGKILL
     if p=$(dockerd_pid); then
+        name=$(pid_name "$p")
         kill -TERM "$p" 2>/dev/null || true
         for _ in $(seq 1 200); do pid_alive "$p" || break; sleep 0.1; done
         if pid_alive "$p"; then
-            warn "dockerd $p ignored SIGTERM for 20s; SIGKILL"
+            warn "$name $p ignored SIGTERM for 20s; SIGKILL"
             kill -KILL "$p" 2>/dev/null || true
             for _ in $(seq 1 50); do pid_alive "$p" || break; sleep 0.1; done
         fi
-        log "dockerd stopped"
+        log "$name stopped"
     fi
     # 3. containers that outlived their daemon (crash / SIGKILL): ask runc
     if [ -d "$runc_root" ] && command -v runc >/dev/null; then
@@ -289,7 +376,13 @@ stop_dockerd() {
             warn "killed leftover container $c via runc"
         done
     fi
-    # 4. leftover containerd / shims of this runtime dir
+    # 3b. podman: its containers, also when its service is gone
+    if [ -d "$RT/podman/root" ] && command -v podman >/dev/null; then
+        CONTAINERS_CONF=$RT/podman/containers.conf timeout 60 podman \
+            --root "$RT/podman/root" --runroot "$RT/podman/run" \
+            --tmpdir "$RT/podman/tmp" rm -a -f -t 0 >/dev/null 2>&1 || true
+    fi
+    # 4. leftover containerd / shims (conmon) of this runtime dir
     local left
     left=$(rt_pids)
     if [ -n "$left" ]; then
