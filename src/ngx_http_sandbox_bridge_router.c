@@ -138,6 +138,14 @@ ngx_http_sandbox_bridge_body_handler(ngx_http_request_t *r)
             ngx_http_finalize_request(r, rc);
             return;
         }
+
+        /*
+         * reading and parsing a large body takes a while: the timers of
+         * the steps that follow (Redis, Docker) count from now
+         */
+        if (ctx->body_data) {
+            ngx_time_update();
+        }
     }
 
     op = ngx_http_sandbox_bridge_op_create(r, *rt->size, rt->run);
