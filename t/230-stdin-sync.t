@@ -143,7 +143,7 @@ my $CHUNK = 3 * $MiB;
     is(length $b64, 4 * $MiB, 'readFile: one read is 4 MiB of base64 stdout (JSON)');
     ok($first && !$first->{outputTruncated}, 'readFile: not truncated');
     ok($back eq $F20, 'readFile: the 20 MiB file read back in JSON mode is byte for byte the same');
-    diag(sprintf '20 MiB read (7 execs, JSON): %.2f s', $dt);
+    diag(sprintf '20 MiB read (7 execs, JSON, decoded here with JSON::PP): %.2f s', $dt);
 
     my $c = $srv->stream(exec_body("dd if=/tmp/f20 bs=$CHUNK skip=1 count=1 2>/dev/null | base64",
                                    undef, stream => 1));
