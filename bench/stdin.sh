@@ -9,7 +9,9 @@
 #      sha256sum f`, checked against sha256sum here). Reported: the
 #      worker's VmHWM before and after, and (after - before) / stdin size,
 #      the peak memory the stdin cost per byte of it.
-#   2. Paperclip's sync of a 20 MiB file as production does it: writeFile
+#   2. The memory goes back once Docker has the stdin file: VmRSS
+#      sampled while a 40 MiB stdin exec's command sleeps 3 s.
+#   3. Paperclip's sync of a 20 MiB file as production does it: writeFile
 #      in 4 MiB base64 chunks (`base64 -d >>`), readFile in 3 MiB `dd |
 #      base64` reads, and the same file as one 26.7 MB stdin; times, and
 #      the bytes read back are checked.
@@ -94,6 +96,36 @@ if [ -n "${BASE_SO:-}" ]; then
     memory "$BASE_SO" "BASE_SO $(sha256sum "$BASE_SO" | cut -c1-12)" \
         '        client_max_body_size 0; sandbox_max_body_size 128m; sandbox_max_stdin_size 100m;'
 fi
+
+# ---------------------------------------------------------------- freed early
+# the stdin's memory goes back once Docker has the file, while the
+# command still runs: VmRSS sampled during a 40 MiB stdin exec whose
+# command sleeps 3 s after writing the file (over glibc's largest mmap
+# threshold, 32 MiB, so a freed buffer leaves the process at once; a
+# smaller one is kept by malloc for the next request)
+say ""
+nginx_start
+LEASE=$(acquire stdin-free)
+w=$(worker_pid)
+head -c $(( 30 * MiB )) /dev/urandom | base64 -w0 \
+    | exec_body "$DATA/free.json" 'base64 -d > /tmp/f && sleep 3 && rm /tmp/f'
+post "$DATA/free.json" > /dev/null    # warm-up: the first buffers of each kind
+rss0=$(proc_kb "$w" VmRSS)
+post "$DATA/free.json" > "$DATA/free.out" &
+BENCH_CHILD_PIDS=$!
+: > "$DATA/rss"
+while kill -0 "$BENCH_CHILD_PIDS" 2>/dev/null; do
+    proc_kb "$w" VmRSS >> "$DATA/rss"
+    sleep 0.1
+done
+wait "$BENCH_CHILD_PIDS" || true
+BENCH_CHILD_PIDS=
+grep -q '"exitCode":0' "$DATA/free.out" || say "PROBLEM: the sleeping exec failed: $(head -c 200 "$DATA/free.out")"
+say "40 MiB stdin, command sleeping 3 s after writing it: worker VmRSS before $rss0 kB," \
+    "peak $(sort -n "$DATA/rss" | tail -n 1) kB, in the command's last second" \
+    "$(tail -n 10 "$DATA/rss" | sort -n | tail -n 1) kB (max of $(wc -l < "$DATA/rss") samples every 0.1 s)"
+release "$LEASE"
+nginx_stop
 
 # ---------------------------------------------------------------- 20 MiB sync
 say ""
