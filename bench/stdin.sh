@@ -10,7 +10,8 @@
 #      worker's VmHWM before and after, and (after - before) / stdin size,
 #      the peak memory the stdin cost per byte of it.
 #   2. The memory goes back once Docker has the stdin file: VmRSS
-#      sampled while a 40 MiB stdin exec's command sleeps 3 s.
+#      sampled while a 40 MiB stdin exec's command sleeps 3 s; /health
+#      requests meanwhile show how long the worker is busy with the body.
 #   3. Paperclip's sync of a 20 MiB file as production does it: writeFile
 #      in 4 MiB base64 chunks (`base64 -d >>`), readFile in 3 MiB `dd |
 #      base64` reads, and the same file as one 26.7 MB stdin; times, and
@@ -114,16 +115,22 @@ rss0=$(proc_kb "$w" VmRSS)
 post "$DATA/free.json" > "$DATA/free.out" &
 BENCH_CHILD_PIDS=$!
 : > "$DATA/rss"
+: > "$DATA/health"
 while kill -0 "$BENCH_CHILD_PIDS" 2>/dev/null; do
     proc_kb "$w" VmRSS >> "$DATA/rss"
-    sleep 0.1
+    # the worker's event loop: how long a /health waits meanwhile
+    curl -s -o /dev/null -w '%{time_total}\n' --max-time 10 \
+         -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:$PORT$API/health" \
+         >> "$DATA/health" || true
+    sleep 0.05
 done
 wait "$BENCH_CHILD_PIDS" || true
 BENCH_CHILD_PIDS=
 grep -q '"exitCode":0' "$DATA/free.out" || say "PROBLEM: the sleeping exec failed: $(head -c 200 "$DATA/free.out")"
 say "40 MiB stdin, command sleeping 3 s after writing it: worker VmRSS before $rss0 kB," \
     "peak $(sort -n "$DATA/rss" | tail -n 1) kB, in the command's last second" \
-    "$(tail -n 10 "$DATA/rss" | sort -n | tail -n 1) kB (max of $(wc -l < "$DATA/rss") samples every 0.1 s)"
+    "$(tail -n 10 "$DATA/rss" | sort -n | tail -n 1) kB (max of the last 10 of $(wc -l < "$DATA/rss") samples)"
+say "  /health meanwhile (median p90 mean min max n, s): $(stats < "$DATA/health")"
 release "$LEASE"
 nginx_stop
 
