@@ -49,6 +49,7 @@
 #include <math.h>
 
 #include "psb_fuzz.h"
+#include "ngx_http_sandbox_bridge_body.h"
 #include "ngx_http_sandbox_bridge_input.h"
 #include "ngx_http_sandbox_bridge_request.h"
 #include "ngx_http_sandbox_bridge_router.h"
@@ -1700,6 +1701,64 @@ psb_run_route(ngx_uint_t method, const char *route, u_char *data, size_t len,
 }
 
 
+/*
+ * body_load() on a copy: it fails exactly when jansson fails, with
+ * jansson's message; otherwise its object is jansson's with "stdin"
+ * empty, and the stdin it unescaped in place is jansson's string.
+ */
+
+static void
+psb_check_body_load(const uint8_t *in, size_t size, json_t *body,
+    json_error_t *err)
+{
+    u_char        *copy;
+    json_t        *got, *a, *b;
+    ngx_str_t      sin;
+    json_error_t   e;
+
+    copy = psb_fuzz_dup(in, size);
+    got = ngx_http_sandbox_bridge_body_load(copy, size, &sin, &e);
+
+    psb_fuzz_assert((got == NULL) == (body == NULL),
+                    "body_load %s where jansson %s",
+                    got ? "parses" : "fails", body ? "parses" : "fails");
+
+    if (got == NULL) {
+        psb_fuzz_assert(body != NULL || strcmp(e.text, err->text) == 0,
+                        "body_load says \"%s\", jansson \"%s\"",
+                        e.text, err->text);
+        free(copy);
+        return;
+    }
+
+    if (sin.data) {
+        a = json_object_get(body, "stdin");
+        b = json_object_get(got, "stdin");
+
+        psb_fuzz_assert(json_is_string(a) && json_string_length(a) == sin.len
+                        && memcmp(json_string_value(a), sin.data, sin.len)
+                           == 0,
+                        "the stdin held in place is not jansson's");
+        psb_fuzz_assert(json_is_string(b) && json_string_length(b) == 0,
+                        "the parsed stdin is not empty");
+
+        a = json_deep_copy(body);
+        psb_fuzz_assert(a != NULL, "out of memory");
+        json_object_set_new(a, "stdin", json_string(""));
+
+        psb_fuzz_assert(json_equal(a, got), "the rest differs from jansson's");
+        json_decref(a);
+
+    } else {
+        psb_fuzz_assert(json_equal(body, got), "the body differs from "
+                        "jansson's");
+    }
+
+    json_decref(got);
+    free(copy);
+}
+
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *in, size_t size)
 {
@@ -1745,6 +1804,10 @@ LLVMFuzzerTestOneInput(const uint8_t *in, size_t size)
 
         json_decref(back);
     }
+
+    /* 1b. the body held once (body.c) parses as jansson parses it */
+
+    psb_check_body_load(in, size, body, &err);
 
     /* 2. the coercions and the exec script */
 

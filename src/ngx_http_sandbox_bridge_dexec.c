@@ -5,6 +5,7 @@
 
 
 #include "ngx_http_sandbox_bridge_dexec.h"
+#include "ngx_http_sandbox_bridge_body.h"
 #include "ngx_http_sandbox_bridge_kill.h"
 #include "ngx_http_sandbox_bridge_util.h"
 
@@ -123,6 +124,9 @@ ngx_http_sandbox_bridge_dexec_run(ngx_http_sandbox_bridge_op_t *op)
         return;
 
     case NGX_HTTP_SANDBOX_BRIDGE_DEXEC_STAGED:
+        ngx_str_null(&ex->stdin_data);
+        ngx_http_sandbox_bridge_body_release(ex->op.request);
+
         if (ex->call.status != NGX_HTTP_OK) {
             ex->lost = (ex->call.status == NGX_HTTP_NOT_FOUND);
             ngx_http_sandbox_bridge_dexec_fail(ex, &ex->call, "stage stdin");
@@ -467,31 +471,46 @@ ngx_http_sandbox_bridge_octal(u_char *dst, size_t digits, uint64_t v)
 }
 
 
+/*
+ * A one-file tar: the header, the content where it is (no copy), then
+ * the padding to 512 bytes and the two zero blocks that end the archive.
+ */
+
 static ngx_chain_t *
 ngx_http_sandbox_bridge_tar(ngx_pool_t *pool, ngx_str_t *name,
     ngx_str_t *data, off_t *len)
 {
-    size_t        size, i;
-    u_char       *p, *h;
-    ngx_buf_t    *b;
-    ngx_chain_t  *cl;
-    ngx_uint_t    sum;
+    size_t        pad, i;
+    u_char       *h, *z;
+    ngx_buf_t    *b[3];
+    ngx_chain_t  *cl[3];
+    ngx_uint_t    sum, k;
 
     if (name->len >= 100) {
         return NULL;
     }
 
-    size = 512 + ((data->len + 511) / 512) * 512 + 1024;
+    pad = (512 - data->len % 512) % 512 + 1024;
 
-    p = ngx_pcalloc(pool, size);
-    b = ngx_calloc_buf(pool);
-    cl = ngx_alloc_chain_link(pool);
+    h = ngx_pcalloc(pool, 512);
+    z = ngx_pcalloc(pool, pad);
 
-    if (p == NULL || b == NULL || cl == NULL) {
+    if (h == NULL || z == NULL) {
         return NULL;
     }
 
-    h = p;
+    for (k = 0; k < 3; k++) {
+        b[k] = ngx_calloc_buf(pool);
+        cl[k] = ngx_alloc_chain_link(pool);
+
+        if (b[k] == NULL || cl[k] == NULL) {
+            return NULL;
+        }
+
+        b[k]->memory = 1;
+        cl[k]->buf = b[k];
+        cl[k]->next = NULL;
+    }
 
     ngx_memcpy(h, name->data, name->len);
     ngx_http_sandbox_bridge_octal(h + 100, 7, 0600);
@@ -513,17 +532,20 @@ ngx_http_sandbox_bridge_tar(ngx_pool_t *pool, ngx_str_t *name,
     h[154] = '\0';
     h[155] = ' ';
 
-    ngx_memcpy(h + 512, data->data, data->len);
+    b[0]->pos = h;
+    b[0]->last = h + 512;
 
-    b->pos = p;
-    b->last = p + size;
-    b->memory = 1;
-    b->last_buf = 1;
+    b[1]->pos = data->data;
+    b[1]->last = data->data + data->len;
 
-    cl->buf = b;
-    cl->next = NULL;
+    b[2]->pos = z;
+    b[2]->last = z + pad;
+    b[2]->last_buf = 1;
 
-    *len = size;
+    cl[0]->next = cl[1];
+    cl[1]->next = cl[2];
 
-    return cl;
+    *len = 512 + data->len + pad;
+
+    return cl[0];
 }

@@ -5,6 +5,7 @@
 
 
 #include "ngx_http_sandbox_bridge_exec.h"
+#include "ngx_http_sandbox_bridge_body.h"
 #include "ngx_http_sandbox_bridge_dexec.h"
 #include "ngx_http_sandbox_bridge_input.h"
 #include "ngx_http_sandbox_bridge_metrics.h"
@@ -144,8 +145,7 @@ ngx_http_sandbox_bridge_exec_parse(ngx_http_sandbox_bridge_exec_op_t *op)
         op->cwd.len = 0;
     }
 
-    if (ngx_http_sandbox_bridge_read_raw_string(body, "stdin",
-                                                &op->stdin_data)
+    if (ngx_http_sandbox_bridge_body_stdin(op->op.request, &op->stdin_data)
         != NGX_OK)
     {
         op->stdin_data.len = 0;

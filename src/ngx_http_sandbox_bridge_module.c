@@ -18,6 +18,17 @@
 #include "ngx_http_sandbox_bridge_variables.h"
 
 
+/*
+ * Paperclip's largest stdin, 96 MiB of base64 in one body, and room for
+ * the rest of that body (README "Limits")
+ */
+#define NGX_HTTP_SANDBOX_BRIDGE_MAX_STDIN  (96 * 1024 * 1024)
+#define NGX_HTTP_SANDBOX_BRIDGE_MAX_BODY   (100 * 1024 * 1024)
+
+/* nginx's own default client_max_body_size */
+#define NGX_HTTP_SANDBOX_BRIDGE_NGX_BODY   (1024 * 1024)
+
+
 static void *ngx_http_sandbox_bridge_create_main_conf(ngx_conf_t *cf);
 static char *ngx_http_sandbox_bridge_init_main_conf(ngx_conf_t *cf,
     void *conf);
@@ -516,14 +527,14 @@ ngx_http_sandbox_bridge_merge_loc_conf(ngx_conf_t *cf, void *parent,
     ngx_conf_merge_msec_value(conf->exec_timeout_max, prev->exec_timeout_max,
                               3600000);
     ngx_conf_merge_size_value(conf->max_body_size, prev->max_body_size,
-                              4 * 1024 * 1024);
+                              NGX_HTTP_SANDBOX_BRIDGE_MAX_BODY);
     ngx_conf_merge_uint_value(conf->max_json_depth, prev->max_json_depth, 32);
     ngx_conf_merge_uint_value(conf->max_args, prev->max_args, 1024);
     ngx_conf_merge_size_value(conf->max_arg_size, prev->max_arg_size,
                               64 * 1024);
     ngx_conf_merge_uint_value(conf->max_env, prev->max_env, 256);
     ngx_conf_merge_size_value(conf->max_stdin_size, prev->max_stdin_size,
-                              1024 * 1024);
+                              NGX_HTTP_SANDBOX_BRIDGE_MAX_STDIN);
     ngx_conf_merge_size_value(conf->max_command_size, prev->max_command_size,
                               64 * 1024);
     ngx_conf_merge_size_value(conf->output_limit, prev->output_limit,
@@ -607,11 +618,13 @@ ngx_http_sandbox_bridge_merge_loc_conf(ngx_conf_t *cf, void *parent,
     clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
 
     /*
-     * The smaller of client_max_body_size (0: none) and
-     * sandbox_max_body_size applies; nginx's 413 becomes our JSON.
+     * The smaller of client_max_body_size (0: none; nginx's default, 1m,
+     * counts as none) and sandbox_max_body_size applies; nginx's 413
+     * becomes our JSON.
      */
     if (conf->enable
         && (clcf->client_max_body_size == 0
+            || clcf->client_max_body_size == NGX_HTTP_SANDBOX_BRIDGE_NGX_BODY
             || clcf->client_max_body_size > (off_t) conf->max_body_size))
     {
         clcf->client_max_body_size = conf->max_body_size;

@@ -71,6 +71,10 @@ struct ngx_http_sandbox_bridge_ctx_s {
     ngx_str_t                         route;
     json_t                           *body;
 
+    /* a body read from a file, and the stdin held in it (body.c) */
+    u_char                           *body_data;
+    ngx_str_t                         stdin_data;
+
     /* the innermost running flow */
     ngx_http_sandbox_bridge_op_t     *op;
 

@@ -5,6 +5,7 @@
 
 
 #include "ngx_http_sandbox_bridge_router.h"
+#include "ngx_http_sandbox_bridge_body.h"
 #include "ngx_http_sandbox_bridge_destroy.h"
 #include "ngx_http_sandbox_bridge_exec.h"
 #include "ngx_http_sandbox_bridge_health.h"
@@ -136,6 +137,14 @@ ngx_http_sandbox_bridge_body_handler(ngx_http_request_t *r)
         if (rc != NGX_OK) {
             ngx_http_finalize_request(r, rc);
             return;
+        }
+
+        /*
+         * reading and parsing a large body takes a while: the timers of
+         * the steps that follow (Redis, Docker) count from now
+         */
+        if (ctx->body_data) {
+            ngx_time_update();
         }
     }
 
@@ -269,18 +278,26 @@ ngx_http_sandbox_bridge_parse_body(ngx_http_request_t *r,
 
     len = 0;
     data = NULL;
+    cl = r->request_body ? r->request_body->bufs : NULL;
 
-    if (r->request_body && r->request_body->bufs) {
+    if (cl && cl->next == NULL && !cl->buf->in_file) {
+        /* one buffer in memory: used as it is */
+        data = cl->buf->pos;
+        len = cl->buf->last - cl->buf->pos;
 
-        for (cl = r->request_body->bufs; cl; cl = cl->next) {
+    } else if (cl) {
+
+        for ( /* void */ ; cl; cl = cl->next) {
             len += ngx_buf_size(cl->buf);
         }
 
+        /* the one copy of the body; freed once its stdin is staged */
         data = ngx_pnalloc(r->pool, len + 1);
         if (data == NULL) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
+        ctx->body_data = data;
         len = 0;
 
         for (cl = r->request_body->bufs; cl; cl = cl->next) {
@@ -320,7 +337,8 @@ ngx_http_sandbox_bridge_parse_body(ngx_http_request_t *r,
     }
 
     if (len) {
-        ctx->body = json_loadb((char *) data, len, JSON_DECODE_ANY, &err);
+        ctx->body = ngx_http_sandbox_bridge_body_load(data, len,
+                                                      &ctx->stdin_data, &err);
 
         if (ctx->body == NULL) {
             err_body = ngx_http_sandbox_bridge_error_jsonf("invalid_request",

@@ -5,7 +5,7 @@
 # whose stdin is as large as sandbox_max_stdin_size allows works and the
 # command receives every byte:
 #
-#   * the default limit, 1m: a stdin of exactly 1048576 bytes (wc -c);
+#   * the default limit (96m): a stdin of 1048576 bytes (wc -c);
 #   * sandbox_max_stdin_size 8m with sandbox_max_body_size 16m: an 8 MiB
 #     stdin, whose SHA-256 inside the sandbox equals the one computed here.
 #
@@ -109,7 +109,7 @@ qr/\A\{"providerLeaseId":"pc-env-t165-stdin",/
 
 
 
-=== TEST 2: default sandbox_max_stdin_size (1m): a stdin of exactly 1048576 bytes arrives whole
+=== TEST 2: default sandbox_max_stdin_size (96m): a stdin of 1048576 bytes arrives whole
 --- request eval
 ::ex({ command => 'wc', args => ['-c'], stdin => 'z' x 1048576 })
 --- error_code: 200
