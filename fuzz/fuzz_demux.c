@@ -2,7 +2,7 @@
 /*
  * Copyright (C) nginx-sandbox-bridge authors
  *
- * fuzz_demux: a Docker exec stream (BACKENDS.md §A: 8-byte header, byte 0
+ * fuzz_demux: a Docker exec stream (Docker's multiplexed format: 8-byte header, byte 0
  * the stream, bytes 1-3 zero, bytes 4-7 the big-endian payload length,
  * then the payload) cut into random pieces, as the upstream hands it over.
  *

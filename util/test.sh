@@ -156,7 +156,7 @@ case "$mode" in
         # Reports go to files (one per pid) that we scan afterwards, so a
         # report from a worker or from the exit-time leak check cannot be lost
         # in a truncated error.log.  detect_odr_violation=0: every dynamic
-        # module defines ngx_module_names (see NGINX-NOTES §4.3).
+        # module defines ngx_module_names (objs/ngx_modules.c of its build).
         export ASAN_OPTIONS="detect_odr_violation=0:detect_leaks=1:abort_on_error=0:halt_on_error=1:log_path=$asan_dir/asan:log_exe_name=1${ASAN_OPTIONS:+:$ASAN_OPTIONS}"
         # lsan.suppress: nginx-core exit-time false positives only.
         # exitcode=0: `nginx -t` never frees its cycle, and tests check its
