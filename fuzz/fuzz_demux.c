@@ -2,9 +2,10 @@
 /*
  * Copyright (C) nginx-sandbox-bridge authors
  *
- * fuzz_demux: a Docker exec stream (Docker's multiplexed format: 8-byte header, byte 0
- * the stream, bytes 1-3 zero, bytes 4-7 the big-endian payload length,
- * then the payload) cut into random pieces, as the upstream hands it over.
+ * fuzz_demux: a Docker exec stream (Docker's multiplexed format: 8-byte
+ * header, byte 0 the stream, bytes 1-3 zero, bytes 4-7 the big-endian
+ * payload length, then the payload) cut into random pieces, as the
+ * upstream hands it over.
  *
  * Input: bytes 0-1 seed the piece sizes (byte 0 bit 0 set: a
  * non-streaming exec), byte 2 sets the exec result (bit 0 timed out,
