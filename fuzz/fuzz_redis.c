@@ -18,12 +18,14 @@
  *     on the same replies, in order, each one the answer to the Redis
  *     step the pass has pending: the host lock (SET NX PX), the Docker
  *     listing (a fixed one from the harness; for inputs whose size is 7
- *     mod 8 the listing fails), INCR of the pass counter, EXISTS per
+ *     mod 8 the listing fails), SET ... GET of the host's last pass (this
+ *     listing's time in, the previous one's back), EXISTS per
  *     listed container (0 removes the container through Docker), SCAN
  *     with its cursor until "0" or 32 scans, then the FORGET script for
  *     each stale lease key. Checked: every command's arguments (key
  *     formats, the worker id, the cursor Redis returned, MATCH with
- *     scan_pattern(), COUNT, the listing time, host and pass), a container
+ *     scan_pattern(), COUNT, the listing time, host and previous pass, "0"
+ *     when Redis had none), a container
  *     is removed only after EXISTS said 0, the stale keys are exactly
  *     those a reference finds in the SCAN replies (at most 64, none of a
  *     listed container), a failed listing or lock forgets nothing,
@@ -81,7 +83,7 @@ static struct {
     ngx_uint_t                         scans;
     ngx_uint_t                         forgets;
 
-    /* what the last EXISTS / SCAN / INCR answered */
+    /* what the last EXISTS / SCAN / pass SET answered */
     ngx_int_t                          exists_zero;
     ngx_str_t                          exists_id;
     u_char                            *cursor;
@@ -152,6 +154,26 @@ ngx_http_sandbox_bridge_redis_command(
 
     psb_fuzz_assert(r == psb.r && data == psb.rp, "foreign request");
 
+    e = ngx_snprintf(buf, sizeof(buf), "%Vreaper:pass:{%s}",
+                     &mcf->redis_prefix, PSB_HOST);
+
+    if (argvlen[0] == 3 && ngx_memcmp(argv[0], "SET", 3) == 0
+        && psb_fuzz_eq(argv[1], argvlen[1], buf, e - buf))
+    {
+        psb_fuzz_assert(psb.listed == 1 && psb.list_fails == 0 && argc == 6
+                        && psb_fuzz_eq(argv[2], argvlen[2], psb.rp->listed_at,
+                                       psb.rp->listed_len)
+                        && psb.rp->listed_len > 0
+                        && psb_fuzz_eq(argv[3], argvlen[3], "PX", 2)
+                        && psb_fuzz_eq(argv[4], argvlen[4], "604800000", 9)
+                        && psb_fuzz_eq(argv[5], argvlen[5], "GET", 3),
+                        "bad pass SET %.*s", (int) argvlen[1], argv[1]);
+
+        psb_pending(handler, data, PSB_INCR);
+
+        return NGX_OK;
+    }
+
     if (argvlen[0] == 3 && ngx_memcmp(argv[0], "SET", 3) == 0) {
         e = ngx_snprintf(buf, sizeof(buf), "%Vreaper:lock:{%s}",
                          &mcf->redis_prefix, PSB_HOST);
@@ -171,19 +193,6 @@ ngx_http_sandbox_bridge_redis_command(
                         "lock PX %.*s", (int) argvlen[5], argv[5]);
 
         psb_pending(handler, data, PSB_LOCK);
-
-        return NGX_OK;
-    }
-
-    if (argvlen[0] == 4 && ngx_memcmp(argv[0], "INCR", 4) == 0) {
-        e = ngx_snprintf(buf, sizeof(buf), "%Vreaper:pass:{%s}",
-                         &mcf->redis_prefix, PSB_HOST);
-
-        psb_fuzz_assert(psb.listed == 1 && psb.list_fails == 0 && argc == 2
-                        && psb_fuzz_eq(argv[1], argvlen[1], buf, e - buf),
-                        "bad INCR %.*s", (int) argvlen[1], argv[1]);
-
-        psb_pending(handler, data, PSB_INCR);
 
         return NGX_OK;
     }
@@ -544,8 +553,18 @@ psb_deliver(redisReply *reply)
                            && reply->integer == 0);
     }
 
-    if (kind == PSB_INCR && reply && reply->type == REDIS_REPLY_INTEGER) {
-        psb.pass_len = ngx_sprintf(psb.pass, "%L", reply->integer)
+    /* the previous pass, "0" when none; anything else ends the pass */
+    if (kind == PSB_INCR && reply
+        && (reply->type == REDIS_REPLY_NIL
+            || (reply->type == REDIS_REPLY_STRING && reply->len == 0)))
+    {
+        psb.pass_len = ngx_cpymem(psb.pass, "0", 1) - psb.pass;
+
+    } else if (kind == PSB_INCR && reply
+               && reply->type == REDIS_REPLY_STRING
+               && reply->len < sizeof(psb.pass))
+    {
+        psb.pass_len = ngx_cpymem(psb.pass, reply->str, reply->len)
                        - psb.pass;
     }
 

@@ -385,10 +385,11 @@ LLVMFuzzerTestOneInput(const uint8_t *in, size_t size)
             psb_check_event(out, e - out, stream, &data);
         }
 
-        /* the event's data is what escape() gives, inside the event */
-        psb_fuzz_assert(escaped.data >= out && escaped.data <= e
-                        && escaped.len <= (size_t) (e - escaped.data)
-                        && (e != out || escaped.len == 0),
+        /* the event's data lies inside the event; no event, no data */
+        psb_fuzz_assert(e == out
+                        ? escaped.len == 0
+                        : escaped.data > out && escaped.data < e
+                          && escaped.len < (size_t) (e - escaped.data),
                         "sse_event's escaped data lies outside the event");
 
         free(out);
