@@ -74,6 +74,7 @@ typedef struct {
     ngx_str_t                             location;
     json_t                               *list;
     ngx_uint_t                            adopting;
+    ngx_uint_t                            adopted;
     ngx_array_t                           execs;
     ngx_uint_t                            exec_next;
     ngx_uint_t                            exec_cur;
@@ -658,6 +659,15 @@ ngx_http_sandbox_bridge_reap_check(ngx_http_sandbox_bridge_reap_t *rp)
         item = (ngx_http_sandbox_bridge_reap_item_t *) rp->containers.elts
                + rp->next - 1;
 
+        if (rp->adopted++ == 0) {
+            ngx_log_error(NGX_LOG_ALERT, rp->op.request->connection->log, 0,
+                          "sandbox bridge: the deployment marker of \"%V\" "
+                          "is gone from Redis and lease records are missing "
+                          "(Redis lost its data?): no container is removed, "
+                          "the records are rebuilt from the containers' "
+                          "labels", &rp->host);
+        }
+
         ngx_log_error(NGX_LOG_NOTICE, rp->op.request->connection->log, 0,
                       "sandbox bridge: adopted container \"%V\" of lease "
                       "\"%V\" back", &item->name, &item->id);
@@ -909,15 +919,8 @@ ngx_http_sandbox_bridge_reap_marked(ngx_http_sandbox_bridge_reap_t *rp)
         return NGX_DONE;
     }
 
+    /* set by no pass yet, or lost: the first adoption tells */
     rp->adopting = (reply->type == REDIS_REPLY_NIL);
-
-    if (rp->adopting && rp->containers.nelts) {
-        ngx_log_error(NGX_LOG_ALERT, rp->op.request->connection->log, 0,
-                      "sandbox bridge: the deployment marker of \"%V\" is "
-                      "gone from Redis (data lost?): no container is "
-                      "removed, the records of %ui are rebuilt from their "
-                      "labels", &rp->host, rp->containers.nelts);
-    }
 
     return ngx_http_sandbox_bridge_reap_check(rp);
 }
