@@ -555,7 +555,9 @@ ngx_http_sandbox_bridge_docker_note(ngx_conf_t *cf)
     mcf = ngx_http_conf_get_module_main_conf(cf,
                                              ngx_http_sandbox_bridge_module);
 
-    if (clcf->name.len == 0 || clcf->named || clcf->exact_match
+    /* "if" and limit_except blocks are nameless: their location counts */
+    if (clcf->name.len == 0 || clcf->named || clcf->noname
+        || clcf->exact_match
 #if (NGX_PCRE)
         || clcf->regex
 #endif

@@ -24,6 +24,9 @@
 static uint64_t ngx_http_sandbox_bridge_orphan_now(void);
 static void ngx_http_sandbox_bridge_orphan_ignore(ngx_http_request_t *r,
     void *data, redisReply *reply);
+static ngx_int_t ngx_http_sandbox_bridge_orphan_exec_key(
+    ngx_http_request_t *r, ngx_str_t *container, u_char *buf, size_t size,
+    ngx_str_t *key);
 static void ngx_http_sandbox_bridge_orphan_send(
     ngx_http_sandbox_bridge_main_conf_t *mcf,
     ngx_http_sandbox_bridge_args_t *args);
@@ -50,6 +53,28 @@ ngx_http_sandbox_bridge_orphan_key(ngx_pool_t *pool,
 }
 
 
+/* "<prefix>exec:{<container>}" into buf; no pool (see orphan_del) */
+
+static ngx_int_t
+ngx_http_sandbox_bridge_orphan_exec_key(ngx_http_request_t *r,
+    ngx_str_t *container, u_char *buf, size_t size, ngx_str_t *key)
+{
+    ngx_http_sandbox_bridge_main_conf_t  *mcf;
+
+    mcf = ngx_http_get_module_main_conf(r, ngx_http_sandbox_bridge_module);
+
+    if (mcf->redis_prefix.len + container->len + sizeof("exec:{}") > size) {
+        return NGX_ERROR;
+    }
+
+    key->data = buf;
+    key->len = ngx_sprintf(buf, "%Vexec:{%V}", &mcf->redis_prefix, container)
+               - buf;
+
+    return NGX_OK;
+}
+
+
 void
 ngx_http_sandbox_bridge_orphan_add(ngx_http_request_t *r,
     ngx_str_t *container, u_char *marker, ngx_msec_t timeout)
@@ -59,14 +84,15 @@ ngx_http_sandbox_bridge_orphan_add(ngx_http_request_t *r,
     ngx_http_sandbox_bridge_loc_conf_t   *lcf;
     ngx_http_sandbox_bridge_main_conf_t  *mcf;
     uint64_t                              deadline;
+    u_char                                buf[1024];
     u_char                                value[NGX_MAXHOSTNAMELEN + 64];
     u_char                                ttl[NGX_INT64_LEN];
 
     mcf = ngx_http_get_module_main_conf(r, ngx_http_sandbox_bridge_module);
     lcf = ngx_http_get_module_loc_conf(r, ngx_http_sandbox_bridge_module);
 
-    if (ngx_http_sandbox_bridge_orphan_key(r->pool, mcf, "exec", container,
-                                           &key)
+    if (ngx_http_sandbox_bridge_orphan_exec_key(r, container, buf,
+                                                sizeof(buf), &key)
         != NGX_OK)
     {
         return;
@@ -105,6 +131,8 @@ ngx_http_sandbox_bridge_orphan_add(ngx_http_request_t *r,
 }
 
 
+/* also called from a request's pool cleanup, where r->pool is NULL */
+
 void
 ngx_http_sandbox_bridge_orphan_del(ngx_http_request_t *r,
     ngx_str_t *container, u_char *marker)
@@ -112,11 +140,12 @@ ngx_http_sandbox_bridge_orphan_del(ngx_http_request_t *r,
     ngx_str_t                             key;
     ngx_http_sandbox_bridge_args_t        args;
     ngx_http_sandbox_bridge_main_conf_t  *mcf;
+    u_char                                buf[1024];
 
     mcf = ngx_http_get_module_main_conf(r, ngx_http_sandbox_bridge_module);
 
-    if (ngx_http_sandbox_bridge_orphan_key(r->pool, mcf, "exec", container,
-                                           &key)
+    if (ngx_http_sandbox_bridge_orphan_exec_key(r, container, buf,
+                                                sizeof(buf), &key)
         != NGX_OK)
     {
         return;
