@@ -864,8 +864,9 @@ ngx_http_sandbox_bridge_reap_forget(ngx_http_sandbox_bridge_reap_t *rp)
 
 /*
  * The host's deployment marker, "<prefix>deployment:{<host>}": set by the
- * first pass, it vanishes only when Redis lost its data. Without it no
- * record's absence means anything, so nothing is removed.
+ * first pass, it vanishes only when Redis lost its data (or after a week
+ * without a pass). Without it no record's absence means anything, so
+ * nothing is removed.
  */
 
 static ngx_int_t
@@ -885,9 +886,12 @@ ngx_http_sandbox_bridge_reap_marker(ngx_http_sandbox_bridge_reap_t *rp,
     args.argc = 0;
     args.overflow = 0;
 
+    /* like the pass key, it lasts a week after the last pass */
     if (!set) {
-        ngx_http_sandbox_bridge_arg_lit(&args, "GET");
+        ngx_http_sandbox_bridge_arg_lit(&args, "GETEX");
         ngx_http_sandbox_bridge_arg_str(&args, &key);
+        ngx_http_sandbox_bridge_arg_lit(&args, "PX");
+        ngx_http_sandbox_bridge_arg_lit(&args, "604800000");
 
         return ngx_http_sandbox_bridge_redis_step(&rp->op, -1,
                                         NGX_HTTP_SANDBOX_BRIDGE_REAP_MARKED,
@@ -898,6 +902,8 @@ ngx_http_sandbox_bridge_reap_marker(ngx_http_sandbox_bridge_reap_t *rp,
     ngx_http_sandbox_bridge_arg_str(&args, &key);
     ngx_http_sandbox_bridge_arg(&args, rp->listed_at, rp->listed_len);
     ngx_http_sandbox_bridge_arg_lit(&args, "NX");
+    ngx_http_sandbox_bridge_arg_lit(&args, "PX");
+    ngx_http_sandbox_bridge_arg_lit(&args, "604800000");
 
     return ngx_http_sandbox_bridge_redis_step(&rp->op, -1,
                                     NGX_HTTP_SANDBOX_BRIDGE_REAP_MARKER_SET,
