@@ -110,7 +110,7 @@ test: build
 	@T='$(T)' PROVE_FLAGS='$(PROVE_FLAGS)' TEST_NGINX_BINARY='$(TEST_NGINX_BINARY)' \
 	    util/test.sh
 
-# bounded: every fault waits at most tens of seconds (about 3 minutes)
+# bounded: every fault waits at most tens of seconds (about 4 minutes)
 test-faults: build
 	@T='t/faults/faults.pl' PROVE_FLAGS='-v $(PROVE_FLAGS)' \
 	    TEST_NGINX_BINARY='$(TEST_NGINX_BINARY)' timeout 600 util/test.sh
