@@ -514,6 +514,8 @@ ngx_http_sandbox_bridge_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
 
 
 static void ngx_http_sandbox_bridge_docker_check(ngx_conf_t *cf);
+static void ngx_http_sandbox_bridge_docker_check_one(ngx_conf_t *cf,
+    ngx_http_sandbox_bridge_main_conf_t *mcf, ngx_str_t *d);
 
 
 ngx_int_t
@@ -594,9 +596,8 @@ ngx_http_sandbox_bridge_docker_note(ngx_conf_t *cf)
 static void
 ngx_http_sandbox_bridge_docker_check(ngx_conf_t *cf)
 {
-    ngx_str_t                            *d;
-    ngx_uint_t                            i, j;
-    ngx_http_core_loc_conf_t            **loc, *best;
+    ngx_uint_t                            i, k;
+    ngx_http_sandbox_bridge_host_t       *h;
     ngx_http_sandbox_bridge_loc_conf_t  **bridges;
     ngx_http_sandbox_bridge_main_conf_t  *mcf;
 
@@ -608,32 +609,58 @@ ngx_http_sandbox_bridge_docker_check(ngx_conf_t *cf)
     }
 
     bridges = mcf->bridges.elts;
-    loc = mcf->prefix_locations->elts;
 
     for (i = 0; i < mcf->bridges.nelts; i++) {
-        d = &bridges[i]->docker_location;
-        best = NULL;
 
-        /* the module asks for "<location>/containers/..." */
-        for (j = 0; j < mcf->prefix_locations->nelts; j++) {
-            if (loc[j]->name.len <= d->len + 1
-                && ngx_strncmp(loc[j]->name.data, d->data,
-                               ngx_min(loc[j]->name.len, d->len)) == 0
-                && (loc[j]->name.len <= d->len
-                    || loc[j]->name.data[d->len] == '/')
-                && (best == NULL || loc[j]->name.len > best->name.len))
-            {
-                best = loc[j];
-            }
+        if (bridges[i]->hosts == NULL) {
+            ngx_http_sandbox_bridge_docker_check_one(cf, mcf,
+                                           &bridges[i]->docker_location);
+            continue;
         }
 
-        if (best && !best->internal) {
-            ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
-                               "\"sandbox_docker_location %V\" is served "
-                               "by location \"%V\", which is not "
-                               "\"internal\": clients can reach the Docker "
-                               "API through it", d, &best->name);
+        h = bridges[i]->hosts->hosts.elts;
+
+        for (k = 0; k < bridges[i]->hosts->hosts.nelts; k++) {
+            ngx_http_sandbox_bridge_docker_check_one(cf, mcf, &h[k].location);
         }
+    }
+}
+
+
+/* the longest prefix location that serves "<d>/containers/..." */
+
+static void
+ngx_http_sandbox_bridge_docker_check_one(ngx_conf_t *cf,
+    ngx_http_sandbox_bridge_main_conf_t *mcf, ngx_str_t *d)
+{
+    ngx_uint_t                  j;
+    ngx_http_core_loc_conf_t  **loc, *best;
+
+    if (d->len == 0) {
+        return;
+    }
+
+    loc = mcf->prefix_locations->elts;
+    best = NULL;
+
+    for (j = 0; j < mcf->prefix_locations->nelts; j++) {
+        if (loc[j]->name.len <= d->len + 1
+            && ngx_strncmp(loc[j]->name.data, d->data,
+                           ngx_min(loc[j]->name.len, d->len)) == 0
+            && (loc[j]->name.len <= d->len
+                || loc[j]->name.data[d->len] == '/')
+            && (best == NULL || loc[j]->name.len > best->name.len))
+        {
+            best = loc[j];
+        }
+    }
+
+    if (best && !best->internal) {
+        ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
+                           "\"sandbox_docker_location %V\" is served "
+                           "by location \"%V\", which is not "
+                           "\"internal\": clients can reach the Docker "
+                           "API through it", d, &best->name);
     }
 }
 
