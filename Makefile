@@ -10,6 +10,10 @@
 #                       -> build/asan/sbin/nginx, build/asan/modules/*.so
 #   make test-asan      the suite against the ASan nginx; fails on any report
 #   make test-valgrind  the suite under valgrind (TEST_NGINX_USE_VALGRIND=1)
+#   make test-faults    the fault suite (t/faults/faults.pl): Redis SIGKILL
+#                       and restart empty, dockerd restart, reload during
+#                       streams, worker SIGKILL, a soak; prints the measured
+#                       recovery times (README "Failure behaviour")
 #   make test-runsc     lease/exec/stream/hardening files + t/172-gvisor.t with
 #                       `sandbox_runtime runsc` on a private dockerd that has
 #                       gVisor's runsc (services instance "runsc")
@@ -57,7 +61,7 @@ NGINX_SRC_VERSION ?= 1.22.1-9+deb12u9
 
 MODULE_SRCS := $(wildcard $(CURDIR)/src/*.c $(CURDIR)/src/*.h $(CURDIR)/src/lua/*.lua)
 
-.PHONY: all build deps deps-asan deps-valgrind test test-asan test-valgrind test-runsc deps-runsc \
+.PHONY: all build deps deps-asan deps-valgrind test test-faults test-asan test-valgrind test-runsc deps-runsc \
         test-podman deps-podman \
         fuzz fuzz-run fuzz-smoke deb test-deb test-image sandbox-image test-agent \
         nginx-asan run services-start services-stop services-status image \
@@ -105,6 +109,11 @@ nginx-asan: deps-asan
 test: build
 	@T='$(T)' PROVE_FLAGS='$(PROVE_FLAGS)' TEST_NGINX_BINARY='$(TEST_NGINX_BINARY)' \
 	    util/test.sh
+
+# bounded: every fault waits at most tens of seconds (about 4 minutes)
+test-faults: build
+	@T='t/faults/faults.pl' PROVE_FLAGS='-v $(PROVE_FLAGS)' \
+	    TEST_NGINX_BINARY='$(TEST_NGINX_BINARY)' timeout 600 util/test.sh
 
 test-asan: nginx-asan
 	@T='$(T)' PROVE_FLAGS='$(PROVE_FLAGS)' util/test.sh --asan

@@ -7,6 +7,7 @@
 #include "ngx_http_sandbox_bridge_dexec.h"
 #include "ngx_http_sandbox_bridge_body.h"
 #include "ngx_http_sandbox_bridge_kill.h"
+#include "ngx_http_sandbox_bridge_orphan.h"
 #include "ngx_http_sandbox_bridge_util.h"
 
 
@@ -288,6 +289,10 @@ ngx_http_sandbox_bridge_dexec_start(ngx_http_sandbox_bridge_dexec_t *ex)
     ex->start = ngx_current_msec;
 
     ngx_add_timer(&ex->timer, ex->timeout);
+
+    /* a reaper kills it should this worker die */
+    ngx_http_sandbox_bridge_orphan_add(ex->op.request, &ex->container,
+                                       ex->marker, ex->timeout);
 }
 
 
@@ -393,6 +398,11 @@ ngx_http_sandbox_bridge_dexec_finish(ngx_http_sandbox_bridge_dexec_t *ex)
 
     ngx_http_sandbox_bridge_stream_stop(&ex->output);
 
+    if (ex->start) {
+        ngx_http_sandbox_bridge_orphan_del(ex->op.request, &ex->container,
+                                           ex->marker);
+    }
+
     /* the staged stdin file is removed in the background */
     if (ex->stdin_path.len && !ex->timed_out) {
         (void) ngx_http_sandbox_bridge_kill(ex->lcf, &ex->location,
@@ -422,6 +432,11 @@ ngx_http_sandbox_bridge_dexec_cleanup(void *data)
     }
 
     ex->finished = 1;
+
+    if (ex->start) {
+        ngx_http_sandbox_bridge_orphan_del(ex->op.request, &ex->container,
+                                           ex->marker);
+    }
 
     if (ex->exec_id.len == 0 && ex->stdin_path.len == 0) {
         return;

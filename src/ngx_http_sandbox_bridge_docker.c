@@ -513,6 +513,11 @@ ngx_http_sandbox_bridge_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
 }
 
 
+static void ngx_http_sandbox_bridge_docker_check(ngx_conf_t *cf);
+static void ngx_http_sandbox_bridge_docker_check_one(ngx_conf_t *cf,
+    ngx_http_sandbox_bridge_main_conf_t *mcf, ngx_str_t *d);
+
+
 ngx_int_t
 ngx_http_sandbox_bridge_docker_init(ngx_conf_t *cf)
 {
@@ -534,7 +539,129 @@ ngx_http_sandbox_bridge_docker_init(ngx_conf_t *cf)
     ngx_http_next_body_filter = ngx_http_top_body_filter;
     ngx_http_top_body_filter = ngx_http_sandbox_bridge_body_filter;
 
+    ngx_http_sandbox_bridge_docker_check(cf);
+
     return NGX_OK;
+}
+
+
+/* every prefix location, from merge: is it "internal"? */
+
+ngx_int_t
+ngx_http_sandbox_bridge_docker_note(ngx_conf_t *cf)
+{
+    ngx_http_core_loc_conf_t             *clcf, **loc;
+    ngx_http_sandbox_bridge_main_conf_t  *mcf;
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+    mcf = ngx_http_conf_get_module_main_conf(cf,
+                                             ngx_http_sandbox_bridge_module);
+
+    /* "if" and limit_except blocks are nameless: their location counts */
+    if (clcf->name.len == 0 || clcf->named || clcf->noname
+        || clcf->exact_match
+#if (NGX_PCRE)
+        || clcf->regex
+#endif
+       )
+    {
+        return NGX_OK;
+    }
+
+    if (mcf->prefix_locations == NULL) {
+        mcf->prefix_locations = ngx_array_create(cf->pool, 16,
+                                                 sizeof(void *));
+        if (mcf->prefix_locations == NULL) {
+            return NGX_ERROR;
+        }
+    }
+
+    loc = ngx_array_push(mcf->prefix_locations);
+    if (loc == NULL) {
+        return NGX_ERROR;
+    }
+
+    *loc = clcf;
+
+    return NGX_OK;
+}
+
+
+/*
+ * A Docker location that is not "internal" lets any client drive the
+ * Docker API: warn for each bridge's location (the longest prefix match
+ * of its API paths).
+ */
+
+static void
+ngx_http_sandbox_bridge_docker_check(ngx_conf_t *cf)
+{
+    ngx_uint_t                            i, k;
+    ngx_http_sandbox_bridge_host_t       *h;
+    ngx_http_sandbox_bridge_loc_conf_t  **bridges;
+    ngx_http_sandbox_bridge_main_conf_t  *mcf;
+
+    mcf = ngx_http_conf_get_module_main_conf(cf,
+                                             ngx_http_sandbox_bridge_module);
+
+    if (mcf->prefix_locations == NULL) {
+        return;
+    }
+
+    bridges = mcf->bridges.elts;
+
+    for (i = 0; i < mcf->bridges.nelts; i++) {
+
+        if (bridges[i]->hosts == NULL) {
+            ngx_http_sandbox_bridge_docker_check_one(cf, mcf,
+                                           &bridges[i]->docker_location);
+            continue;
+        }
+
+        h = bridges[i]->hosts->hosts.elts;
+
+        for (k = 0; k < bridges[i]->hosts->hosts.nelts; k++) {
+            ngx_http_sandbox_bridge_docker_check_one(cf, mcf, &h[k].location);
+        }
+    }
+}
+
+
+/* the longest prefix location that serves "<d>/containers/..." */
+
+static void
+ngx_http_sandbox_bridge_docker_check_one(ngx_conf_t *cf,
+    ngx_http_sandbox_bridge_main_conf_t *mcf, ngx_str_t *d)
+{
+    ngx_uint_t                  j;
+    ngx_http_core_loc_conf_t  **loc, *best;
+
+    if (d->len == 0) {
+        return;
+    }
+
+    loc = mcf->prefix_locations->elts;
+    best = NULL;
+
+    for (j = 0; j < mcf->prefix_locations->nelts; j++) {
+        if (loc[j]->name.len <= d->len + 1
+            && ngx_strncmp(loc[j]->name.data, d->data,
+                           ngx_min(loc[j]->name.len, d->len)) == 0
+            && (loc[j]->name.len <= d->len
+                || loc[j]->name.data[d->len] == '/')
+            && (best == NULL || loc[j]->name.len > best->name.len))
+        {
+            best = loc[j];
+        }
+    }
+
+    if (best && !best->internal) {
+        ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
+                           "\"sandbox_docker_location %V\" is served "
+                           "by location \"%V\", which is not "
+                           "\"internal\": clients can reach the Docker "
+                           "API through it", d, &best->name);
+    }
 }
 
 

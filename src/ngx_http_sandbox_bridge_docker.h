@@ -66,6 +66,7 @@ u_char *ngx_http_sandbox_bridge_docker_error(
     ngx_http_sandbox_bridge_call_t *call, u_char *buf, size_t size);
 
 ngx_int_t ngx_http_sandbox_bridge_docker_init(ngx_conf_t *cf);
+ngx_int_t ngx_http_sandbox_bridge_docker_note(ngx_conf_t *cf);
 ngx_int_t ngx_http_sandbox_bridge_next_body_filter(ngx_http_request_t *r,
     ngx_chain_t *in);
 

@@ -5,6 +5,7 @@
 
 
 #include "ngx_http_sandbox_bridge_lease.h"
+#include "ngx_http_sandbox_bridge_adopt.h"
 #include "ngx_http_sandbox_bridge_spec.h"
 #include "ngx_http_sandbox_bridge_dexec.h"
 #include "ngx_http_sandbox_bridge_input.h"
@@ -514,6 +515,8 @@ ngx_http_sandbox_bridge_lease_create(ngx_http_sandbox_bridge_lease_op_t *lo)
     json_t  *body;
 
     body = ngx_http_sandbox_bridge_spec_container(lo->op.request, &lo->spec);
+    body = ngx_http_sandbox_bridge_adopt_labels(lo->op.request, body,
+                                                &lo->spec);
 
     if (ngx_http_sandbox_bridge_docker_json(&lo->op, &lo->call,
                                        NGX_HTTP_POST,

@@ -103,6 +103,9 @@ typedef struct {
 
     /* sandbox_metrics_zone (README "Metrics") */
     ngx_http_sandbox_bridge_metrics_t  *metrics;
+
+    /* prefix locations and whether "internal" (docker.c) */
+    ngx_array_t                    *prefix_locations;
 } ngx_http_sandbox_bridge_main_conf_t;
 
 

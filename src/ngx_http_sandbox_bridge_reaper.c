@@ -5,8 +5,11 @@
 
 
 #include "ngx_http_sandbox_bridge_reaper.h"
+#include "ngx_http_sandbox_bridge_adopt.h"
 #include "ngx_http_sandbox_bridge_background.h"
 #include "ngx_http_sandbox_bridge_docker.h"
+#include "ngx_http_sandbox_bridge_kill.h"
+#include "ngx_http_sandbox_bridge_orphan.h"
 #include "ngx_http_sandbox_bridge_store.h"
 #include "ngx_http_sandbox_bridge_util.h"
 #include "ngx_http_sandbox_bridge_hosts.h"
@@ -15,16 +18,20 @@
 /*
  * The reaper (README "Reaper"): per Docker host, one pass at a time in
  * the whole deployment (a Redis lock per host). A pass lists the host's
- * containers; a container without a lease record is removed; a ready
- * lease placed on that host whose container two consecutive complete
- * listings did not show is forgotten. A failed, cut or unparsable
- * listing forgets nothing.
+ * containers; a container without a lease record in two consecutive
+ * passes is removed; a ready lease placed on that host whose container
+ * two consecutive complete listings did not show is forgotten. A failed,
+ * cut or unparsable listing forgets nothing. When the host's deployment
+ * marker is gone from Redis (Redis lost its data), nothing is removed:
+ * the containers' records are rebuilt from their labels instead. Last,
+ * the commands of dead workers are killed (exec records, orphan.c).
  */
 
 /* work per pass is bounded; the next pass continues */
 #define NGX_HTTP_SANDBOX_BRIDGE_REAP_MAX     64
 #define NGX_HTTP_SANDBOX_BRIDGE_SCAN_MAX     32
 #define NGX_HTTP_SANDBOX_BRIDGE_LISTING_MAX  (16 * 1024 * 1024)
+#define NGX_HTTP_SANDBOX_BRIDGE_EXECS_MAX    256
 
 
 typedef enum {
@@ -32,25 +39,45 @@ typedef enum {
     NGX_HTTP_SANDBOX_BRIDGE_REAP_LOCKED,
     NGX_HTTP_SANDBOX_BRIDGE_REAP_LISTED,
     NGX_HTTP_SANDBOX_BRIDGE_REAP_COUNTED,
+    NGX_HTTP_SANDBOX_BRIDGE_REAP_MARKED,
     NGX_HTTP_SANDBOX_BRIDGE_REAP_CHECKED,
     NGX_HTTP_SANDBOX_BRIDGE_REAP_REMOVED,
     NGX_HTTP_SANDBOX_BRIDGE_REAP_SCANNED,
-    NGX_HTTP_SANDBOX_BRIDGE_REAP_FORGOT
+    NGX_HTTP_SANDBOX_BRIDGE_REAP_FORGOT,
+    NGX_HTTP_SANDBOX_BRIDGE_REAP_MARKER_SET,
+    NGX_HTTP_SANDBOX_BRIDGE_REAP_EXECS_LISTED,
+    NGX_HTTP_SANDBOX_BRIDGE_REAP_NODE_CHECKED
 } ngx_http_sandbox_bridge_reap_state_e;
 
 
 typedef struct {
     ngx_str_t                             id;
     ngx_str_t                             name;
+    json_t                               *labels;   /* in rp->list */
 } ngx_http_sandbox_bridge_reap_item_t;
+
+
+/* a running exec's record */
+typedef struct {
+    ngx_str_t                             container;
+    ngx_str_t                             marker;
+    ngx_str_t                             value;
+} ngx_http_sandbox_bridge_reap_exec_t;
 
 
 typedef struct {
     ngx_http_sandbox_bridge_op_t          op;
     ngx_http_sandbox_bridge_main_conf_t  *mcf;
+    ngx_http_sandbox_bridge_loc_conf_t   *lcf;
     /* the host's name (locks, records, logs) and its Docker location */
     ngx_str_t                             host;
     ngx_str_t                             location;
+    json_t                               *list;
+    ngx_uint_t                            adopting;
+    ngx_uint_t                            adopted;
+    ngx_array_t                           execs;
+    ngx_uint_t                            exec_next;
+    ngx_uint_t                            exec_cur;
     ngx_http_sandbox_bridge_call_t        call;
     ngx_array_t                           containers;
     ngx_uint_t                            next;
@@ -98,6 +125,22 @@ static ngx_int_t ngx_http_sandbox_bridge_reap_scanned(
     ngx_http_sandbox_bridge_reap_t *rp);
 static ngx_int_t ngx_http_sandbox_bridge_reap_forget(
     ngx_http_sandbox_bridge_reap_t *rp);
+static ngx_int_t ngx_http_sandbox_bridge_reap_marker(
+    ngx_http_sandbox_bridge_reap_t *rp, ngx_uint_t set);
+static ngx_int_t ngx_http_sandbox_bridge_reap_marked(
+    ngx_http_sandbox_bridge_reap_t *rp);
+static ngx_int_t ngx_http_sandbox_bridge_reap_judge(
+    ngx_http_sandbox_bridge_reap_t *rp,
+    ngx_http_sandbox_bridge_reap_item_t *item);
+static ngx_int_t ngx_http_sandbox_bridge_reap_execs(
+    ngx_http_sandbox_bridge_reap_t *rp);
+static ngx_int_t ngx_http_sandbox_bridge_reap_execs_listed(
+    ngx_http_sandbox_bridge_reap_t *rp);
+static ngx_int_t ngx_http_sandbox_bridge_reap_owners(
+    ngx_http_sandbox_bridge_reap_t *rp);
+static void ngx_http_sandbox_bridge_reap_kill(
+    ngx_http_sandbox_bridge_reap_t *rp,
+    ngx_http_sandbox_bridge_reap_exec_t *e, const char *why);
 static void ngx_http_sandbox_bridge_reaper_cleanup(void *data);
 
 
@@ -170,6 +213,7 @@ ngx_http_sandbox_bridge_reaper_handler(ngx_event_t *ev)
     ngx_http_sandbox_bridge_loc_conf_t  **bridges;
 
     ngx_http_sandbox_bridge_reaper_arm(mcf);
+    ngx_http_sandbox_bridge_orphan_heartbeat(mcf);
 
     if (ngx_http_sandbox_bridge_reaper_running) {
         return;
@@ -254,6 +298,9 @@ ngx_http_sandbox_bridge_reaper_start(ngx_http_sandbox_bridge_main_conf_t *mcf,
                           sizeof(ngx_http_sandbox_bridge_reap_item_t))
            != NGX_OK
         || ngx_array_init(&rp->stale, pool, 16, sizeof(ngx_str_t))
+           != NGX_OK
+        || ngx_array_init(&rp->execs, pool, 16,
+                          sizeof(ngx_http_sandbox_bridge_reap_exec_t))
            != NGX_OK)
     {
         ngx_http_sandbox_bridge_job_cancel(&rp->op);
@@ -262,9 +309,10 @@ ngx_http_sandbox_bridge_reaper_start(ngx_http_sandbox_bridge_main_conf_t *mcf,
 
     /* however the pass ends, the next one may start */
     cln->handler = ngx_http_sandbox_bridge_reaper_cleanup;
-    cln->data = NULL;
+    cln->data = rp;
 
     rp->mcf = mcf;
+    rp->lcf = lcf;
     rp->host = host->name;
     rp->location = host->location;
     ngx_http_sandbox_bridge_reaper_running++;
@@ -276,6 +324,11 @@ ngx_http_sandbox_bridge_reaper_start(ngx_http_sandbox_bridge_main_conf_t *mcf,
 static void
 ngx_http_sandbox_bridge_reaper_cleanup(void *data)
 {
+    ngx_http_sandbox_bridge_reap_t  *rp = data;
+
+    json_decref(rp->list);
+    rp->list = NULL;
+
     ngx_http_sandbox_bridge_reaper_running--;
 }
 
@@ -335,7 +388,10 @@ ngx_http_sandbox_bridge_reap_step(ngx_http_sandbox_bridge_reap_t *rp)
                                               reply->len) - rp->pass)
                        : (size_t) (ngx_cpymem(rp->pass, "0", 1) - rp->pass);
 
-        return ngx_http_sandbox_bridge_reap_check(rp);
+        return ngx_http_sandbox_bridge_reap_marker(rp, 0);
+
+    case NGX_HTTP_SANDBOX_BRIDGE_REAP_MARKED:
+        return ngx_http_sandbox_bridge_reap_marked(rp);
 
     case NGX_HTTP_SANDBOX_BRIDGE_REAP_CHECKED:
         if (reply == NULL || reply->type != REDIS_REPLY_INTEGER) {
@@ -343,6 +399,23 @@ ngx_http_sandbox_bridge_reap_step(ngx_http_sandbox_bridge_reap_t *rp)
         }
 
         return ngx_http_sandbox_bridge_reap_check(rp);
+
+    case NGX_HTTP_SANDBOX_BRIDGE_REAP_MARKER_SET:
+        return ngx_http_sandbox_bridge_reap_execs(rp);
+
+    case NGX_HTTP_SANDBOX_BRIDGE_REAP_EXECS_LISTED:
+        return ngx_http_sandbox_bridge_reap_execs_listed(rp);
+
+    case NGX_HTTP_SANDBOX_BRIDGE_REAP_NODE_CHECKED:
+        if (reply && reply->type == REDIS_REPLY_INTEGER
+            && reply->integer == 0)
+        {
+            ngx_http_sandbox_bridge_reap_kill(rp,
+                    (ngx_http_sandbox_bridge_reap_exec_t *) rp->execs.elts
+                    + rp->exec_cur - 1, "its node has no heartbeat");
+        }
+
+        return ngx_http_sandbox_bridge_reap_owners(rp);
 
     case NGX_HTTP_SANDBOX_BRIDGE_REAP_REMOVED:
         if (rp->call.status == NGX_HTTP_NO_CONTENT
@@ -502,6 +575,8 @@ ngx_http_sandbox_bridge_reap_listed(ngx_http_sandbox_bridge_reap_t *rp)
         return NGX_DONE;
     }
 
+    rp->list = list;
+
     json_array_foreach(list, i, c) {
         id = json_object_get(json_object_get(c, "Labels"),
                              "paperclip.bridge.lease");
@@ -513,9 +588,10 @@ ngx_http_sandbox_bridge_reap_listed(ngx_http_sandbox_bridge_reap_t *rp)
 
         item = ngx_array_push(&rp->containers);
         if (item == NULL) {
-            json_decref(list);
             return NGX_ERROR;
         }
+
+        item->labels = json_object_get(c, "Labels");
 
         s.data = (u_char *) json_string_value(id);
         s.len = json_string_length(id);
@@ -536,12 +612,9 @@ ngx_http_sandbox_bridge_reap_listed(ngx_http_sandbox_bridge_reap_t *rp)
         item->name.len = s.len;
 
         if (item->id.data == NULL || item->name.data == NULL) {
-            json_decref(list);
             return NGX_ERROR;
         }
     }
-
-    json_decref(list);
 
     /*
      * A complete listing: its time becomes the host's last pass, and the
@@ -570,17 +643,40 @@ ngx_http_sandbox_bridge_reap_listed(ngx_http_sandbox_bridge_reap_t *rp)
 }
 
 
-/* a container whose lease record is gone (expired, deleted) is removed */
+/*
+ * A container whose lease record is gone (expired, deleted) in two
+ * passes is removed; with the marker gone its record is rebuilt instead.
+ */
 
 static ngx_int_t
 ngx_http_sandbox_bridge_reap_check(ngx_http_sandbox_bridge_reap_t *rp)
 {
-    ngx_str_t                             key;
-    ngx_http_sandbox_bridge_args_t        args;
     ngx_http_sandbox_bridge_reap_item_t  *item;
 
     if (rp->op.state == NGX_HTTP_SANDBOX_BRIDGE_REAP_CHECKED
-        && rp->op.reply->integer == 0)
+        && rp->adopting && rp->op.reply->integer == 1)
+    {
+        item = (ngx_http_sandbox_bridge_reap_item_t *) rp->containers.elts
+               + rp->next - 1;
+
+        if (rp->adopted++ == 0) {
+            ngx_log_error(NGX_LOG_ALERT, rp->op.request->connection->log, 0,
+                          "sandbox bridge: the deployment marker of \"%V\" "
+                          "is gone from Redis and lease records are missing "
+                          "(Redis lost its data?): no container is removed, "
+                          "the records are rebuilt from the containers' "
+                          "labels", &rp->host);
+        }
+
+        ngx_log_error(NGX_LOG_NOTICE, rp->op.request->connection->log, 0,
+                      "sandbox bridge: adopted container \"%V\" of lease "
+                      "\"%V\" back", &item->name, &item->id);
+
+        ngx_http_sandbox_bridge_log_lease(rp->op.request, "adopted",
+                                          &item->id, &rp->host);
+
+    } else if (rp->op.state == NGX_HTTP_SANDBOX_BRIDGE_REAP_CHECKED
+               && !rp->adopting && rp->op.reply->integer == 1)
     {
         item = (ngx_http_sandbox_bridge_reap_item_t *) rp->containers.elts
                + rp->next - 1;
@@ -603,28 +699,18 @@ ngx_http_sandbox_bridge_reap_check(ngx_http_sandbox_bridge_reap_t *rp)
     if (rp->next >= rp->containers.nelts
         || rp->removed >= NGX_HTTP_SANDBOX_BRIDGE_REAP_MAX)
     {
+        if (rp->adopting) {
+            /* every record is back: the marker may be set again */
+            return ngx_http_sandbox_bridge_reap_marker(rp, 1);
+        }
+
         return ngx_http_sandbox_bridge_reap_scan(rp);
     }
 
     item = (ngx_http_sandbox_bridge_reap_item_t *) rp->containers.elts
            + rp->next++;
 
-    if (ngx_http_sandbox_bridge_lease_key(rp->op.request->pool, rp->mcf,
-                                          &item->id, &key)
-        != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
-
-    args.argc = 0;
-    args.overflow = 0;
-
-    ngx_http_sandbox_bridge_arg_lit(&args, "EXISTS");
-    ngx_http_sandbox_bridge_arg_str(&args, &key);
-
-    return ngx_http_sandbox_bridge_redis_step(&rp->op, -1,
-                                        NGX_HTTP_SANDBOX_BRIDGE_REAP_CHECKED,
-                                        0, &args);
+    return ngx_http_sandbox_bridge_reap_judge(rp, item);
 }
 
 
@@ -756,7 +842,7 @@ ngx_http_sandbox_bridge_reap_forget(ngx_http_sandbox_bridge_reap_t *rp)
     ngx_http_sandbox_bridge_args_t   args;
 
     if (rp->forgotten >= rp->stale.nelts) {
-        return NGX_DONE;
+        return ngx_http_sandbox_bridge_reap_execs(rp);
     }
 
     stale = (ngx_str_t *) rp->stale.elts + rp->forgotten++;
@@ -773,4 +859,290 @@ ngx_http_sandbox_bridge_reap_forget(ngx_http_sandbox_bridge_reap_t *rp)
                                         NGX_HTTP_SANDBOX_BRIDGE_SCRIPT_FORGET,
                                         NGX_HTTP_SANDBOX_BRIDGE_REAP_FORGOT,
                                         1, &args);
+}
+
+
+/*
+ * The host's deployment marker, "<prefix>deployment:{<host>}": set by the
+ * first pass, it vanishes only when Redis lost its data (or after a week
+ * without a pass). Without it no record's absence means anything, so
+ * nothing is removed.
+ */
+
+static ngx_int_t
+ngx_http_sandbox_bridge_reap_marker(ngx_http_sandbox_bridge_reap_t *rp,
+    ngx_uint_t set)
+{
+    ngx_str_t                       key;
+    ngx_http_sandbox_bridge_args_t  args;
+
+    if (ngx_http_sandbox_bridge_orphan_key(rp->op.request->pool, rp->mcf,
+                                           "deployment", &rp->host, &key)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    args.argc = 0;
+    args.overflow = 0;
+
+    /* like the pass key, it lasts a week after the last pass */
+    if (!set) {
+        ngx_http_sandbox_bridge_arg_lit(&args, "GETEX");
+        ngx_http_sandbox_bridge_arg_str(&args, &key);
+        ngx_http_sandbox_bridge_arg_lit(&args, "PX");
+        ngx_http_sandbox_bridge_arg_lit(&args, "604800000");
+
+        return ngx_http_sandbox_bridge_redis_step(&rp->op, -1,
+                                        NGX_HTTP_SANDBOX_BRIDGE_REAP_MARKED,
+                                        0, &args);
+    }
+
+    ngx_http_sandbox_bridge_arg_lit(&args, "SET");
+    ngx_http_sandbox_bridge_arg_str(&args, &key);
+    ngx_http_sandbox_bridge_arg(&args, rp->listed_at, rp->listed_len);
+    ngx_http_sandbox_bridge_arg_lit(&args, "NX");
+    ngx_http_sandbox_bridge_arg_lit(&args, "PX");
+    ngx_http_sandbox_bridge_arg_lit(&args, "604800000");
+
+    return ngx_http_sandbox_bridge_redis_step(&rp->op, -1,
+                                    NGX_HTTP_SANDBOX_BRIDGE_REAP_MARKER_SET,
+                                    0, &args);
+}
+
+
+static ngx_int_t
+ngx_http_sandbox_bridge_reap_marked(ngx_http_sandbox_bridge_reap_t *rp)
+{
+    redisReply  *reply;
+
+    reply = rp->op.reply;
+
+    if (reply == NULL
+        || (reply->type != REDIS_REPLY_NIL
+            && reply->type != REDIS_REPLY_STRING))
+    {
+        return NGX_DONE;
+    }
+
+    /* set by no pass yet, or lost: the first adoption tells */
+    rp->adopting = (reply->type == REDIS_REPLY_NIL);
+
+    return ngx_http_sandbox_bridge_reap_check(rp);
+}
+
+
+/* ADOPT rebuilds a missing record; ORPHAN says whether to remove */
+
+static ngx_int_t
+ngx_http_sandbox_bridge_reap_judge(ngx_http_sandbox_bridge_reap_t *rp,
+    ngx_http_sandbox_bridge_reap_item_t *item)
+{
+    ngx_str_t                       key, mark;
+    ngx_http_sandbox_bridge_args_t  args;
+    u_char                          now[NGX_INT64_LEN];
+    u_char                          ttl[NGX_INT64_LEN];
+
+    if (ngx_http_sandbox_bridge_lease_key(rp->op.request->pool, rp->mcf,
+                                          &item->id, &key)
+        != NGX_OK
+        || ngx_http_sandbox_bridge_orphan_key(rp->op.request->pool, rp->mcf,
+                                              "orphan", &item->id, &mark)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    args.argc = 0;
+    args.overflow = 0;
+
+    ngx_http_sandbox_bridge_arg_str(&args, &key);
+
+    if (rp->adopting) {
+        ngx_http_sandbox_bridge_arg(&args, now,
+                                    ngx_http_sandbox_bridge_now_ms(now)
+                                    - now);
+        ngx_http_sandbox_bridge_arg_str(&args, &item->name);
+        ngx_http_sandbox_bridge_arg_str(&args, &rp->host);
+        ngx_http_sandbox_bridge_adopt_fields(&args, item->labels);
+
+        return ngx_http_sandbox_bridge_redis_step(&rp->op,
+                                        NGX_HTTP_SANDBOX_BRIDGE_SCRIPT_ADOPT,
+                                        NGX_HTTP_SANDBOX_BRIDGE_REAP_CHECKED,
+                                        1, &args);
+    }
+
+    /* this pass is named by its listing time */
+    ngx_http_sandbox_bridge_arg_str(&args, &mark);
+    ngx_http_sandbox_bridge_arg(&args, rp->listed_at, rp->listed_len);
+    ngx_http_sandbox_bridge_arg(&args, ttl,
+                                ngx_sprintf(ttl, "%M",
+                                            4 * rp->mcf->reaper_interval)
+                                - ttl);
+
+    return ngx_http_sandbox_bridge_redis_step(&rp->op,
+                                        NGX_HTTP_SANDBOX_BRIDGE_SCRIPT_ORPHAN,
+                                        NGX_HTTP_SANDBOX_BRIDGE_REAP_CHECKED,
+                                        2, &args);
+}
+
+
+/* the exec records of every listed container */
+
+static ngx_int_t
+ngx_http_sandbox_bridge_reap_execs(ngx_http_sandbox_bridge_reap_t *rp)
+{
+    ngx_str_t                             key;
+    ngx_http_sandbox_bridge_args_t        args;
+    ngx_http_sandbox_bridge_reap_item_t  *item;
+
+    if (rp->exec_next >= rp->containers.nelts
+        || rp->execs.nelts >= NGX_HTTP_SANDBOX_BRIDGE_EXECS_MAX)
+    {
+        return ngx_http_sandbox_bridge_reap_owners(rp);
+    }
+
+    item = (ngx_http_sandbox_bridge_reap_item_t *) rp->containers.elts
+           + rp->exec_next++;
+
+    if (ngx_http_sandbox_bridge_orphan_key(rp->op.request->pool, rp->mcf,
+                                           "exec", &item->name, &key)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    args.argc = 0;
+    args.overflow = 0;
+
+    ngx_http_sandbox_bridge_arg_lit(&args, "HGETALL");
+    ngx_http_sandbox_bridge_arg_str(&args, &key);
+
+    return ngx_http_sandbox_bridge_redis_step(&rp->op, -1,
+                                    NGX_HTTP_SANDBOX_BRIDGE_REAP_EXECS_LISTED,
+                                    0, &args);
+}
+
+
+static ngx_int_t
+ngx_http_sandbox_bridge_reap_execs_listed(ngx_http_sandbox_bridge_reap_t *rp)
+{
+    size_t                                i;
+    ngx_str_t                             s;
+    redisReply                           *reply, *k, *v;
+    ngx_http_sandbox_bridge_reap_exec_t  *e;
+    ngx_http_sandbox_bridge_reap_item_t  *item;
+
+    reply = rp->op.reply;
+
+    if (reply == NULL || reply->type != REDIS_REPLY_ARRAY) {
+        return NGX_DONE;
+    }
+
+    item = (ngx_http_sandbox_bridge_reap_item_t *) rp->containers.elts
+           + rp->exec_next - 1;
+
+    for (i = 0; i + 1 < reply->elements; i += 2) {
+        k = reply->element[i];
+        v = reply->element[i + 1];
+
+        if (k->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING
+            || k->len != NGX_HTTP_SANDBOX_BRIDGE_MARKER_LEN
+            || rp->execs.nelts >= NGX_HTTP_SANDBOX_BRIDGE_EXECS_MAX)
+        {
+            continue;
+        }
+
+        e = ngx_array_push(&rp->execs);
+        if (e == NULL) {
+            return NGX_ERROR;
+        }
+
+        e->container = item->name;
+
+        s.data = (u_char *) k->str;
+        s.len = k->len;
+        e->marker.data = ngx_pstrdup(rp->op.request->pool, &s);
+        e->marker.len = s.len;
+
+        s.data = (u_char *) v->str;
+        s.len = v->len;
+        e->value.data = ngx_pstrdup(rp->op.request->pool, &s);
+        e->value.len = s.len;
+
+        if (e->marker.data == NULL || e->value.data == NULL) {
+            return NGX_ERROR;
+        }
+    }
+
+    return ngx_http_sandbox_bridge_reap_execs(rp);
+}
+
+
+/* a record whose worker is gone: its command is killed */
+
+static ngx_int_t
+ngx_http_sandbox_bridge_reap_owners(ngx_http_sandbox_bridge_reap_t *rp)
+{
+    ngx_int_t                             rc;
+    ngx_str_t                             node, key;
+    ngx_http_sandbox_bridge_args_t        args;
+    ngx_http_sandbox_bridge_reap_exec_t  *e;
+
+    while (rp->exec_cur < rp->execs.nelts) {
+        e = (ngx_http_sandbox_bridge_reap_exec_t *) rp->execs.elts
+            + rp->exec_cur++;
+
+        rc = ngx_http_sandbox_bridge_orphan_owner(rp->mcf, &e->value, &node);
+
+        if (rc == NGX_DONE) {
+            ngx_http_sandbox_bridge_reap_kill(rp, e,
+                                              "its worker is gone or it is "
+                                              "overdue");
+            continue;
+        }
+
+        if (rc != NGX_AGAIN) {
+            continue;
+        }
+
+        if (ngx_http_sandbox_bridge_orphan_key(rp->op.request->pool, rp->mcf,
+                                               "node", &node, &key)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        args.argc = 0;
+        args.overflow = 0;
+
+        ngx_http_sandbox_bridge_arg_lit(&args, "EXISTS");
+        ngx_http_sandbox_bridge_arg_str(&args, &key);
+
+        return ngx_http_sandbox_bridge_redis_step(&rp->op, -1,
+                                    NGX_HTTP_SANDBOX_BRIDGE_REAP_NODE_CHECKED,
+                                    0, &args);
+    }
+
+    return NGX_DONE;
+}
+
+
+static void
+ngx_http_sandbox_bridge_reap_kill(ngx_http_sandbox_bridge_reap_t *rp,
+    ngx_http_sandbox_bridge_reap_exec_t *e, const char *why)
+{
+    ngx_log_error(NGX_LOG_NOTICE, rp->op.request->connection->log, 0,
+                  "sandbox bridge: killing a command in \"%V\": %s",
+                  &e->container, why);
+
+    if (ngx_http_sandbox_bridge_kill(rp->lcf, &rp->location, &e->container,
+                                     e->marker.data, NULL)
+        != NGX_OK)
+    {
+        return;
+    }
+
+    ngx_http_sandbox_bridge_orphan_del(rp->op.request, &e->container,
+                                       e->marker.data);
 }

@@ -27,6 +27,8 @@ ngx_http_sandbox_bridge_script_t  ngx_http_sandbox_bridge_scripts[] = {
     { ngx_string("forget"), ngx_string(ngx_http_sandbox_bridge_lua_forget) },
     { ngx_string("count"), ngx_string(ngx_http_sandbox_bridge_lua_count) },
     { ngx_string("hosts"), ngx_string(ngx_http_sandbox_bridge_lua_hosts) },
+    { ngx_string("adopt"), ngx_string(ngx_http_sandbox_bridge_lua_adopt) },
+    { ngx_string("orphan"), ngx_string(ngx_http_sandbox_bridge_lua_orphan) },
 };
 
 
@@ -253,9 +255,15 @@ ngx_http_sandbox_bridge_store_begin(ngx_http_sandbox_bridge_op_t *op,
 
     ngx_http_sandbox_bridge_store_head(&args, &s->key, now);
 
-    /* the record outlives the setup; COMMIT sets the lease's own TTL */
+    /*
+     * a "creating" record lives as long as the acquire may (its three
+     * utility commands and Docker's create and start); an acquire cut
+     * short leaves nothing for longer, and the reaper then removes its
+     * container. COMMIT sets the lease's own TTL.
+     */
     ngx_http_sandbox_bridge_arg(&args, ttl, ngx_sprintf(ttl, "%M",
-                                s->timeout * 4 + 600000) - ttl);
+                                NGX_HTTP_SANDBOX_BRIDGE_CREATING_TTL(s))
+                                - ttl);
 
     ngx_http_sandbox_bridge_arg_str(&args, &ctx->cred_id);
     ngx_http_sandbox_bridge_arg(&args, ctx->cred_admin ? "1" : "0", 1);

@@ -19,7 +19,13 @@
 #define NGX_HTTP_SANDBOX_BRIDGE_SCRIPT_FORGET   4
 #define NGX_HTTP_SANDBOX_BRIDGE_SCRIPT_COUNT    5
 #define NGX_HTTP_SANDBOX_BRIDGE_SCRIPT_HOSTS    6
-#define NGX_HTTP_SANDBOX_BRIDGE_NSCRIPTS        7
+#define NGX_HTTP_SANDBOX_BRIDGE_SCRIPT_ADOPT    7
+#define NGX_HTTP_SANDBOX_BRIDGE_SCRIPT_ORPHAN   8
+#define NGX_HTTP_SANDBOX_BRIDGE_NSCRIPTS        9
+
+
+/* a "creating" record's TTL (ms): the acquire's own deadline */
+#define NGX_HTTP_SANDBOX_BRIDGE_CREATING_TTL(s)  (3 * (s)->timeout + 10000)
 
 
 /* what a lease record in Redis says */

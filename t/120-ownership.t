@@ -431,7 +431,7 @@ die "lease keys left behind: @leases\n" if @leases;
 my @nonces = ::redis_keys($port, 't120:nonce:*');
 die "no nonce was remembered under t120:nonce:*\n" unless @nonces;
 ::redis_cli($port, 'DEL', $_) for @nonces;
-my @left = grep { $_ ne 't120:reaper:lock' } ::redis_keys($port, 't120:*');
+my @left = grep { !/^t120:(?:reaper:|deployment:|node:)/ } ::redis_keys($port, 't120:*');
 die "keys left behind: @left\n" if @left;
 [ ::containers() ]
 }
