@@ -27,6 +27,8 @@ ngx_http_sandbox_bridge_script_t  ngx_http_sandbox_bridge_scripts[] = {
     { ngx_string("forget"), ngx_string(ngx_http_sandbox_bridge_lua_forget) },
     { ngx_string("count"), ngx_string(ngx_http_sandbox_bridge_lua_count) },
     { ngx_string("hosts"), ngx_string(ngx_http_sandbox_bridge_lua_hosts) },
+    { ngx_string("leases"), ngx_string(ngx_http_sandbox_bridge_lua_leases) },
+    { ngx_string("execs"), ngx_string(ngx_http_sandbox_bridge_lua_execs) },
 };
 
 
