@@ -874,8 +874,9 @@ ngx_http_sandbox_bridge_exec_cleanup(void *data)
 {
     ngx_http_sandbox_bridge_exec_op_t  *op = data;
 
+    /* the request ends before its exec did: the client went away */
     if (!op->logged) {
-        ngx_http_sandbox_bridge_exec_log(op, "error");
+        ngx_http_sandbox_bridge_exec_log(op, "disconnect");
     }
 
     if (op->sse_started) {
