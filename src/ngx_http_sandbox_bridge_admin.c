@@ -30,6 +30,14 @@ typedef struct {
 } ngx_http_sandbox_bridge_admin_op_t;
 
 
+/* how a record's field is shown */
+typedef enum {
+    NGX_HTTP_SANDBOX_BRIDGE_ADMIN_TEXT = 0,
+    NGX_HTTP_SANDBOX_BRIDGE_ADMIN_FLAG,
+    NGX_HTTP_SANDBOX_BRIDGE_ADMIN_TIME
+} ngx_http_sandbox_bridge_admin_type_e;
+
+
 size_t  ngx_http_sandbox_bridge_admin_size =
     sizeof(ngx_http_sandbox_bridge_admin_op_t);
 
@@ -318,22 +326,22 @@ ngx_http_sandbox_bridge_admin_view(redisReply *v, int64_t now)
     redisReply  *h, *k, *f;
 
     static const struct {
-        const char  *field;
-        const char  *name;
-        ngx_uint_t   type;
+        const char                            *field;
+        const char                            *name;
+        ngx_http_sandbox_bridge_admin_type_e   type;
     } map[] = {
-        { "id", "id", 0 },
-        { "state", "state", 0 },
-        { "kind", "kind", 0 },
-        { "docker", "host", 0 },
-        { "cred", "credential", 0 },
-        { "container", "container", 0 },
-        { "created", "createdAt", 2 },
-        { "last_used", "lastUsedAt", 2 },
-        { "reuse", "reusable", 1 },
-        { "keepalive", "keepAlive", 1 },
-        { "sleep_after", "sleepAfter", 0 },
-        { NULL, NULL, 0 }
+        { "id", "id", NGX_HTTP_SANDBOX_BRIDGE_ADMIN_TEXT },
+        { "state", "state", NGX_HTTP_SANDBOX_BRIDGE_ADMIN_TEXT },
+        { "kind", "kind", NGX_HTTP_SANDBOX_BRIDGE_ADMIN_TEXT },
+        { "docker", "host", NGX_HTTP_SANDBOX_BRIDGE_ADMIN_TEXT },
+        { "cred", "credential", NGX_HTTP_SANDBOX_BRIDGE_ADMIN_TEXT },
+        { "container", "container", NGX_HTTP_SANDBOX_BRIDGE_ADMIN_TEXT },
+        { "created", "createdAt", NGX_HTTP_SANDBOX_BRIDGE_ADMIN_TIME },
+        { "last_used", "lastUsedAt", NGX_HTTP_SANDBOX_BRIDGE_ADMIN_TIME },
+        { "reuse", "reusable", NGX_HTTP_SANDBOX_BRIDGE_ADMIN_FLAG },
+        { "keepalive", "keepAlive", NGX_HTTP_SANDBOX_BRIDGE_ADMIN_FLAG },
+        { "sleep_after", "sleepAfter", NGX_HTTP_SANDBOX_BRIDGE_ADMIN_TEXT },
+        { NULL, NULL, NGX_HTTP_SANDBOX_BRIDGE_ADMIN_TEXT }
     };
 
     if (v->type != REDIS_REPLY_ARRAY || v->elements != 3
@@ -377,16 +385,16 @@ ngx_http_sandbox_bridge_admin_view(redisReply *v, int64_t now)
 
         switch (map[n].type) {
 
-        case 1:
+        case NGX_HTTP_SANDBOX_BRIDGE_ADMIN_FLAG:
             val = json_boolean(f->len == 1 && f->str[0] == '1');
             break;
 
-        case 2:
+        case NGX_HTTP_SANDBOX_BRIDGE_ADMIN_TIME:
             val = ngx_http_sandbox_bridge_admin_time(
                       ngx_atoof((u_char *) f->str, f->len));
             break;
 
-        default:
+        default: /* NGX_HTTP_SANDBOX_BRIDGE_ADMIN_TEXT */
             val = json_stringn(f->str, f->len);
         }
 
