@@ -97,7 +97,8 @@ ngx_http_sandbox_bridge_admin_run(ngx_http_sandbox_bridge_admin_op_t *ao)
         rc = ao->one ? ngx_http_sandbox_bridge_admin_ask_one(ao, now)
                      : ngx_http_sandbox_bridge_admin_ask_page(ao, now);
 
-        if (rc == NGX_ERROR) {
+        /* NGX_DECLINED too: Redis is not connected */
+        if (rc != NGX_OK && rc != NGX_DONE) {
             ngx_http_sandbox_bridge_fail(&ao->op,
                                          NGX_HTTP_SANDBOX_BRIDGE_ERR_STORE);
         }
@@ -111,7 +112,7 @@ ngx_http_sandbox_bridge_admin_run(ngx_http_sandbox_bridge_admin_op_t *ao)
 }
 
 
-/* NGX_OK: asked; NGX_DONE: answered already; NGX_ERROR: store failed */
+/* NGX_OK: asked; NGX_DONE: answered already; else the store failed */
 
 static ngx_int_t
 ngx_http_sandbox_bridge_admin_ask_one(ngx_http_sandbox_bridge_admin_op_t *ao,

@@ -109,7 +109,8 @@ my $no_docker = SandboxBridge::Scenario::Nginx->new(
     docker_socket => "$Dir/no-docker.sock");
 my $no_redis = SandboxBridge::Scenario::Nginx->new(
     name => 't211-noredis', prefix => $Prefix,
-    redis => '127.0.0.1:' . free_port());
+    redis => '127.0.0.1:' . free_port(),
+    server_extra => "sandbox_auth_admin_token_file $Dir/admin-tokens;");
 
 sub cleanup {
     redis_cli($Redis, 'DEL', $_) for redis_keys($Redis, "$Prefix*");
@@ -190,6 +191,9 @@ record('no command', '/exec', $ng, POST => '/exec', { providerLeaseId => $A });
 record('page', '/leases', $ng, GET => '/leases?limit=100', undef, @AdminH);
 record('bad limit', '/leases', $ng, GET => '/leases?limit=0', undef, @AdminH);
 record('not an admin', '/leases', $ng, GET => '/leases');
+record('Redis down', '/leases', $no_redis, GET => '/leases', undef, @AdminH);
+record('Redis down', '/leases/{providerLeaseId}', $no_redis, GET => "/leases/$A",
+       undef, @AdminH);
 record('ok', '/leases/{providerLeaseId}', $ng, GET => "/leases/$A", undef, @AdminH);
 record('unknown', '/leases/{providerLeaseId}', $ng, GET => '/leases/pc-env-t211-none',
        undef, @AdminH);
