@@ -127,7 +127,8 @@ ok($exp >= $used + 590_000 && $exp <= $used + 610_000,
    "$B: expiresAt is lastUsedAt + sleepAfter") or diag "$v->{lastUsedAt} $v->{expiresAt}";
 ok(iso_ms($v->{createdAt}) >= $t0 - 1000, "$B: createdAt is now");
 
-# a running exec is counted, and uncounted when it ends
+# a running exec is counted, and uncounted when it ends: a JSON exec, and
+# a streaming one whose client goes away
 my $h = $ng->api_send(POST => '/exec', { providerLeaseId => $A,
                                          command => 'sleep', args => ['3'] });
 ok(wait_until(sub { (admin("/leases/$A")->{json}{activeExecs} // -1) == 1 }, 10),
@@ -136,6 +137,15 @@ my $done = $ng->finish($h);
 is($done->{status}, 200, 'the exec ended');
 ok(wait_until(sub { (admin("/leases/$A")->{json}{activeExecs} // -1) == 0 }, 10),
    'activeExecs: 0 once it ended');
+
+$h = $ng->api_send(POST => '/exec', { providerLeaseId => $A, command => 'sleep',
+                                      args => ['30'],
+                                      streamOutput => JSON::PP::true() });
+ok(wait_until(sub { (admin("/leases/$A")->{json}{activeExecs} // -1) == 1 }, 30),
+   'activeExecs: 1 while a streaming exec runs');
+close $h->{sock};
+ok(wait_until(sub { (admin("/leases/$A")->{json}{activeExecs} // -1) == 0 }, 30),
+   'activeExecs: 0 once its client went away');
 
 # ------------------------------------------------ unknown and bad ids
 
