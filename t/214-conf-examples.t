@@ -2,8 +2,9 @@
 # with util/render-conf and files this test makes (a self-signed
 # certificate from openssl, token and key files): `nginx -t` accepts each,
 # and each runs here: production.conf answers over TLS to a bearer token,
-# to a signed request (util/psb-sign) and to the admin token, and writes
-# README's access log line; signed-only.conf takes only signed requests
+# to a signed request (util/psb-sign) and to the admin token, serves
+# metrics to 127.0.0.1 but not to 127.0.0.2, and writes README's access
+# log line; signed-only.conf takes only signed requests
 # for its pinned Host.  Plain Test::More; stops every nginx it starts.
 use strict;
 use warnings;
@@ -113,7 +114,7 @@ sub render {
 # curl: (status, body)
 sub curl {
     my ($url, @h) = @_;
-    my $args = join ' ', map { "-H '$_'" } @h;
+    my $args = join ' ', map { /^--/ ? $_ : "-H '$_'" } @h;
     my $o = `curl -sS --max-time 20 --cacert $Dir/tls.crt $args -w '\n%{http_code}' '$url' 2>&1`;
     my ($body, $code) = $o =~ /\A(.*)\n(\d{3})\z/s;
     return ($code // 0, $body // $o);
@@ -146,6 +147,13 @@ is($code, 404, 'production.conf: no admin view for a plain token');
 ($code, $body) = curl("$Base/leases?limit=10", "Authorization: Bearer $Admin");
 is($code, 200, 'production.conf: the admin view for the admin token');
 like($body, qr/\A\{"leases":\[/, 'production.conf: a page of leases');
+
+($code, $body) = curl("https://localhost:$P/metrics");
+is($code, 200, 'production.conf: metrics for 127.0.0.1, without a credential');
+like($body, qr/^sandbox_bridge_requests_total\{route="health",status="200"\} 2$/m,
+     'production.conf: the metrics count the two health requests');
+($code) = curl("https://localhost:$P/metrics", '--interface 127.0.0.2');
+is($code, 403, 'production.conf: no metrics for an address outside the allowed networks');
 
 ($code) = curl("http://localhost:$P$Api/health");
 isnt($code, 200, 'production.conf: no plain HTTP');
