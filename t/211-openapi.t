@@ -107,6 +107,17 @@ my $ng = SandboxBridge::Scenario::Nginx->new(
 my $no_docker = SandboxBridge::Scenario::Nginx->new(
     name => 't211-nodocker', prefix => $Prefix,
     docker_socket => "$Dir/no-docker.sock");
+# one whose Docker host has a name: /health lists the hosts
+package T211::Named {
+    our @ISA = ('SandboxBridge::Scenario::Nginx');
+    sub conf_text {
+        my $t = shift->SUPER::conf_text(@_);
+        $t =~ s{sandbox_docker_location /_docker;}{sandbox_docker_location /_docker name=t211-host;};
+        return $t;
+    }
+}
+my $named = T211::Named->new(name => 't211-named', prefix => $Prefix,
+                             http_extra => 'sandbox_reaper_interval 1h;');
 my $no_redis = SandboxBridge::Scenario::Nginx->new(
     name => 't211-noredis', prefix => $Prefix,
     redis => '127.0.0.1:' . free_port(),
@@ -119,7 +130,7 @@ sub cleanup {
 }
 
 cleanup();
-$_->start for $ng, $no_docker, $no_redis;
+$_->start for $ng, $no_docker, $no_redis, $named;
 
 my @cases;
 
@@ -148,6 +159,9 @@ record('no credential', '/health', $ng, GET => '/health', undef, auth => 0);
 record('Docker down', '/health', $no_docker, GET => '/health');
 record('Redis down', '/health', $no_redis, GET => '/health');
 record('unknown route', '/health', $ng, GET => '/nope');
+$res = record('a named Docker host', '/health', $named, GET => '/health');
+like($res->{body}, qr/"hosts":\[\{"name":"t211-host","reachable":true,"leases":\d+\}\]/,
+     '/health of a named host lists it');
 
 record('ok', '/probe', $ng, POST => '/probe', {});
 record('not JSON', '/probe', $ng, POST => '/probe', '[1');
@@ -220,7 +234,7 @@ my $cases_file = "$Dir/cases.json";
 }
 python_checks('responses', $DocFile, $cases_file);
 
-for my $n ($ng, $no_docker, $no_redis) {
+for my $n ($ng, $no_docker, $no_redis, $named) {
     # ([crit] is nginx's own line for a Docker socket that is not there)
     unlike($n->error_log, qr/\[(?:alert|emerg)\]/, $n->servroot . ': no alert');
     $n->stop;
