@@ -101,7 +101,8 @@ my $Dir = File::Temp::tempdir('psb-t211-XXXXXX', TMPDIR => 1, CLEANUP => 1);
 my $ng = SandboxBridge::Scenario::Nginx->new(
     name => 't211', prefix => $Prefix,
     http_extra => 'sandbox_reaper_interval 1h;',
-    server_extra => "sandbox_auth_admin_token_file $Dir/admin-tokens;");
+    server_extra => "sandbox_auth_admin_token_file $Dir/admin-tokens;\n"
+                  . "        sandbox_max_body_size 64k;");
 
 # one nginx whose Docker is not there, one whose Redis is not there
 my $no_docker = SandboxBridge::Scenario::Nginx->new(
@@ -175,7 +176,7 @@ $res = record('not reusable', '/leases/acquire', $ng, POST => '/leases/acquire',
 my $B = $res->{json}{providerLeaseId} // 'none';
 record('missing ids', '/leases/acquire', $ng, POST => '/leases/acquire', {});
 record('too large', '/leases/acquire', $ng, POST => '/leases/acquire',
-       '{"environmentId":"' . ('x' x (5 * 1024 * 1024)) . '"}');
+       '{"environmentId":"' . ('x' x (100 * 1024)) . '"}');
 record('Docker down', '/leases/acquire', $no_docker, POST => '/leases/acquire',
        { environmentId => 't211-x', runId => 'r' });
 
