@@ -59,7 +59,8 @@ PROVE_FLAGS       ?=
 TEST_NGINX_BINARY ?= /usr/sbin/nginx
 NGINX_SRC_VERSION ?= 1.22.1-9+deb12u9
 
-MODULE_SRCS := $(wildcard $(CURDIR)/src/*.c $(CURDIR)/src/*.h $(CURDIR)/src/lua/*.lua)
+MODULE_SRCS := $(wildcard $(CURDIR)/src/*.c $(CURDIR)/src/*.h $(CURDIR)/src/lua/*.lua) \
+               $(CURDIR)/docs/openapi.json
 
 .PHONY: all build deps deps-asan deps-valgrind test test-faults test-asan test-valgrind test-runsc deps-runsc \
         test-podman deps-podman \

@@ -248,13 +248,23 @@ else
     mv "$LUA_H.new" "$LUA_H"
 fi
 
+# the same for the OpenAPI document openapi.c serves
+API_H=$OUT/gen/ngx_http_sandbox_bridge_openapi_json.h
+sh "$ROOT/util/json2h.sh" "$ROOT/docs/openapi.json" > "$API_H.new" \
+    || die "util/json2h.sh failed"
+if cmp -s "$API_H.new" "$API_H"; then
+    rm -f "$API_H.new"
+else
+    mv "$API_H.new" "$API_H"
+fi
+
 flags_now="$CC|$CORE_FLAGS|$MOD_FLAGS|$LINK_FLAGS|$LIBS"
 [ "$(cat "$OUT/.psb-flags" 2>/dev/null)" = "$flags_now" ] \
     || echo "$flags_now" > "$OUT/.psb-flags"
 
 # shellcheck disable=SC2012
 HDR_REF=$(ls -t "$OUT/.psb-flags" "$NGX/objs/ngx_auto_config.h" \
-              "$LUA_H" "$ROOT"/src/*.h "$FUZZ"/*.h | head -n 1)
+              "$LUA_H" "$API_H" "$ROOT"/src/*.h "$FUZZ"/*.h | head -n 1)
 
 # compile OUT SRC [EXTRA_DEP ...] -- FLAGS...
 compile() {

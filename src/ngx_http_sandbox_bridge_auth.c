@@ -10,6 +10,7 @@
 #include "ngx_http_sandbox_bridge_auth.h"
 #include "ngx_http_sandbox_bridge_request.h"
 #include "ngx_http_sandbox_bridge_hmac.h"
+#include "ngx_http_sandbox_bridge_openapi.h"
 #include "ngx_http_sandbox_bridge_util.h"
 
 
@@ -97,7 +98,9 @@ ngx_http_sandbox_bridge_auth_handler(ngx_http_request_t *r)
 
     lcf = ngx_http_get_module_loc_conf(r, ngx_http_sandbox_bridge_module);
 
-    if (lcf->auth == NGX_HTTP_SANDBOX_BRIDGE_AUTH_OFF) {
+    if (lcf->auth == NGX_HTTP_SANDBOX_BRIDGE_AUTH_OFF
+        || ngx_http_sandbox_bridge_openapi_public(r))
+    {
         return NGX_DECLINED;
     }
 

@@ -99,10 +99,20 @@ ngx_http_sandbox_bridge_delete(ngx_http_sandbox_bridge_op_t *op)
 static ngx_int_t
 ngx_http_sandbox_bridge_delete_id(ngx_http_sandbox_bridge_destroy_op_t *d)
 {
+    return ngx_http_sandbox_bridge_path_id(&d->op, &d->id);
+}
+
+
+/* the last path segment of a prefix route, percent-decoded */
+
+ngx_int_t
+ngx_http_sandbox_bridge_path_id(ngx_http_sandbox_bridge_op_t *op,
+    ngx_str_t *id)
+{
     u_char                         *seg, *dst, *src;
     ngx_http_sandbox_bridge_ctx_t  *ctx;
 
-    ctx = ngx_http_get_module_ctx(d->op.request,
+    ctx = ngx_http_get_module_ctx(op->request,
                                   ngx_http_sandbox_bridge_module);
 
     seg = ctx->route.data + ctx->route.len;
@@ -110,30 +120,28 @@ ngx_http_sandbox_bridge_delete_id(ngx_http_sandbox_bridge_destroy_op_t *d)
         seg--;
     }
 
-    d->id.len = ctx->route.data + ctx->route.len - seg;
-    d->id.data = ngx_pnalloc(d->op.request->pool, d->id.len + 1);
-    if (d->id.data == NULL) {
-        ngx_http_sandbox_bridge_fail(&d->op,
-                                     NGX_HTTP_SANDBOX_BRIDGE_ERR_NOMEM);
+    id->len = ctx->route.data + ctx->route.len - seg;
+    id->data = ngx_pnalloc(op->request->pool, id->len + 1);
+    if (id->data == NULL) {
+        ngx_http_sandbox_bridge_fail(op, NGX_HTTP_SANDBOX_BRIDGE_ERR_NOMEM);
         return NGX_ERROR;
     }
 
     src = seg;
-    dst = d->id.data;
+    dst = id->data;
 
-    ngx_unescape_uri(&dst, &src, d->id.len, 0);
+    ngx_unescape_uri(&dst, &src, id->len, 0);
 
-    if (src != seg + d->id.len) {
-        ngx_http_sandbox_bridge_fail(&d->op,
+    if (src != seg + id->len) {
+        ngx_http_sandbox_bridge_fail(op,
                                      NGX_HTTP_SANDBOX_BRIDGE_ERR_PATH_ESCAPE);
         return NGX_ERROR;
     }
 
-    d->id.len = dst - d->id.data;
+    id->len = dst - id->data;
 
-    if (d->id.len == 0) {
-        ngx_http_sandbox_bridge_fail(&d->op,
-                                     NGX_HTTP_SANDBOX_BRIDGE_ERR_PATH_ID);
+    if (id->len == 0) {
+        ngx_http_sandbox_bridge_fail(op, NGX_HTTP_SANDBOX_BRIDGE_ERR_PATH_ID);
         return NGX_ERROR;
     }
 

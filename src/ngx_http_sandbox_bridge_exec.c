@@ -5,6 +5,7 @@
 
 
 #include "ngx_http_sandbox_bridge_exec.h"
+#include "ngx_http_sandbox_bridge_admin.h"
 #include "ngx_http_sandbox_bridge_body.h"
 #include "ngx_http_sandbox_bridge_dexec.h"
 #include "ngx_http_sandbox_bridge_input.h"
@@ -41,6 +42,9 @@ typedef struct {
     ngx_msec_t                            timeout;
     const char                           *bad_key;
     ngx_http_sandbox_bridge_dexec_t      *ex;
+    u_char                                marker[
+                                      NGX_HTTP_SANDBOX_BRIDGE_EXEC_MARKER_LEN];
+    unsigned                              counted:1;
     unsigned                              stream:1;
     unsigned                              sse_started:1;
     unsigned                              logged:1;
@@ -456,6 +460,17 @@ ngx_http_sandbox_bridge_exec_touched(ngx_http_sandbox_bridge_exec_op_t *op)
     op->ex = ex;
 
     ex->location = host->location;
+
+    /* counted as running until it ends, or its deadline passes */
+    if (ngx_http_sandbox_bridge_random_hex(op->marker,
+                                       NGX_HTTP_SANDBOX_BRIDGE_EXEC_MARKER_LEN)
+        == NGX_OK)
+    {
+        op->counted = 1;
+        ngx_http_sandbox_bridge_admin_exec(r, &op->id, op->marker,
+                                           op->timeout + 60000);
+    }
+
     ex->container = lease.container;
     ex->script = op->script;
     ex->session = op->session;
@@ -813,6 +828,10 @@ ngx_http_sandbox_bridge_exec_log(ngx_http_sandbox_bridge_exec_op_t *op,
     ex = op->ex;
     ctx = ngx_http_get_module_ctx(r, ngx_http_sandbox_bridge_module);
 
+    if (op->counted) {
+        ngx_http_sandbox_bridge_admin_exec(r, &op->id, op->marker, 0);
+    }
+
     if (ctx == NULL) {
         return;
     }
@@ -855,8 +874,9 @@ ngx_http_sandbox_bridge_exec_cleanup(void *data)
 {
     ngx_http_sandbox_bridge_exec_op_t  *op = data;
 
+    /* the request ends before its exec did: the client went away */
     if (!op->logged) {
-        ngx_http_sandbox_bridge_exec_log(op, "error");
+        ngx_http_sandbox_bridge_exec_log(op, "disconnect");
     }
 
     if (op->sse_started) {

@@ -49,6 +49,9 @@ static ngx_str_t  ngx_http_sandbox_bridge_metrics_routes[] = {
     ngx_string("release"),
     ngx_string("delete"),
     ngx_string("exec"),
+    ngx_string("leases"),
+    ngx_string("lease"),
+    ngx_string("openapi"),
     ngx_string("other"),
     ngx_string("none")
 };
@@ -871,8 +874,8 @@ ngx_http_sandbox_bridge_metrics_lease(ngx_http_request_t *r,
 }
 
 
-/* end: "exit", "timeout" or "error"; an error of a gone client is a
- * disconnect; ms < 0: the command never ran */
+/* end: "exit", "timeout", "disconnect" or "error"; an error of a gone
+ * client is a disconnect too; ms < 0: the command never ran */
 
 void
 ngx_http_sandbox_bridge_metrics_exec(ngx_http_request_t *r, ngx_uint_t sse,
@@ -892,7 +895,7 @@ ngx_http_sandbox_bridge_metrics_exec(ngx_http_request_t *r, ngx_uint_t sse,
     } else if (ngx_strcmp(end, "timeout") == 0) {
         o = 1;
 
-    } else if (r->connection->error) {
+    } else if (ngx_strcmp(end, "disconnect") == 0 || r->connection->error) {
         o = 2;
 
     } else {

@@ -5,22 +5,28 @@
 
 
 #include "ngx_http_sandbox_bridge_router.h"
+#include "ngx_http_sandbox_bridge_admin.h"
 #include "ngx_http_sandbox_bridge_body.h"
 #include "ngx_http_sandbox_bridge_destroy.h"
 #include "ngx_http_sandbox_bridge_exec.h"
 #include "ngx_http_sandbox_bridge_health.h"
 #include "ngx_http_sandbox_bridge_input.h"
 #include "ngx_http_sandbox_bridge_lease.h"
+#include "ngx_http_sandbox_bridge_openapi.h"
 #include "ngx_http_sandbox_bridge_util.h"
 
 
-/* a route: its name ($sandbox_route), its flow, the size of its op */
+/*
+ * a route: its name ($sandbox_route), its flow, the size of its op; an
+ * admin route is not found for other credentials
+ */
 typedef struct {
     ngx_str_t                          name;
     ngx_uint_t                         method;
     ngx_str_t                          path;
     ngx_http_sandbox_bridge_run_pt     run;
     size_t                            *size;
+    ngx_uint_t                         admin;
 } ngx_http_sandbox_bridge_route_t;
 
 
@@ -39,29 +45,48 @@ static ngx_http_sandbox_bridge_route_t *ngx_http_sandbox_bridge_match(
 static ngx_http_sandbox_bridge_route_t  ngx_http_sandbox_bridge_routes[] = {
 
     { ngx_string("health"), NGX_HTTP_GET, ngx_string("/health"),
-      ngx_http_sandbox_bridge_health, &ngx_http_sandbox_bridge_health_size },
+      ngx_http_sandbox_bridge_health, &ngx_http_sandbox_bridge_health_size,
+      0 },
 
     { ngx_string("probe"), NGX_HTTP_POST, ngx_string("/probe"),
-      ngx_http_sandbox_bridge_probe, &ngx_http_sandbox_bridge_lease_size },
+      ngx_http_sandbox_bridge_probe, &ngx_http_sandbox_bridge_lease_size,
+      0 },
 
     { ngx_string("acquire"), NGX_HTTP_POST, ngx_string("/leases/acquire"),
-      ngx_http_sandbox_bridge_acquire, &ngx_http_sandbox_bridge_lease_size },
+      ngx_http_sandbox_bridge_acquire, &ngx_http_sandbox_bridge_lease_size,
+      0 },
 
     { ngx_string("resume"), NGX_HTTP_POST, ngx_string("/leases/resume"),
-      ngx_http_sandbox_bridge_resume, &ngx_http_sandbox_bridge_lease_size },
+      ngx_http_sandbox_bridge_resume, &ngx_http_sandbox_bridge_lease_size,
+      0 },
 
     { ngx_string("release"), NGX_HTTP_POST, ngx_string("/leases/release"),
       ngx_http_sandbox_bridge_release,
-      &ngx_http_sandbox_bridge_destroy_size },
+      &ngx_http_sandbox_bridge_destroy_size, 0 },
 
     /* a prefix route takes exactly one more segment */
     { ngx_string("delete"), NGX_HTTP_DELETE, ngx_string("/leases/"),
-      ngx_http_sandbox_bridge_delete, &ngx_http_sandbox_bridge_destroy_size },
+      ngx_http_sandbox_bridge_delete, &ngx_http_sandbox_bridge_destroy_size,
+      0 },
 
     { ngx_string("exec"), NGX_HTTP_POST, ngx_string("/exec"),
-      ngx_http_sandbox_bridge_exec, &ngx_http_sandbox_bridge_exec_size },
+      ngx_http_sandbox_bridge_exec, &ngx_http_sandbox_bridge_exec_size,
+      0 },
 
-    { ngx_null_string, 0, ngx_null_string, NULL, NULL }
+    /* extensions (README "Admin view of leases", "OpenAPI") */
+    { ngx_string("leases"), NGX_HTTP_GET, ngx_string("/leases"),
+      ngx_http_sandbox_bridge_admin_leases,
+      &ngx_http_sandbox_bridge_admin_size, 1 },
+
+    { ngx_string("lease"), NGX_HTTP_GET, ngx_string("/leases/"),
+      ngx_http_sandbox_bridge_admin_lease,
+      &ngx_http_sandbox_bridge_admin_size, 1 },
+
+    { ngx_string("openapi"), NGX_HTTP_GET, ngx_string("/openapi.json"),
+      ngx_http_sandbox_bridge_openapi, &ngx_http_sandbox_bridge_openapi_size,
+      0 },
+
+    { ngx_null_string, 0, ngx_null_string, NULL, NULL, 0 }
 };
 
 
@@ -119,7 +144,7 @@ ngx_http_sandbox_bridge_body_handler(ngx_http_request_t *r)
 
     rt = ngx_http_sandbox_bridge_match(r, ctx);
 
-    if (rt == NULL) {
+    if (rt == NULL || (rt->admin && !ctx->cred_admin)) {
         ngx_http_finalize_request(r,
                                 ngx_http_sandbox_bridge_not_found(r, ctx));
         return;

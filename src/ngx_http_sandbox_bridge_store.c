@@ -29,6 +29,8 @@ ngx_http_sandbox_bridge_script_t  ngx_http_sandbox_bridge_scripts[] = {
     { ngx_string("hosts"), ngx_string(ngx_http_sandbox_bridge_lua_hosts) },
     { ngx_string("adopt"), ngx_string(ngx_http_sandbox_bridge_lua_adopt) },
     { ngx_string("orphan"), ngx_string(ngx_http_sandbox_bridge_lua_orphan) },
+    { ngx_string("leases"), ngx_string(ngx_http_sandbox_bridge_lua_leases) },
+    { ngx_string("execs"), ngx_string(ngx_http_sandbox_bridge_lua_execs) },
 };
 
 

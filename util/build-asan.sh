@@ -101,7 +101,7 @@ CONF_ARGS=(
     --with-cc-opt="$CC_OPT" --with-ld-opt="$LD_OPT"
     --add-dynamic-module="$ROOT"
 )
-stamp_want=$( { printf '%s\n' "$VERSION" "${CONF_ARGS[@]}"; cat "$ROOT/config"; } | sha256sum | cut -d' ' -f1)
+stamp_want=$( { printf '%s\n' "$VERSION" "${CONF_ARGS[@]}"; cat "$ROOT/config" "$ROOT"/src/lua/*.lua "$ROOT/docs/openapi.json"; } | sha256sum | cut -d' ' -f1)
 stamp=$SRCDIR/objs/.psb-configure-stamp
 if [ ! -f "$SRCDIR/objs/Makefile" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$stamp_want" ]; then
     echo "build-asan.sh: configuring nginx $VERSION (ASan)"

@@ -43,8 +43,8 @@ trap 'rm -rf "$STAGE"' EXIT
 
 # --- staging tree ----------------------------------------------------------------
 mkdir -p "$STAGE/util"
-cp -a "$ROOT/config" "$ROOT/src" "$ROOT/README.md" "$ROOT/conf-examples" "$STAGE/"
-cp -a "$ROOT/util/psb-sign" "$ROOT/util/lua2h.sh" "$STAGE/util/"
+cp -a "$ROOT/config" "$ROOT/src" "$ROOT/docs" "$ROOT/README.md" "$ROOT/conf-examples" "$STAGE/"
+cp -a "$ROOT/util/psb-sign" "$ROOT/util/lua2h.sh" "$ROOT/util/json2h.sh" "$STAGE/util/"
 cp -a "$ROOT/util/debian" "$STAGE/debian"
 
 # changelog date: the last commit's (reproducible), else now

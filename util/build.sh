@@ -81,7 +81,7 @@ stamp_want=$(
         echo "cc_opt=$cc_opt"
         echo "ld_opt=$ld_opt"
         cat "$SRC_COPY/conf_flags"
-        cat "$ROOT/config" "$ROOT"/src/lua/*.lua
+        cat "$ROOT/config" "$ROOT"/src/lua/*.lua "$ROOT/docs/openapi.json"
     } | sha256sum | cut -d' ' -f1
 )
 stamp_file=$BUILDDIR/.configure-stamp

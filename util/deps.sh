@@ -16,13 +16,15 @@ PKGS_build=(
     zlib1g-dev build-essential dpkg-dev curl ca-certificates openssl perl
 )
 # Needed to run the test suite and `make run` (private redis + dockerd, the
-# busybox sandbox image, the Perl harness dependencies, bench tools).
+# busybox sandbox image, the Perl harness dependencies, bench tools, the
+# OpenAPI checks of t/211-openapi.t).
 PKGS_test=(
     redis-server redis-tools docker.io busybox-static procps tar
     libtest-base-perl libtest-longstring-perl libtext-diff-perl
     libipc-run-perl liburi-perl libwww-perl libhttp-message-perl
     liblist-moreutils-perl libnginx-mod-http-echo wrk apache2-utils
-    clang libclang-rt-14-dev python3-prometheus-client
+    clang libclang-rt-14-dev python3-prometheus-client python3
+    python3-jsonschema
 )
 # `make nginx-asan`: apt-get source needs dpkg-dev (+ xz-utils via dpkg-dev).
 PKGS_asan=( dpkg-dev xz-utils libpcre2-dev zlib1g-dev libssl-dev build-essential )
