@@ -20,13 +20,16 @@
  *     listing (a fixed one from the harness; for inputs whose size is 7
  *     mod 8 the listing fails), SET ... GET of the host's last pass (this
  *     listing's time in, the previous one's back), EXISTS per
- *     listed container (0 removes the container through Docker), SCAN
- *     with its cursor until "0" or 32 scans, then the FORGET script for
- *     each stale lease key. Checked: every command's arguments (key
+ *     1 from ORPHAN removes the container through Docker; SCAN with its
+ *     cursor until "0" or 32 scans, then the FORGET script for each stale
+ *     lease key; then HGETALL of each container's exec records and
+ *     EXISTS of an owner node's heartbeat (the kills and the records'
+ *     HDEL are this harness's stubs). Checked: every command's arguments (key
  *     formats, the worker id, the cursor Redis returned, MATCH with
  *     scan_pattern(), COUNT, the listing time, host and previous pass, "0"
  *     when Redis had none), a container
- *     is removed only after EXISTS said 0, the stale keys are exactly
+ *     is removed only after ORPHAN said 1 outside adoption, the stale
+ *     keys are exactly
  *     those a reference finds in the SCAN replies (at most 64, none of a
  *     listed container), a failed listing or lock forgets nothing,
  *     op->pending counts the outstanding step, and the pass ends (op->end)
@@ -83,9 +86,11 @@ static struct {
     ngx_uint_t                         scans;
     ngx_uint_t                         forgets;
 
-    /* what the last EXISTS / SCAN / pass SET answered */
-    ngx_int_t                          exists_zero;
-    ngx_str_t                          exists_id;
+    /* what the last ORPHAN / SCAN / pass SET answered */
+    ngx_int_t                          orphan_one;
+    ngx_uint_t                         judged;
+    ngx_uint_t                         adopting;
+    ngx_uint_t                         kills;
     u_char                            *cursor;
     size_t                             cursor_len;
     u_char                             pass[NGX_INT64_LEN];
@@ -120,11 +125,16 @@ static const char  *psb_names[PSB_NCONTAINERS] = {
 };
 
 
-#define PSB_LOCK    5
-#define PSB_INCR    4
-#define PSB_EXISTS  1
-#define PSB_SCAN    2
-#define PSB_FORGET  3
+#define PSB_ORPHAN   1
+#define PSB_SCAN     2
+#define PSB_FORGET   3
+#define PSB_INCR     4
+#define PSB_LOCK     5
+#define PSB_MARKER   6
+#define PSB_MARKSET  7
+#define PSB_HGETALL  8
+#define PSB_NODE     9
+#define PSB_ADOPT   10
 
 
 static void
@@ -148,11 +158,75 @@ ngx_http_sandbox_bridge_redis_command(
     ngx_http_sandbox_bridge_redis_pt handler, void *data, int argc,
     const char **argv, const size_t *argvlen)
 {
-    u_char                               buf[512], *e;
-    ngx_str_t                            key;
-    ngx_http_sandbox_bridge_reap_item_t  *item;
+    u_char  buf[512], *e;
+
+    if (r == NULL) {
+        /* best effort, no reply wanted: an exec record's removal */
+        e = ngx_snprintf(buf, sizeof(buf), "%Vexec:{", &mcf->redis_prefix);
+
+        psb_fuzz_assert(argc == 3 && argvlen[0] == 4
+                        && ngx_memcmp(argv[0], "HDEL", 4) == 0
+                        && argvlen[1] > (size_t) (e - buf)
+                        && ngx_memcmp(argv[1], buf, e - buf) == 0
+                        && argvlen[2] == NGX_HTTP_SANDBOX_BRIDGE_MARKER_LEN,
+                        "bad record removal %.*s", (int) argvlen[0],
+                        argv[0]);
+        return NGX_OK;
+    }
 
     psb_fuzz_assert(r == psb.r && data == psb.rp, "foreign request");
+
+    e = ngx_snprintf(buf, sizeof(buf), "%Vdeployment:{%s}",
+                     &mcf->redis_prefix, PSB_HOST);
+
+    if (argvlen[0] == 5 && ngx_memcmp(argv[0], "GETEX", 5) == 0) {
+        psb_fuzz_assert(psb.listed == 1 && psb.list_fails == 0 && argc == 4
+                        && psb.pass_len
+                        && psb_fuzz_eq(argv[1], argvlen[1], buf, e - buf)
+                        && psb_fuzz_eq(argv[2], argvlen[2], "PX", 2)
+                        && psb_fuzz_eq(argv[3], argvlen[3], "604800000", 9),
+                        "bad marker GETEX %.*s", (int) argvlen[1], argv[1]);
+
+        psb_pending(handler, data, PSB_MARKER);
+
+        return NGX_OK;
+    }
+
+    if (argvlen[0] == 3 && ngx_memcmp(argv[0], "SET", 3) == 0
+        && psb_fuzz_eq(argv[1], argvlen[1], buf, e - buf))
+    {
+        psb_fuzz_assert(psb.adopting && argc == 6
+                        && psb_fuzz_eq(argv[3], argvlen[3], "NX", 2),
+                        "the marker is set outside adoption");
+
+        psb_pending(handler, data, PSB_MARKSET);
+
+        return NGX_OK;
+    }
+
+    if (argvlen[0] == 7 && ngx_memcmp(argv[0], "HGETALL", 7) == 0) {
+        e = ngx_snprintf(buf, sizeof(buf), "%Vexec:{", &mcf->redis_prefix);
+
+        psb_fuzz_assert(argc == 2 && argvlen[1] > (size_t) (e - buf)
+                        && ngx_memcmp(argv[1], buf, e - buf) == 0,
+                        "bad HGETALL %.*s", (int) argvlen[1], argv[1]);
+
+        psb_pending(handler, data, PSB_HGETALL);
+
+        return NGX_OK;
+    }
+
+    if (argvlen[0] == 6 && ngx_memcmp(argv[0], "EXISTS", 6) == 0) {
+        e = ngx_snprintf(buf, sizeof(buf), "%Vnode:{", &mcf->redis_prefix);
+
+        psb_fuzz_assert(argc == 2 && argvlen[1] > (size_t) (e - buf)
+                        && ngx_memcmp(argv[1], buf, e - buf) == 0,
+                        "bad EXISTS %.*s", (int) argvlen[1], argv[1]);
+
+        psb_pending(handler, data, PSB_NODE);
+
+        return NGX_OK;
+    }
 
     e = ngx_snprintf(buf, sizeof(buf), "%Vreaper:pass:{%s}",
                      &mcf->redis_prefix, PSB_HOST);
@@ -193,30 +267,6 @@ ngx_http_sandbox_bridge_redis_command(
                         "lock PX %.*s", (int) argvlen[5], argv[5]);
 
         psb_pending(handler, data, PSB_LOCK);
-
-        return NGX_OK;
-    }
-
-    if (argvlen[0] == 6 && ngx_memcmp(argv[0], "EXISTS", 6) == 0) {
-        psb_fuzz_assert(argc == 2 && psb.pass_len, "bad EXISTS");
-
-        psb_fuzz_assert(psb.rp->next >= 1
-                        && psb.rp->next <= psb.rp->containers.nelts,
-                        "EXISTS past the containers");
-
-        item = (ngx_http_sandbox_bridge_reap_item_t *)
-               psb.rp->containers.elts + psb.rp->next - 1;
-
-        psb_fuzz_assert(ngx_http_sandbox_bridge_lease_key(r->pool, mcf,
-                                                          &item->id, &key)
-                        == NGX_OK, "lease_key");
-
-        psb_fuzz_assert(psb_fuzz_eq(argv[1], argvlen[1], key.data, key.len),
-                        "EXISTS %.*s, want %.*s", (int) argvlen[1], argv[1],
-                        (int) key.len, key.data);
-
-        psb.exists_id = item->id;
-        psb_pending(handler, data, PSB_EXISTS);
 
         return NGX_OK;
     }
@@ -268,9 +318,38 @@ ngx_http_sandbox_bridge_redis_script(
     ngx_uint_t script, ngx_http_sandbox_bridge_redis_pt handler, void *data,
     int nkeys, int argc, const char **argv, const size_t *argvlen)
 {
-    ngx_str_t  *want;
+    ngx_str_t                            *want, key;
+    ngx_http_sandbox_bridge_reap_item_t  *item;
 
     psb_fuzz_assert(r == psb.r && data == psb.rp, "foreign request");
+
+    if (script == NGX_HTTP_SANDBOX_BRIDGE_SCRIPT_ORPHAN
+        || script == NGX_HTTP_SANDBOX_BRIDGE_SCRIPT_ADOPT)
+    {
+        /* the next listed container, in order, under its lease key */
+        psb_fuzz_assert(psb.judged < psb.rp->containers.nelts
+                        && (script == NGX_HTTP_SANDBOX_BRIDGE_SCRIPT_ADOPT)
+                           == (psb.adopting != 0),
+                        "%s out of turn",
+                        psb.adopting ? "ORPHAN" : "ADOPT");
+
+        item = (ngx_http_sandbox_bridge_reap_item_t *)
+               psb.rp->containers.elts + psb.judged++;
+
+        psb_fuzz_assert(ngx_http_sandbox_bridge_lease_key(r->pool, mcf,
+                                                          &item->id, &key)
+                        == NGX_OK
+                        && psb_fuzz_eq(argv[0], argvlen[0], key.data,
+                                       key.len)
+                        && nkeys == (psb.adopting ? 1 : 2),
+                        "%s of %.*s", psb.adopting ? "ADOPT" : "ORPHAN",
+                        (int) argvlen[0], argv[0]);
+
+        psb_pending(handler, data,
+                    psb.adopting ? PSB_ADOPT : PSB_ORPHAN);
+
+        return NGX_OK;
+    }
 
     psb_fuzz_assert(script == NGX_HTTP_SANDBOX_BRIDGE_SCRIPT_FORGET
                     && nkeys == 1 && argc == 4,
@@ -310,7 +389,6 @@ ngx_http_sandbox_bridge_docker(ngx_http_sandbox_bridge_op_t *op,
 {
     u_char      *e, *q;
     va_list      args;
-    ngx_uint_t   i;
     ngx_str_t   *name;
     u_char       uri[1024], buf[256];
 
@@ -354,21 +432,12 @@ ngx_http_sandbox_bridge_docker(ngx_http_sandbox_bridge_op_t *op,
         }
 
     } else {
-        psb_fuzz_assert(method == NGX_HTTP_DELETE && psb.exists_zero == 1,
-                        "a container is removed although its lease exists");
+        psb_fuzz_assert(method == NGX_HTTP_DELETE && psb.orphan_one == 1
+                        && !psb.adopting && psb.judged >= 1,
+                        "a container is removed without ORPHAN's 1");
 
-        name = NULL;
-
-        for (i = 0; i < psb.rp->containers.nelts; i++) {
-            if (((ngx_http_sandbox_bridge_reap_item_t *)
-                 psb.rp->containers.elts)[i].id.data == psb.exists_id.data)
-            {
-                name = &((ngx_http_sandbox_bridge_reap_item_t *)
-                         psb.rp->containers.elts)[i].name;
-            }
-        }
-
-        psb_fuzz_assert(name != NULL, "no container for the lease");
+        name = &((ngx_http_sandbox_bridge_reap_item_t *)
+                 psb.rp->containers.elts)[psb.judged - 1].name;
 
         q = ngx_snprintf(buf, sizeof(buf), "/containers/%V?force=true&v=true",
                          name);
@@ -376,7 +445,7 @@ ngx_http_sandbox_bridge_docker(ngx_http_sandbox_bridge_op_t *op,
         psb_fuzz_assert(psb_fuzz_eq(uri, e - uri, buf, q - buf),
                         "removes %.*s", (int) (e - uri), uri);
 
-        psb.exists_zero = 0;
+        psb.orphan_one = 0;
         psb.docker++;
         call->status = NGX_HTTP_NO_CONTENT;
     }
@@ -405,6 +474,45 @@ ngx_http_sandbox_bridge_docker_reply(ngx_http_sandbox_bridge_call_t *call)
 
 ngx_int_t
 ngx_http_sandbox_bridge_docker_init(ngx_conf_t *cf)
+{
+    return NGX_OK;
+}
+
+
+/* an orphaned command's kill: a background job in the module */
+
+ngx_int_t
+ngx_http_sandbox_bridge_kill(ngx_http_sandbox_bridge_loc_conf_t *lcf,
+    ngx_str_t *location, ngx_str_t *container, u_char *marker,
+    ngx_str_t *stdin_path)
+{
+    ngx_uint_t  i;
+
+    psb_fuzz_assert(psb_fuzz_eq(location->data, location->len, PSB_HOST,
+                                sizeof(PSB_HOST) - 1)
+                    && marker != NULL && stdin_path == NULL,
+                    "a kill elsewhere or without a marker");
+
+    for (i = 0; i < PSB_NCONTAINERS; i++) {
+        if (psb_fuzz_eq(container->data, container->len, psb_names[i],
+                        ngx_strlen(psb_names[i])))
+        {
+            break;
+        }
+    }
+
+    psb_fuzz_assert(i < PSB_NCONTAINERS, "a kill in an unlisted container");
+
+    psb.kills++;
+
+    return NGX_OK;
+}
+
+
+/* merge: no "internal" check of Docker locations here */
+
+ngx_int_t
+ngx_http_sandbox_bridge_docker_note(ngx_conf_t *cf)
 {
     return NGX_OK;
 }
@@ -548,9 +656,14 @@ psb_deliver(redisReply *reply)
     kind = psb.kind;
     psb.handler = NULL;
 
-    if (kind == PSB_EXISTS) {
-        psb.exists_zero = (reply && reply->type == REDIS_REPLY_INTEGER
-                           && reply->integer == 0);
+    if (kind == PSB_ORPHAN) {
+        psb.orphan_one = (reply && reply->type == REDIS_REPLY_INTEGER
+                          && reply->integer == 1);
+    }
+
+    if (kind == PSB_MARKER) {
+        /* no marker: records are rebuilt, nothing is removed */
+        psb.adopting = (reply && reply->type == REDIS_REPLY_NIL);
     }
 
     /* the previous pass, "0" when none; anything else ends the pass */
@@ -719,6 +832,9 @@ LLVMFuzzerTestOneInput(const uint8_t *in, size_t size)
                                   sizeof(ngx_http_sandbox_bridge_reap_item_t))
                        == NGX_OK
                     && ngx_array_init(&rp->stale, pool, 16, sizeof(ngx_str_t))
+                       == NGX_OK
+                    && ngx_array_init(&rp->execs, pool, 16,
+                                  sizeof(ngx_http_sandbox_bridge_reap_exec_t))
                        == NGX_OK, "out of memory");
 
     rp->mcf = psb_fuzz_mcf;
@@ -800,6 +916,10 @@ LLVMFuzzerTestOneInput(const uint8_t *in, size_t size)
         psb_fuzz_assert(psb.forgets == 0 && psb.scans == 0,
                         "forgets without a complete listing");
     }
+
+    /* what reaper_cleanup() does when the pass's pool goes */
+    json_decref(rp->list);
+    rp->list = NULL;
 
     ngx_destroy_pool(pool);
 
