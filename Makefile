@@ -9,6 +9,8 @@
 #   make nginx-asan     debug+ASan nginx 1.22.1 from Debian's source package
 #                       -> build/asan/sbin/nginx, build/asan/modules/*.so
 #   make test-asan      the suite against the ASan nginx; fails on any report
+#   make test-cluster   t/26*.t with util/cluster.sh (Redis Sentinel failover,
+#                       Docker over TLS, make run-cluster, cluster.conf)
 #   make test-valgrind  the suite under valgrind (TEST_NGINX_USE_VALGRIND=1)
 #   make test-faults    the fault suite (t/faults/faults.pl): Redis SIGKILL
 #                       and restart empty, dockerd restart, reload during
@@ -37,6 +39,8 @@
 #                       local debootstrap base (no registry), run, /health
 #   make run            services + nginx in the foreground with
 #                       conf-examples/quickstart.conf (Ctrl-C stops all)
+#   make run-cluster    two nginx nodes, two dockerds, Redis primary +
+#                       replica + three sentinels (Ctrl-C stops all)
 #   make services-start / services-stop / services-status
 #   make clean          remove the module build and t/servroot*
 #   make distclean      remove all of build/ (nginx-dev copy, Debian source,
@@ -64,6 +68,7 @@ MODULE_SRCS := $(wildcard $(CURDIR)/src/*.c $(CURDIR)/src/*.h $(CURDIR)/src/lua/
 
 .PHONY: all build deps deps-asan deps-valgrind test test-faults test-asan test-valgrind test-runsc deps-runsc \
         test-podman deps-podman \
+        test-cluster run-cluster \
         fuzz fuzz-run fuzz-smoke deb test-deb test-image sandbox-image test-agent \
         nginx-asan run services-start services-stop services-status image \
         clean distclean help
@@ -118,6 +123,14 @@ test-faults: build
 
 test-asan: nginx-asan
 	@T='$(T)' PROVE_FLAGS='$(PROVE_FLAGS)' util/test.sh --asan
+
+# the local cluster's tests (README "Local cluster"); ASAN=1 under ASan
+CLUSTER_T ?= t/260-sentinel-failover.t t/261-docker-tls.t t/262-sentinel-conf.t \
+             t/263-run-cluster.t t/264-cluster-conf.t
+
+test-cluster: build $(if $(ASAN),nginx-asan)
+	@PSB_CLUSTER=1 T='$(CLUSTER_T)' PROVE_FLAGS='$(PROVE_FLAGS)' \
+	    TEST_NGINX_BINARY='$(TEST_NGINX_BINARY)' util/test.sh $(if $(ASAN),--asan)
 
 test-valgrind: build deps-valgrind
 	@T='$(T)' PROVE_FLAGS='$(PROVE_FLAGS)' TEST_NGINX_BINARY='$(TEST_NGINX_BINARY)' \
@@ -208,6 +221,9 @@ image: deps
 
 run: build
 	@util/run.sh
+
+run-cluster: build
+	@util/run-cluster.sh
 
 # ---------------------------------------------------------------- cleanup
 clean:

@@ -12,6 +12,14 @@
 /* directive parsers; an error names its directive (README "Directives") */
 
 
+static ngx_int_t ngx_http_sandbox_bridge_secret(ngx_conf_t *cf,
+    ngx_str_t *file, ngx_str_t *secret);
+static ngx_int_t ngx_http_sandbox_bridge_sentinels_conf(ngx_conf_t *cf,
+    ngx_http_sandbox_bridge_main_conf_t *mcf, ngx_str_t *list);
+static ngx_int_t ngx_http_sandbox_bridge_wait_conf(
+    ngx_http_sandbox_bridge_main_conf_t *mcf, ngx_str_t *s);
+
+
 /* "name=value" (or "unix:path"): the value, when v starts with name */
 
 #define ngx_http_sandbox_bridge_option(v, name, val)                          \
@@ -22,8 +30,11 @@
 
 
 /*
- * sandbox_redis 127.0.0.1:6379 | unix:/path [db=N] [password_file=path]
- *     [prefix=str] [connect_timeout=time] [command_timeout=time];
+ * sandbox_redis 127.0.0.1:6379 | unix:/path
+ *     | sentinel=host:port[,host:port...] master=name
+ *     [db=N] [password_file=path] [sentinel_password_file=path]
+ *     [wait=replicas,time] [prefix=str] [connect_timeout=time]
+ *     [command_timeout=time];
  */
 
 char *
@@ -33,9 +44,9 @@ ngx_http_sandbox_bridge_redis_conf(ngx_conf_t *cf, ngx_command_t *cmd,
     ngx_http_sandbox_bridge_main_conf_t *mcf = conf;
 
     u_char      *p;
-    ngx_str_t   *value, s, text;
+    ngx_str_t   *value, s;
     ngx_url_t    u;
-    ngx_int_t    n;
+    ngx_int_t    n, rc;
     ngx_uint_t   i;
 
     if (mcf->redis_addr.data) {
@@ -45,7 +56,12 @@ ngx_http_sandbox_bridge_redis_conf(ngx_conf_t *cf, ngx_command_t *cmd,
     value = cf->args->elts;
     mcf->redis_addr = value[1];
 
-    if (ngx_http_sandbox_bridge_option(&value[1], "unix:", &s)) {
+    if (ngx_http_sandbox_bridge_option(&value[1], "sentinel=", &s)) {
+        if (ngx_http_sandbox_bridge_sentinels_conf(cf, mcf, &s) != NGX_OK) {
+            return NGX_CONF_ERROR;
+        }
+
+    } else if (ngx_http_sandbox_bridge_option(&value[1], "unix:", &s)) {
         if (s.len == 0) {
             return "has an empty unix socket path";
         }
@@ -113,30 +129,57 @@ ngx_http_sandbox_bridge_redis_conf(ngx_conf_t *cf, ngx_command_t *cmd,
 
         if (ngx_http_sandbox_bridge_option(&value[i], "password_file=", &s)) {
 
-            if (s.len == 0) {
+            rc = ngx_http_sandbox_bridge_secret(cf, &s, &mcf->redis_password);
+            if (rc != NGX_OK) {
+                if (rc == NGX_DECLINED) {
+                    goto invalid;
+                }
+
+                return NGX_CONF_ERROR;
+            }
+
+            continue;
+        }
+
+        if (ngx_http_sandbox_bridge_option(&value[i],
+                                           "sentinel_password_file=", &s))
+        {
+            rc = ngx_http_sandbox_bridge_secret(cf, &s,
+                                                &mcf->redis_sentinel_password);
+            if (rc != NGX_OK) {
+                if (rc == NGX_DECLINED) {
+                    goto invalid;
+                }
+
+                return NGX_CONF_ERROR;
+            }
+
+            continue;
+        }
+
+        if (ngx_http_sandbox_bridge_option(&value[i], "master=", &s)) {
+
+            if (s.len == 0 || s.len > 255) {
                 goto invalid;
             }
 
-            if (ngx_http_sandbox_bridge_read_file(cf, &s, &text) != NGX_OK) {
+            mcf->redis_master.data = ngx_pnalloc(cf->pool, s.len + 1);
+            if (mcf->redis_master.data == NULL) {
                 return NGX_CONF_ERROR;
             }
 
-            while (text.len
-                   && (text.data[text.len - 1] == '\n'
-                       || text.data[text.len - 1] == '\r'))
-            {
-                text.len--;
+            ngx_memcpy(mcf->redis_master.data, s.data, s.len);
+            mcf->redis_master.data[s.len] = '\0';
+            mcf->redis_master.len = s.len;
+            continue;
+        }
+
+        if (ngx_http_sandbox_bridge_option(&value[i], "wait=", &s)) {
+
+            if (ngx_http_sandbox_bridge_wait_conf(mcf, &s) != NGX_OK) {
+                goto invalid;
             }
 
-            mcf->redis_password.data = ngx_pnalloc(cf->pool, text.len + 1);
-            if (mcf->redis_password.data == NULL) {
-                return NGX_CONF_ERROR;
-            }
-
-            ngx_memcpy(mcf->redis_password.data, text.data, text.len);
-            mcf->redis_password.data[text.len] = '\0';
-            mcf->redis_password.len = text.len;
-            ngx_explicit_memzero(text.data, text.len);
             continue;
         }
 
@@ -167,6 +210,15 @@ ngx_http_sandbox_bridge_redis_conf(ngx_conf_t *cf, ngx_command_t *cmd,
         goto invalid;
     }
 
+    if ((mcf->redis_sentinels == NULL) != (mcf->redis_master.len == 0)) {
+        return mcf->redis_sentinels ? "needs master=<name> with sentinel="
+                                    : "takes master= only with sentinel=";
+    }
+
+    if (mcf->redis_sentinel_password.len && mcf->redis_sentinels == NULL) {
+        return "takes sentinel_password_file= only with sentinel=";
+    }
+
     return NGX_CONF_OK;
 
 invalid:
@@ -176,6 +228,153 @@ invalid:
                        "directive", &value[i]);
 
     return NGX_CONF_ERROR;
+}
+
+
+/* a secret from a file: trailing newlines dropped, never logged */
+
+static ngx_int_t
+ngx_http_sandbox_bridge_secret(ngx_conf_t *cf, ngx_str_t *file,
+    ngx_str_t *secret)
+{
+    ngx_str_t  text;
+
+    if (file->len == 0) {
+        return NGX_DECLINED;
+    }
+
+    if (ngx_http_sandbox_bridge_read_file(cf, file, &text) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    while (text.len
+           && (text.data[text.len - 1] == '\n'
+               || text.data[text.len - 1] == '\r'))
+    {
+        text.len--;
+    }
+
+    secret->data = ngx_pnalloc(cf->pool, text.len + 1);
+    if (secret->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(secret->data, text.data, text.len);
+    secret->data[text.len] = '\0';
+    secret->len = text.len;
+    ngx_explicit_memzero(text.data, text.len);
+
+    return NGX_OK;
+}
+
+
+/* sentinel=host:port[,host:port...]: each resolved here, as the primary */
+
+static ngx_int_t
+ngx_http_sandbox_bridge_sentinels_conf(ngx_conf_t *cf,
+    ngx_http_sandbox_bridge_main_conf_t *mcf, ngx_str_t *list)
+{
+    u_char                                   *p, *last, *comma;
+    ngx_url_t                                 u;
+    ngx_http_sandbox_bridge_sentinel_addr_t  *sa;
+
+    mcf->redis_sentinels = ngx_array_create(cf->pool, 3,
+                               sizeof(ngx_http_sandbox_bridge_sentinel_addr_t));
+    if (mcf->redis_sentinels == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = list->data;
+    last = list->data + list->len;
+
+    for ( ;; ) {
+        comma = ngx_strlchr(p, last, ',');
+        if (comma == NULL) {
+            comma = last;
+        }
+
+        ngx_memzero(&u, sizeof(ngx_url_t));
+        u.url.data = p;
+        u.url.len = comma - p;
+        u.default_port = 26379;
+
+        if (u.url.len == 0
+            || ngx_parse_url(cf->pool, &u) != NGX_OK
+            || u.naddrs == 0)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid sentinel \"%V\" in "
+                               "\"sandbox_redis\" directive%s%s", &u.url,
+                               u.err ? ": " : "", u.err ? u.err : "");
+            return NGX_ERROR;
+        }
+
+        sa = ngx_array_push(mcf->redis_sentinels);
+        if (sa == NULL) {
+            return NGX_ERROR;
+        }
+
+        sa->name = u.url;
+        sa->port = u.port;
+        sa->host.data = ngx_pnalloc(cf->pool, NGX_SOCKADDR_STRLEN + 1);
+        if (sa->host.data == NULL) {
+            return NGX_ERROR;
+        }
+
+        sa->host.len = ngx_sock_ntop(u.addrs[0].sockaddr, u.addrs[0].socklen,
+                                     sa->host.data, NGX_SOCKADDR_STRLEN, 0);
+        sa->host.data[sa->host.len] = '\0';
+
+        if (sa->host.len > 2 && sa->host.data[0] == '[') {
+            sa->host.data++;
+            sa->host.len -= 2;
+            sa->host.data[sa->host.len] = '\0';
+        }
+
+        if (comma == last) {
+            break;
+        }
+
+        p = comma + 1;
+    }
+
+    return NGX_OK;
+}
+
+
+/* wait=<replicas>,<timeout>: WAIT after lease-creating/-deleting scripts */
+
+static ngx_int_t
+ngx_http_sandbox_bridge_wait_conf(ngx_http_sandbox_bridge_main_conf_t *mcf,
+    ngx_str_t *s)
+{
+    u_char     *comma;
+    ngx_int_t   n;
+    ngx_str_t   t;
+
+    comma = ngx_strlchr(s->data, s->data + s->len, ',');
+    if (comma == NULL) {
+        return NGX_ERROR;
+    }
+
+    n = ngx_atoi(s->data, comma - s->data);
+    if (n < 1 || n > 64) {
+        return NGX_ERROR;
+    }
+
+    t.data = comma + 1;
+    t.len = s->data + s->len - t.data;
+
+    mcf->redis_wait_timeout = ngx_parse_time(&t, 0);
+    if (mcf->redis_wait_timeout == (ngx_msec_t) NGX_ERROR
+        || mcf->redis_wait_timeout == 0)
+    {
+        return NGX_ERROR;
+    }
+
+    mcf->redis_wait_replicas = n;
+
+    return NGX_OK;
 }
 
 

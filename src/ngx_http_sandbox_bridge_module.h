@@ -84,6 +84,14 @@ typedef struct {
 
 
 
+/* sandbox_redis sentinel=...: one sentinel, resolved at configuration */
+typedef struct {
+    ngx_str_t                       name;
+    ngx_str_t                       host;
+    ngx_int_t                       port;
+} ngx_http_sandbox_bridge_sentinel_addr_t;
+
+
 typedef struct {
     /* sandbox_redis */
     ngx_str_t                       redis_addr;
@@ -95,6 +103,11 @@ typedef struct {
     ngx_str_t                       redis_prefix;
     ngx_msec_t                      redis_connect_timeout;
     ngx_msec_t                      redis_command_timeout;
+    ngx_array_t                    *redis_sentinels;
+    ngx_str_t                       redis_master;
+    ngx_str_t                       redis_sentinel_password;
+    ngx_int_t                       redis_wait_replicas;
+    ngx_msec_t                      redis_wait_timeout;
 
     ngx_msec_t                      reaper_interval;
 

@@ -9,6 +9,7 @@
 #include "ngx_http_sandbox_bridge_redis.h"
 #include "ngx_http_sandbox_bridge_hiredis.h"
 #include "ngx_http_sandbox_bridge_metrics.h"
+#include "ngx_http_sandbox_bridge_sentinel.h"
 #include "ngx_http_sandbox_bridge_util.h"
 
 
@@ -18,6 +19,8 @@
 
 #define NGX_HTTP_SANDBOX_BRIDGE_BACKOFF_MIN       100
 #define NGX_HTTP_SANDBOX_BRIDGE_BACKOFF_MAX       5000
+/* with Sentinel a failover should be noticed within a second */
+#define NGX_HTTP_SANDBOX_BRIDGE_BACKOFF_SENTINEL  1000
 
 
 typedef struct ngx_http_sandbox_bridge_redis_s  ngx_http_sandbox_bridge_redis_t;
@@ -35,6 +38,13 @@ struct ngx_http_sandbox_bridge_redis_s {
     ngx_uint_t                            nscripts;
     ngx_uint_t                            handshake_failed;
     ngx_log_t                            *log;
+    /* the primary: from sandbox_redis, or named by a sentinel */
+    ngx_http_sandbox_bridge_sentinel_t   *sentinel;
+    ngx_str_t                             name;
+    u_char                                host[NGX_SOCKADDR_STRLEN + 1];
+    ngx_int_t                             port;
+    u_char                                name_buf[NGX_SOCKADDR_STRLEN
+                                                   + sizeof(":65535") + 1];
     unsigned                              exiting:1;
 };
 
@@ -54,8 +64,12 @@ typedef struct {
     int                                   argc;
     char                                **argv;
     size_t                               *argvlen;
+    /* wait=: the script's reply, kept until its WAIT answers */
+    redisReply                           *saved;
+    ngx_uint_t                            waits;
     unsigned                              done:1;
     unsigned                              retried:1;
+    unsigned                              wait:1;
 } ngx_http_sandbox_bridge_redis_cmd_t;
 
 
@@ -63,6 +77,17 @@ static ngx_int_t ngx_http_sandbox_bridge_redis_ready(
     ngx_http_sandbox_bridge_main_conf_t *mcf);
 static void ngx_http_sandbox_bridge_redis_connect(
     ngx_http_sandbox_bridge_redis_t *redis);
+static void ngx_http_sandbox_bridge_redis_on_primary(void *data,
+    u_char *host, ngx_int_t port);
+static void ngx_http_sandbox_bridge_redis_connect_to(
+    ngx_http_sandbox_bridge_redis_t *redis);
+static void ngx_http_sandbox_bridge_redis_role_reply(ngx_http_request_t *r,
+    void *data, redisReply *reply);
+static ngx_int_t ngx_http_sandbox_bridge_redis_send_wait(
+    ngx_http_sandbox_bridge_redis_cmd_t *cmd, redisAsyncContext *ac);
+static void ngx_http_sandbox_bridge_redis_wait_reply(redisAsyncContext *ac,
+    void *reply, void *privdata);
+static redisReply *ngx_http_sandbox_bridge_redis_copy(redisReply *reply);
 static void ngx_http_sandbox_bridge_redis_reset(
     ngx_http_sandbox_bridge_redis_t *redis, const char *why);
 static void ngx_http_sandbox_bridge_redis_schedule(
@@ -119,6 +144,19 @@ ngx_http_sandbox_bridge_redis_init_worker(ngx_cycle_t *cycle,
 
     redis->mcf = mcf;
     redis->log = cycle->log;
+    redis->name = mcf->redis_addr;
+
+    if (mcf->redis_sentinels) {
+        redis->sentinel = ngx_http_sandbox_bridge_sentinel_create(cycle, mcf);
+        if (redis->sentinel == NULL) {
+            return NGX_ERROR;
+        }
+
+    } else if (mcf->redis_unix.len == 0) {
+        ngx_memcpy(redis->host, mcf->redis_host.data, mcf->redis_host.len);
+        redis->host[mcf->redis_host.len] = '\0';
+        redis->port = mcf->redis_port;
+    }
     redis->scripts = scripts;
     redis->nscripts = nscripts;
     redis->backoff = NGX_HTTP_SANDBOX_BRIDGE_BACKOFF_MIN;
@@ -165,6 +203,10 @@ ngx_http_sandbox_bridge_redis_exit_worker(
         ngx_del_timer(&redis->connect_timer);
     }
 
+    if (redis->sentinel) {
+        ngx_http_sandbox_bridge_sentinel_destroy(redis->sentinel);
+    }
+
     ac = redis->ac;
     redis->ac = NULL;
 
@@ -194,10 +236,52 @@ ngx_http_sandbox_bridge_redis_ready(ngx_http_sandbox_bridge_main_conf_t *mcf)
 }
 
 
+/* with Sentinel, every (re)connect first asks the sentinels for the primary */
+
 static void
 ngx_http_sandbox_bridge_redis_connect(ngx_http_sandbox_bridge_redis_t *redis)
 {
-    char                                 *host;
+    if (redis->sentinel) {
+        ngx_http_sandbox_bridge_sentinel_ask(redis->sentinel,
+                                      ngx_http_sandbox_bridge_redis_on_primary,
+                                      redis);
+        return;
+    }
+
+    ngx_http_sandbox_bridge_redis_connect_to(redis);
+}
+
+
+static void
+ngx_http_sandbox_bridge_redis_on_primary(void *data, u_char *host,
+    ngx_int_t port)
+{
+    ngx_http_sandbox_bridge_redis_t  *redis = data;
+
+    if (redis->exiting || redis->ac) {
+        return;
+    }
+
+    if (host == NULL) {
+        ngx_http_sandbox_bridge_redis_schedule(redis);
+        return;
+    }
+
+    ngx_cpystrn(redis->host, host, sizeof(redis->host));
+    redis->port = port;
+    redis->name.data = redis->name_buf;
+    redis->name.len = ngx_snprintf(redis->name_buf, sizeof(redis->name_buf),
+                                   "%s:%i", redis->host, port)
+                      - redis->name_buf;
+
+    ngx_http_sandbox_bridge_redis_connect_to(redis);
+}
+
+
+static void
+ngx_http_sandbox_bridge_redis_connect_to(
+    ngx_http_sandbox_bridge_redis_t *redis)
+{
     redisAsyncContext                    *ac;
     ngx_uint_t                            i;
     ngx_http_sandbox_bridge_main_conf_t  *mcf;
@@ -211,14 +295,13 @@ ngx_http_sandbox_bridge_redis_connect(ngx_http_sandbox_bridge_redis_t *redis)
         ac = redisAsyncConnectUnix((char *) mcf->redis_unix.data);
 
     } else {
-        host = (char *) mcf->redis_host.data;
-        ac = redisAsyncConnect(host, (int) mcf->redis_port);
+        ac = redisAsyncConnect((char *) redis->host, (int) redis->port);
     }
 
     if (ac == NULL || ac->err) {
         ngx_log_error(NGX_LOG_ERR, redis->log, 0,
                       "sandbox bridge: redis connect to \"%V\" failed: %s",
-                      &mcf->redis_addr, ac ? ac->errstr : "out of memory");
+                      &redis->name, ac ? ac->errstr : "out of memory");
         if (ac) {
             redisAsyncFree(ac);
         }
@@ -269,6 +352,16 @@ ngx_http_sandbox_bridge_redis_connect(ngx_http_sandbox_bridge_redis_t *redis)
                                redis, 2, argv, argvlen);
     }
 
+    if (redis->sentinel) {
+        /* a sentinel may lag behind a failover: only a primary will do */
+        argv[0] = "ROLE";
+        argvlen[0] = sizeof("ROLE") - 1;
+
+        (void) ngx_http_sandbox_bridge_redis_send(redis, NULL, -1,
+                                   ngx_http_sandbox_bridge_redis_role_reply,
+                                   redis, 1, argv, argvlen);
+    }
+
     for (i = 0; i < redis->nscripts; i++) {
         argv[0] = "SCRIPT";
         argvlen[0] = 6;
@@ -310,6 +403,34 @@ ngx_http_sandbox_bridge_redis_handshake_reply(ngx_http_request_t *r,
 
 
 static void
+ngx_http_sandbox_bridge_redis_role_reply(ngx_http_request_t *r, void *data,
+    redisReply *reply)
+{
+    ngx_http_sandbox_bridge_redis_t  *redis = data;
+
+    if (reply == NULL) {
+        return;
+    }
+
+    if (reply->type == REDIS_REPLY_ARRAY
+        && reply->elements > 0
+        && reply->element[0]->type == REDIS_REPLY_STRING
+        && reply->element[0]->len == sizeof("master") - 1
+        && ngx_strncmp(reply->element[0]->str, "master",
+                       sizeof("master") - 1) == 0)
+    {
+        return;
+    }
+
+    ngx_log_error(NGX_LOG_WARN, redis->log, 0,
+                  "sandbox bridge: redis \"%V\" is not a primary",
+                  &redis->name);
+
+    redis->handshake_failed = 1;
+}
+
+
+static void
 ngx_http_sandbox_bridge_redis_ready_reply(ngx_http_request_t *r, void *data,
     redisReply *reply)
 {
@@ -333,7 +454,7 @@ ngx_http_sandbox_bridge_redis_ready_reply(ngx_http_request_t *r, void *data,
 
     ngx_log_error(NGX_LOG_NOTICE, redis->log, 0,
                   "sandbox bridge: redis \"%V\" ready",
-                  &redis->mcf->redis_addr);
+                  &redis->name);
 }
 
 
@@ -349,7 +470,7 @@ ngx_http_sandbox_bridge_redis_on_connect(const redisAsyncContext *ac,
 
     ngx_log_error(NGX_LOG_ERR, redis->log, 0,
                   "sandbox bridge: redis connect to \"%V\" failed: %s",
-                  &redis->mcf->redis_addr, ac->errstr);
+                  &redis->name, ac->errstr);
 
     /* hiredis frees the context after this callback */
     if (redis->ac == ac) {
@@ -380,7 +501,7 @@ ngx_http_sandbox_bridge_redis_on_disconnect(const redisAsyncContext *ac,
 
     ngx_log_error(NGX_LOG_WARN, redis->log, 0,
                   "sandbox bridge: redis \"%V\" connection lost%s%s",
-                  &redis->mcf->redis_addr, status == REDIS_OK ? "" : ": ",
+                  &redis->name, status == REDIS_OK ? "" : ": ",
                   status == REDIS_OK ? "" : ac->errstr);
 
     ngx_http_sandbox_bridge_redis_schedule(redis);
@@ -401,7 +522,7 @@ ngx_http_sandbox_bridge_redis_reset(ngx_http_sandbox_bridge_redis_t *redis,
 
     ngx_log_error(NGX_LOG_WARN, redis->log, 0,
                   "sandbox bridge: redis \"%V\" reset: %s",
-                  &redis->mcf->redis_addr, why);
+                  &redis->name, why);
 
     redis->ac = NULL;
     redis->state = NGX_HTTP_SANDBOX_BRIDGE_REDIS_DOWN;
@@ -433,6 +554,12 @@ ngx_http_sandbox_bridge_redis_schedule(ngx_http_sandbox_bridge_redis_t *redis)
     redis->backoff *= 2;
     if (redis->backoff > NGX_HTTP_SANDBOX_BRIDGE_BACKOFF_MAX) {
         redis->backoff = NGX_HTTP_SANDBOX_BRIDGE_BACKOFF_MAX;
+    }
+
+    if (redis->sentinel
+        && redis->backoff > NGX_HTTP_SANDBOX_BRIDGE_BACKOFF_SENTINEL)
+    {
+        redis->backoff = NGX_HTTP_SANDBOX_BRIDGE_BACKOFF_SENTINEL;
     }
 
     ngx_add_timer(&redis->reconnect, delay);
@@ -584,6 +711,9 @@ ngx_http_sandbox_bridge_redis_send(ngx_http_sandbox_bridge_redis_t *redis,
         cmd->cln->data = cmd;
     }
 
+    cmd->wait = script >= 0 && redis->mcf->redis_wait_replicas
+                && redis->scripts[script].wait;
+
     if (redisAsyncCommandArgv(redis->ac, ngx_http_sandbox_bridge_redis_reply,
                               cmd, argc, argv, argvlen)
         != REDIS_OK)
@@ -600,7 +730,16 @@ ngx_http_sandbox_bridge_redis_send(ngx_http_sandbox_bridge_redis_t *redis,
     cmd->timer.data = cmd;
     cmd->timer.log = redis->log;
 
-    ngx_add_timer(&cmd->timer, redis->mcf->redis_command_timeout);
+    ngx_add_timer(&cmd->timer, redis->mcf->redis_command_timeout
+                               + (cmd->wait ? redis->mcf->redis_wait_timeout
+                                            : 0));
+
+    if (cmd->wait
+        && ngx_http_sandbox_bridge_redis_send_wait(cmd, redis->ac) != NGX_OK)
+    {
+        /* the script is queued: its reply comes, the WAIT's never will */
+        cmd->wait = 0;
+    }
 
     return NGX_OK;
 }
@@ -611,10 +750,20 @@ ngx_http_sandbox_bridge_redis_reply(redisAsyncContext *ac, void *reply,
     void *privdata)
 {
     redisReply                           *rep = reply;
+    ngx_uint_t                            readonly;
     ngx_http_sandbox_bridge_redis_t      *redis;
     ngx_http_sandbox_bridge_redis_cmd_t  *cmd = privdata;
 
     redis = cmd->redis;
+
+    /* a primary turned replica (failover): ask the sentinels again */
+    readonly = redis->sentinel != NULL
+               && rep != NULL
+               && rep->type == REDIS_REPLY_ERROR
+               && rep->len >= sizeof("READONLY") - 1
+               && ngx_strncmp(rep->str, "READONLY", sizeof("READONLY") - 1)
+                  == 0
+               && redis->ac == ac;
 
     if (!cmd->done
         && rep != NULL
@@ -637,12 +786,159 @@ ngx_http_sandbox_bridge_redis_reply(redisAsyncContext *ac, void *reply,
                                   cmd->argvlen)
             == REDIS_OK)
         {
+            if (cmd->wait) {
+                (void) ngx_http_sandbox_bridge_redis_send_wait(cmd, ac);
+            }
+
             return;
         }
     }
 
-    ngx_http_sandbox_bridge_redis_deliver(cmd, rep);
+    if (cmd->waits) {
+        /* delivered when the last WAIT answers */
+        if (rep && !cmd->done && cmd->saved == NULL) {
+            cmd->saved = ngx_http_sandbox_bridge_redis_copy(rep);
+        }
+
+    } else {
+        ngx_http_sandbox_bridge_redis_deliver(cmd, rep);
+        ngx_http_sandbox_bridge_redis_cmd_free(cmd);
+    }
+
+    if (readonly) {
+        ngx_http_sandbox_bridge_redis_reset(redis, "READONLY");
+    }
+}
+
+
+static ngx_int_t
+ngx_http_sandbox_bridge_redis_send_wait(
+    ngx_http_sandbox_bridge_redis_cmd_t *cmd, redisAsyncContext *ac)
+{
+    ngx_http_sandbox_bridge_main_conf_t  *mcf;
+    const char                           *argv[3];
+    size_t                                argvlen[3];
+    u_char                                n[NGX_INT_T_LEN];
+    u_char                                t[NGX_INT_T_LEN];
+
+    mcf = cmd->redis->mcf;
+
+    argv[0] = "WAIT";
+    argvlen[0] = sizeof("WAIT") - 1;
+    argv[1] = (const char *) n;
+    argvlen[1] = ngx_sprintf(n, "%i", mcf->redis_wait_replicas) - n;
+    argv[2] = (const char *) t;
+    argvlen[2] = ngx_sprintf(t, "%M", mcf->redis_wait_timeout) - t;
+
+    if (redisAsyncCommandArgv(ac, ngx_http_sandbox_bridge_redis_wait_reply,
+                              cmd, 3, argv, argvlen)
+        != REDIS_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    cmd->waits++;
+
+    return NGX_OK;
+}
+
+
+/*
+ * wait=: a lease-creating or -deleting script counts only once enough
+ * replicas have it; otherwise the caller sees a store failure (503).
+ */
+
+static void
+ngx_http_sandbox_bridge_redis_wait_reply(redisAsyncContext *ac, void *reply,
+    void *privdata)
+{
+    redisReply                           *rep = reply, *saved;
+    ngx_http_sandbox_bridge_redis_t      *redis;
+    ngx_http_sandbox_bridge_redis_cmd_t  *cmd = privdata;
+
+    redis = cmd->redis;
+
+    if (--cmd->waits) {
+        return;
+    }
+
+    saved = cmd->saved;
+    cmd->saved = NULL;
+
+    if (saved && saved->type != REDIS_REPLY_ERROR
+        && (rep == NULL
+            || rep->type != REDIS_REPLY_INTEGER
+            || rep->integer < redis->mcf->redis_wait_replicas))
+    {
+        ngx_log_error(NGX_LOG_ERR, redis->log, 0,
+                      "sandbox bridge: redis \"%V\" WAIT: %i of %i "
+                      "replicas acknowledged",
+                      &redis->name,
+                      (rep && rep->type == REDIS_REPLY_INTEGER)
+                      ? (ngx_int_t) rep->integer : (ngx_int_t) -1,
+                      redis->mcf->redis_wait_replicas);
+
+        freeReplyObject(saved);
+        saved = NULL;
+    }
+
+    ngx_http_sandbox_bridge_redis_deliver(cmd, saved);
     ngx_http_sandbox_bridge_redis_cmd_free(cmd);
+
+    if (saved) {
+        freeReplyObject(saved);
+    }
+}
+
+
+/* a deep copy hiredis's freeReplyObject() can free */
+
+static redisReply *
+ngx_http_sandbox_bridge_redis_copy(redisReply *reply)
+{
+    size_t       i;
+    redisReply  *r;
+
+    r = calloc(1, sizeof(redisReply));
+    if (r == NULL) {
+        return NULL;
+    }
+
+    r->type = reply->type;
+    r->integer = reply->integer;
+
+    if (reply->str) {
+        r->str = malloc(reply->len + 1);
+        if (r->str == NULL) {
+            free(r);
+            return NULL;
+        }
+
+        memcpy(r->str, reply->str, reply->len);
+        r->str[reply->len] = '\0';
+        r->len = reply->len;
+    }
+
+    if (reply->type == REDIS_REPLY_ARRAY && reply->elements) {
+        r->element = calloc(reply->elements, sizeof(redisReply *));
+        if (r->element == NULL) {
+            freeReplyObject(r);
+            return NULL;
+        }
+
+        r->elements = reply->elements;
+
+        for (i = 0; i < reply->elements; i++) {
+            r->element[i] = ngx_http_sandbox_bridge_redis_copy(
+                                                           reply->element[i]);
+            if (r->element[i] == NULL) {
+                freeReplyObject(r);
+                return NULL;
+            }
+        }
+    }
+
+    return r;
 }
 
 
@@ -698,7 +994,7 @@ ngx_http_sandbox_bridge_redis_cmd_timeout(ngx_event_t *ev)
 
     ngx_log_error(NGX_LOG_ERR, redis->log, 0,
                   "sandbox bridge: redis \"%V\" command timed out",
-                  &redis->mcf->redis_addr);
+                  &redis->name);
 
     ngx_http_sandbox_bridge_redis_deliver(cmd, NULL);
 

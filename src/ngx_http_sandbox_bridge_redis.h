@@ -25,6 +25,8 @@ typedef void (*ngx_http_sandbox_bridge_redis_pt)(ngx_http_request_t *r,
 typedef struct {
     ngx_str_t                        name;
     ngx_str_t                        source;
+    /* creates or deletes a lease: followed by WAIT with wait= */
+    ngx_uint_t                       wait;
 } ngx_http_sandbox_bridge_script_t;
 
 

@@ -19,18 +19,22 @@
  */
 
 ngx_http_sandbox_bridge_script_t  ngx_http_sandbox_bridge_scripts[] = {
-    { ngx_string("begin"), ngx_string(ngx_http_sandbox_bridge_lua_begin) },
-    { ngx_string("touch"), ngx_string(ngx_http_sandbox_bridge_lua_touch) },
-    { ngx_string("commit"), ngx_string(ngx_http_sandbox_bridge_lua_commit) },
+    { ngx_string("begin"), ngx_string(ngx_http_sandbox_bridge_lua_begin), 1 },
+    { ngx_string("touch"), ngx_string(ngx_http_sandbox_bridge_lua_touch), 0 },
+    { ngx_string("commit"),
+      ngx_string(ngx_http_sandbox_bridge_lua_commit), 1 },
     { ngx_string("destroy"),
-      ngx_string(ngx_http_sandbox_bridge_lua_destroy) },
-    { ngx_string("forget"), ngx_string(ngx_http_sandbox_bridge_lua_forget) },
-    { ngx_string("count"), ngx_string(ngx_http_sandbox_bridge_lua_count) },
-    { ngx_string("hosts"), ngx_string(ngx_http_sandbox_bridge_lua_hosts) },
-    { ngx_string("adopt"), ngx_string(ngx_http_sandbox_bridge_lua_adopt) },
-    { ngx_string("orphan"), ngx_string(ngx_http_sandbox_bridge_lua_orphan) },
-    { ngx_string("leases"), ngx_string(ngx_http_sandbox_bridge_lua_leases) },
-    { ngx_string("execs"), ngx_string(ngx_http_sandbox_bridge_lua_execs) },
+      ngx_string(ngx_http_sandbox_bridge_lua_destroy), 1 },
+    { ngx_string("forget"),
+      ngx_string(ngx_http_sandbox_bridge_lua_forget), 1 },
+    { ngx_string("count"), ngx_string(ngx_http_sandbox_bridge_lua_count), 0 },
+    { ngx_string("hosts"), ngx_string(ngx_http_sandbox_bridge_lua_hosts), 0 },
+    { ngx_string("adopt"), ngx_string(ngx_http_sandbox_bridge_lua_adopt), 1 },
+    { ngx_string("orphan"),
+      ngx_string(ngx_http_sandbox_bridge_lua_orphan), 0 },
+    { ngx_string("leases"),
+      ngx_string(ngx_http_sandbox_bridge_lua_leases), 0 },
+    { ngx_string("execs"), ngx_string(ngx_http_sandbox_bridge_lua_execs), 0 },
 };
 
 

@@ -36,7 +36,9 @@
 #        PSB_ENGINE=podman: instead of dockerd, `podman system service` on
 #        $RT/docker.sock (Docker-compatible API; README "Podman") with its
 #        storage, run and lock files under $RT/podman/ and its own
-#        containers.conf, so the system's podman is not touched.
+#        containers.conf, so the system's podman is not touched;
+#        PSB_NO_REDIS=1: dockerd only (util/cluster.sh runs its own Redis);
+#        PSB_DOCKERD_ARGS: extra dockerd arguments (e.g. a TLS tcp:// host).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd -P)
@@ -136,7 +138,9 @@ take_lock() {
 # ----------------------------------------------------------------- health
 # Prints nothing; returns 0 when every service we are responsible for is up.
 healthy() {
-    if [ -n "${BRIDGE_REDIS:-}" ]; then
+    if [ "${PSB_NO_REDIS:-0}" = 1 ]; then
+        :
+    elif [ -n "${BRIDGE_REDIS:-}" ]; then
         redis_ping "${BRIDGE_REDIS%:*}" "${BRIDGE_REDIS##*:}" || return 1
     else
         redis_pid >/dev/null || return 1
@@ -221,6 +225,8 @@ start_dockerd() {
     mkdir -p "$RT/docker-data" "$RT/docker-exec"
     rm -f "$SOCK" "$RT/docker.pid" "$RT/dockerd.launch.pid"
     [ -n "${PSB_DOCKER_STORAGE_DRIVER:-}" ] && extra+=(--storage-driver="$PSB_DOCKER_STORAGE_DRIVER")
+    # shellcheck disable=SC2206
+    [ -n "${PSB_DOCKERD_ARGS:-}" ] && extra+=(${PSB_DOCKERD_ARGS})
     if [ "$DOCKER_RUNTIME" = runsc ]; then
         command -v runsc >/dev/null \
             || die "runsc missing (make deps-runsc; Debian package runsc)"
@@ -425,7 +431,9 @@ umount_rt() {
 # ----------------------------------------------------------------- env file
 write_env() {
     local rhost rport dsock image tmp
-    if [ -n "${BRIDGE_REDIS:-}" ]; then
+    if [ "${PSB_NO_REDIS:-0}" = 1 ]; then
+        rhost=; rport=
+    elif [ -n "${BRIDGE_REDIS:-}" ]; then
         rhost=${BRIDGE_REDIS%:*}; rport=${BRIDGE_REDIS##*:}
     else
         rhost=127.0.0.1; rport=$(cat "$RT/redis.port")
@@ -487,7 +495,9 @@ do_start() {
     # shellcheck disable=SC2154
     trap 'rc=$?; if [ $rc -ne 0 ]; then warn "start failed; cleaning up"; do_stop || true; fi' EXIT
 
-    if [ -n "${BRIDGE_REDIS:-}" ]; then
+    if [ "${PSB_NO_REDIS:-0}" = 1 ]; then
+        log "no redis (PSB_NO_REDIS=1)"
+    elif [ -n "${BRIDGE_REDIS:-}" ]; then
         redis_ping "${BRIDGE_REDIS%:*}" "${BRIDGE_REDIS##*:}" \
             || die "BRIDGE_REDIS=$BRIDGE_REDIS does not answer PING"
         log "using existing redis $BRIDGE_REDIS"

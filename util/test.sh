@@ -14,6 +14,8 @@
 #                       build/asan/sbin/nginx)
 #   TEST_NGINX_SERVROOT default <repo>/t/servroot
 #   BRIDGE_REDIS / BRIDGE_DOCKER_SOCKET / BRIDGE_IMAGE  use existing services
+#   PSB_CLUSTER=1       also util/cluster.sh (Sentinel, two dockerds, TLS;
+#                       make test-cluster), stopped again on exit
 #
 # Services are started unless already running (util/services.sh status), and
 # stopped again on exit -- also on failure, Ctrl-C or SIGTERM -- if this script
@@ -82,6 +84,7 @@ stop_parent_watch() {
     watcher_pid=
 }
 started_services=0
+started_cluster=0
 stop_servroot_nginx() {
     local pidf=$TEST_NGINX_SERVROOT/logs/nginx.pid p
     p=$( [ -s "$pidf" ] && tr -dc '0-9' < "$pidf" || true )
@@ -118,6 +121,9 @@ cleanup() {
     if [ "$started_services" = 1 ]; then
         "$ROOT/util/services.sh" stop || rc=1
     fi
+    if [ "$started_cluster" = 1 ]; then
+        "$ROOT/util/cluster.sh" stop || rc=1
+    fi
     exit "$rc"
 }
 trap cleanup EXIT
@@ -134,6 +140,12 @@ else
 fi
 # shellcheck disable=SC1090
 . "$("$ROOT/util/services.sh" env)"
+if [ "${PSB_CLUSTER:-0}" = 1 ]; then
+    started_cluster=1
+    "$ROOT/util/cluster.sh" start
+    # shellcheck disable=SC1090
+    . "$("$ROOT/util/cluster.sh" env)"
+fi
 
 # ---------------------------------------------------------------- harness
 # openresty's Test::Nginx when it is installed or on PERL5LIB (README
