@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The services of a local cluster (README "Local cluster"): a Redis primary,
-# one replica, three sentinels and two private dockerds, the second also on
-# a loopback TCP port with TLS client certificates.  Used by
+# one replica, three sentinels and two private dockerds, each on its unix
+# socket and on a loopback TCP port with TLS client certificates.  Used by
 # `make run-cluster` (util/run-cluster.sh) and `make test-cluster`.
 #
 #   util/cluster.sh start         start everything (idempotent), write env
@@ -30,7 +30,7 @@ UID_=$(id -u)
 HASH=$(printf '%s' "$ROOT" | sha256sum | cut -c1-8)
 INSTANCE=${PSB_INSTANCE:-cluster}
 RT=/tmp/psb-$UID_-$HASH-$INSTANCE
-ENVLINK=$ROOT/build/cluster${INSTANCE#cluster}.env
+ENVLINK=$ROOT/build/$INSTANCE.env
 PORT_BASE=${PSB_CLUSTER_PORT:-17400}
 MASTER=psbmaster
 DOWN_AFTER=${PSB_DOWN_AFTER_MS:-1000}
@@ -64,10 +64,9 @@ services() {   # services <d1|d2> <util/services.sh args...>
 }
 
 dockerd_args() {
-    [ "$1" = d2 ] || return 0
     printf '%s' "--tlsverify --tlscacert=$RT/tls/ca.pem" \
         " --tlscert=$RT/tls/server-cert.pem --tlskey=$RT/tls/server-key.pem" \
-        " --host=tcp://127.0.0.1:$(cat "$RT/docker-tls.port")"
+        " --host=tcp://127.0.0.1:$(cat "$RT/$1-tls.port")"
 }
 
 # ----------------------------------------------------------------- TLS
@@ -186,7 +185,8 @@ write_env() {
         printf 'export CLUSTER_SENTINEL_PASSWORD_FILE=%q\n' "$RT/sentinel-password"
         printf 'export CLUSTER_DOCKER1_SOCKET=%q\n' "$RT/d1/docker.sock"
         printf 'export CLUSTER_DOCKER2_SOCKET=%q\n' "$RT/d2/docker.sock"
-        printf 'export CLUSTER_DOCKER2_TLS=%q\n' "127.0.0.1:$(cat "$RT/docker-tls.port")"
+        printf 'export CLUSTER_DOCKER1_TLS=%q\n' "127.0.0.1:$(cat "$RT/d1-tls.port")"
+        printf 'export CLUSTER_DOCKER2_TLS=%q\n' "127.0.0.1:$(cat "$RT/d2-tls.port")"
         printf 'export CLUSTER_TLS_DIR=%q\n' "$RT/tls"
         printf 'export TEST_NGINX_SANDBOX_IMAGE=%q\n' "psb-sandbox:local"
     } > "$tmp"
@@ -246,7 +246,8 @@ do_start() {
         free_port $((rp + 1))
         echo -n "$PORT " >> "$RT/sentinel.ports"
     done
-    free_port $((pp + 10)); echo "$PORT" > "$RT/docker-tls.port"
+    free_port $((pp + 10)); echo "$PORT" > "$RT/d1-tls.port"
+    free_port $((PORT + 1)); echo "$PORT" > "$RT/d2-tls.port"
 
     redis_conf "$pp" primary "$pp"
     redis_conf "$rp" replica "$pp"
