@@ -125,6 +125,7 @@ redis_conf() {   # redis_conf <port> <role: primary|replica|sentinel> <primary p
                 echo "masterauth $pw"
                 echo "save \"\""
                 echo "appendonly no"
+                echo "repl-diskless-sync-delay 0"
                 [ "$role" = primary ] || echo "replicaof 127.0.0.1 $pport" ;;
         esac
     } > "$d/conf"

@@ -132,15 +132,18 @@ trap 'exit 143' TERM
 start_parent_watch
 
 # ---------------------------------------------------------------- services
-if "$ROOT/util/services.sh" status -q; then
+if [ "${PSB_CLUSTER:-0}" = 1 ]; then
+    :   # the cluster's files need only util/cluster.sh
+elif "$ROOT/util/services.sh" status -q; then
     echo "test.sh: reusing running services" >&2
 else
     started_services=1
     "$ROOT/util/services.sh" start
 fi
-# shellcheck disable=SC1090
-. "$("$ROOT/util/services.sh" env)"
-if [ "${PSB_CLUSTER:-0}" = 1 ]; then
+if [ "${PSB_CLUSTER:-0}" != 1 ]; then
+    # shellcheck disable=SC1090
+    . "$("$ROOT/util/services.sh" env)"
+else
     started_cluster=1
     "$ROOT/util/cluster.sh" start
     # shellcheck disable=SC1090
@@ -184,7 +187,7 @@ esac
 
 echo "test.sh: $mode nginx=$TEST_NGINX_BINARY module=$TEST_NGINX_LOAD_MODULES" >&2
 echo "test.sh: harness=$harness" >&2
-echo "test.sh: redis=$TEST_NGINX_REDIS_HOST:$TEST_NGINX_REDIS_PORT docker=$TEST_NGINX_DOCKER_SOCKET image=$TEST_NGINX_SANDBOX_IMAGE" >&2
+echo "test.sh: redis=${TEST_NGINX_REDIS_HOST:-}:${TEST_NGINX_REDIS_PORT:-}${CLUSTER_SENTINELS:+ sentinels=$CLUSTER_SENTINELS} docker=${TEST_NGINX_DOCKER_SOCKET:-$CLUSTER_DOCKER1_SOCKET} image=$TEST_NGINX_SANDBOX_IMAGE" >&2
 
 rc=0
 # In the background + wait, so that SIGTERM/SIGINT run the trap at once
