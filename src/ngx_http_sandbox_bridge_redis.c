@@ -79,6 +79,8 @@ static void ngx_http_sandbox_bridge_redis_connect(
     ngx_http_sandbox_bridge_redis_t *redis);
 static void ngx_http_sandbox_bridge_redis_on_primary(void *data,
     u_char *host, ngx_int_t port);
+static void ngx_http_sandbox_bridge_redis_on_switch(void *data,
+    u_char *host, ngx_int_t port);
 static void ngx_http_sandbox_bridge_redis_connect_to(
     ngx_http_sandbox_bridge_redis_t *redis);
 static void ngx_http_sandbox_bridge_redis_role_reply(ngx_http_request_t *r,
@@ -151,6 +153,10 @@ ngx_http_sandbox_bridge_redis_init_worker(ngx_cycle_t *cycle,
         if (redis->sentinel == NULL) {
             return NGX_ERROR;
         }
+
+        ngx_http_sandbox_bridge_sentinel_watch(redis->sentinel,
+                                      ngx_http_sandbox_bridge_redis_on_switch,
+                                      redis);
 
     } else if (mcf->redis_unix.len == 0) {
         ngx_memcpy(redis->host, mcf->redis_host.data, mcf->redis_host.len);
@@ -275,6 +281,27 @@ ngx_http_sandbox_bridge_redis_on_primary(void *data, u_char *host,
                       - redis->name_buf;
 
     ngx_http_sandbox_bridge_redis_connect_to(redis);
+}
+
+
+/* +switch-master: a link to another primary is dropped and made again */
+
+static void
+ngx_http_sandbox_bridge_redis_on_switch(void *data, u_char *host,
+    ngx_int_t port)
+{
+    ngx_http_sandbox_bridge_redis_t  *redis = data;
+
+    if (redis->ac == NULL
+        || (port == redis->port
+            && ngx_strcmp(host, redis->host) == 0))
+    {
+        return;
+    }
+
+    redis->backoff = NGX_HTTP_SANDBOX_BRIDGE_BACKOFF_MIN;
+
+    ngx_http_sandbox_bridge_redis_reset(redis, "+switch-master");
 }
 
 

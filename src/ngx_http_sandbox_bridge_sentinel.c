@@ -17,7 +17,13 @@
  * get-master-addr-by-name <master>"; the first that names a primary wins.
  * A sentinel that fails, times out or knows no primary passes the
  * question to the next one. Everything runs in the event loop.
+ *
+ * A second link stays subscribed to "+switch-master" on one sentinel (the
+ * next one when it goes away): a failover is followed at once, also when
+ * the old primary lives on as a replica.
  */
+
+#define NGX_HTTP_SANDBOX_BRIDGE_SENTINEL_REWATCH  1000
 
 struct ngx_http_sandbox_bridge_sentinel_s {
     ngx_http_sandbox_bridge_main_conf_t  *mcf;
@@ -30,7 +36,16 @@ struct ngx_http_sandbox_bridge_sentinel_s {
     void                                 *data;
     ngx_http_sandbox_bridge_sentinel_addr_t  *addr;
     u_char                                host[NGX_SOCKADDR_STRLEN + 1];
+
+    /* the +switch-master subscription */
+    redisAsyncContext                    *wac;
+    ngx_event_t                           wtimer;
+    ngx_uint_t                            wnext;
+    ngx_http_sandbox_bridge_sentinel_pt   whandler;
+    void                                 *wdata;
+
     unsigned                              busy:1;
+    unsigned                              exiting:1;
 };
 
 
@@ -49,6 +64,15 @@ static void ngx_http_sandbox_bridge_sentinel_on_connect(
 static void ngx_http_sandbox_bridge_sentinel_on_disconnect(
     const redisAsyncContext *ac, int status);
 static void ngx_http_sandbox_bridge_sentinel_timeout(ngx_event_t *ev);
+static void ngx_http_sandbox_bridge_sentinel_subscribe(ngx_event_t *ev);
+static void ngx_http_sandbox_bridge_sentinel_message(redisAsyncContext *ac,
+    void *reply, void *privdata);
+static void ngx_http_sandbox_bridge_sentinel_watch_lost(
+    const redisAsyncContext *ac, int status);
+static void ngx_http_sandbox_bridge_sentinel_watch_connect(
+    const redisAsyncContext *ac, int status);
+static void ngx_http_sandbox_bridge_sentinel_rewatch(
+    ngx_http_sandbox_bridge_sentinel_t *s);
 
 
 ngx_http_sandbox_bridge_sentinel_t *
@@ -69,6 +93,11 @@ ngx_http_sandbox_bridge_sentinel_create(ngx_cycle_t *cycle,
     s->timer.data = s;
     s->timer.log = cycle->log;
     s->timer.cancelable = 1;
+
+    s->wtimer.handler = ngx_http_sandbox_bridge_sentinel_subscribe;
+    s->wtimer.data = s;
+    s->wtimer.log = cycle->log;
+    s->wtimer.cancelable = 1;
 
     return s;
 }
@@ -94,10 +123,224 @@ ngx_http_sandbox_bridge_sentinel_ask(ngx_http_sandbox_bridge_sentinel_t *s,
 void
 ngx_http_sandbox_bridge_sentinel_destroy(ngx_http_sandbox_bridge_sentinel_t *s)
 {
+    redisAsyncContext  *ac;
+
     s->busy = 0;
+    s->exiting = 1;
     s->handler = NULL;
 
     ngx_http_sandbox_bridge_sentinel_drop(s);
+
+    if (s->wtimer.timer_set) {
+        ngx_del_timer(&s->wtimer);
+    }
+
+    ac = s->wac;
+    s->wac = NULL;
+
+    if (ac) {
+        redisAsyncFree(ac);
+    }
+}
+
+
+/* handler(data, new host, new port) on every +switch-master of our master */
+
+void
+ngx_http_sandbox_bridge_sentinel_watch(ngx_http_sandbox_bridge_sentinel_t *s,
+    ngx_http_sandbox_bridge_sentinel_pt handler, void *data)
+{
+    s->whandler = handler;
+    s->wdata = data;
+
+    ngx_http_sandbox_bridge_sentinel_subscribe(&s->wtimer);
+}
+
+
+static void
+ngx_http_sandbox_bridge_sentinel_subscribe(ngx_event_t *ev)
+{
+    ngx_http_sandbox_bridge_sentinel_t *s = ev->data;
+
+    redisAsyncContext                        *ac;
+    ngx_array_t                              *a;
+    const char                               *argv[2];
+    size_t                                    argvlen[2];
+    ngx_http_sandbox_bridge_sentinel_addr_t  *addr;
+
+    if (s->exiting || s->wac) {
+        return;
+    }
+
+    a = s->mcf->redis_sentinels;
+    addr = a->elts;
+    addr = &addr[s->wnext];
+    s->wnext = (s->wnext + 1) % a->nelts;
+
+    ac = redisAsyncConnect((char *) addr->host.data, (int) addr->port);
+
+    if (ac == NULL || ac->err
+        || ngx_http_sandbox_bridge_hiredis_attach(ac, s->log) != NGX_OK)
+    {
+        if (ac) {
+            redisAsyncFree(ac);
+        }
+
+        ngx_http_sandbox_bridge_sentinel_rewatch(s);
+        return;
+    }
+
+    s->wac = ac;
+    ac->data = s;
+
+    redisAsyncSetConnectCallback(ac,
+                              ngx_http_sandbox_bridge_sentinel_watch_connect);
+    redisAsyncSetDisconnectCallback(ac,
+                                 ngx_http_sandbox_bridge_sentinel_watch_lost);
+
+    if (s->mcf->redis_sentinel_password.len) {
+        argv[0] = "AUTH";
+        argvlen[0] = sizeof("AUTH") - 1;
+        argv[1] = (const char *) s->mcf->redis_sentinel_password.data;
+        argvlen[1] = s->mcf->redis_sentinel_password.len;
+
+        (void) redisAsyncCommandArgv(ac,
+                                   ngx_http_sandbox_bridge_sentinel_message,
+                                   s, 2, argv, argvlen);
+    }
+
+    argv[0] = "SUBSCRIBE";
+    argvlen[0] = sizeof("SUBSCRIBE") - 1;
+    argv[1] = "+switch-master";
+    argvlen[1] = sizeof("+switch-master") - 1;
+
+    (void) redisAsyncCommandArgv(ac, ngx_http_sandbox_bridge_sentinel_message,
+                                 s, 2, argv, argvlen);
+}
+
+
+static void
+ngx_http_sandbox_bridge_sentinel_rewatch(ngx_http_sandbox_bridge_sentinel_t *s)
+{
+    if (!s->exiting && !s->wtimer.timer_set) {
+        ngx_add_timer(&s->wtimer, NGX_HTTP_SANDBOX_BRIDGE_SENTINEL_REWATCH);
+    }
+}
+
+
+/* "message" "+switch-master" "<master> <old ip> <old port> <ip> <port>" */
+
+static void
+ngx_http_sandbox_bridge_sentinel_message(redisAsyncContext *ac, void *reply,
+    void *privdata)
+{
+    redisReply                          *rep = reply, *msg;
+    u_char                              *p, *last, *f[5];
+    size_t                               n[5];
+    ngx_int_t                            port;
+    ngx_uint_t                           i;
+    ngx_http_sandbox_bridge_sentinel_t  *s = privdata;
+
+    if (ac != s->wac || rep == NULL) {
+        return;
+    }
+
+    if (rep->type == REDIS_REPLY_ERROR) {
+        ngx_log_error(NGX_LOG_ERR, s->log, 0,
+                      "sandbox bridge: sentinel subscription failed: %*s",
+                      (size_t) rep->len, rep->str);
+        s->wac = NULL;
+        redisAsyncFree(ac);
+        ngx_http_sandbox_bridge_sentinel_rewatch(s);
+        return;
+    }
+
+    if (rep->type != REDIS_REPLY_ARRAY
+        || rep->elements != 3
+        || rep->element[0]->type != REDIS_REPLY_STRING
+        || rep->element[0]->len != sizeof("message") - 1
+        || ngx_strncmp(rep->element[0]->str, "message",
+                       sizeof("message") - 1) != 0
+        || rep->element[2]->type != REDIS_REPLY_STRING)
+    {
+        return;
+    }
+
+    msg = rep->element[2];
+    p = (u_char *) msg->str;
+    last = p + msg->len;
+
+    for (i = 0; i < 5; i++) {
+        while (p < last && *p == ' ') {
+            p++;
+        }
+
+        f[i] = p;
+
+        while (p < last && *p != ' ') {
+            p++;
+        }
+
+        n[i] = p - f[i];
+
+        if (n[i] == 0) {
+            return;
+        }
+    }
+
+    if (n[0] != s->mcf->redis_master.len
+        || ngx_strncmp(f[0], s->mcf->redis_master.data, n[0]) != 0
+        || n[3] > NGX_SOCKADDR_STRLEN)
+    {
+        return;
+    }
+
+    port = ngx_atoi(f[4], n[4]);
+    if (port < 1 || port > 65535) {
+        return;
+    }
+
+    ngx_log_error(NGX_LOG_NOTICE, s->log, 0,
+                  "sandbox bridge: sentinel: +switch-master %*s",
+                  msg->len, msg->str);
+
+    ngx_memcpy(s->host, f[3], n[3]);
+    s->host[n[3]] = '\0';
+
+    if (s->whandler) {
+        s->whandler(s->wdata, s->host, port);
+    }
+}
+
+
+static void
+ngx_http_sandbox_bridge_sentinel_watch_connect(const redisAsyncContext *ac,
+    int status)
+{
+    ngx_http_sandbox_bridge_sentinel_t  *s = ac->data;
+
+    if (status == REDIS_OK || s->wac != ac) {
+        return;
+    }
+
+    /* hiredis frees the context after this callback */
+    s->wac = NULL;
+    ngx_http_sandbox_bridge_sentinel_rewatch(s);
+}
+
+
+static void
+ngx_http_sandbox_bridge_sentinel_watch_lost(const redisAsyncContext *ac,
+    int status)
+{
+    ngx_http_sandbox_bridge_sentinel_t  *s = ac->data;
+
+    if (s->wac != ac) {
+        return;
+    }
+
+    s->wac = NULL;
+    ngx_http_sandbox_bridge_sentinel_rewatch(s);
 }
 
 

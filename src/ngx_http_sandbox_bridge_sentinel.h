@@ -23,6 +23,9 @@ ngx_http_sandbox_bridge_sentinel_t *ngx_http_sandbox_bridge_sentinel_create(
     ngx_cycle_t *cycle, ngx_http_sandbox_bridge_main_conf_t *mcf);
 void ngx_http_sandbox_bridge_sentinel_ask(ngx_http_sandbox_bridge_sentinel_t *s,
     ngx_http_sandbox_bridge_sentinel_pt handler, void *data);
+void ngx_http_sandbox_bridge_sentinel_watch(
+    ngx_http_sandbox_bridge_sentinel_t *s,
+    ngx_http_sandbox_bridge_sentinel_pt handler, void *data);
 void ngx_http_sandbox_bridge_sentinel_destroy(
     ngx_http_sandbox_bridge_sentinel_t *s);
 

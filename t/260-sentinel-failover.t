@@ -162,6 +162,28 @@ my @lost_n = grep {
 } keys %acked;
 diag(scalar(@lost_n) . " acknowledged lease(s) lost without wait= (the loss window)");
 
+# a graceful failover (SENTINEL FAILOVER): the old primary lives on as a
+# replica, so nothing breaks the link; the +switch-master subscription
+# moves both nodes to the new primary
+my $sentinel1 = (split /,/, $ENV{CLUSTER_SENTINELS})[0] =~ s/.*://r;
+my $p2;
+ok(wait_until(sub {
+    rcli($sentinel1, $SPW, 'SENTINEL', 'FAILOVER', $ENV{CLUSTER_MASTER}) =~ /^OK/
+}, 60, 1), 'SENTINEL FAILOVER accepted');
+ok(wait_until(sub { $p2 = primary_port(); $p2 && $p2 != $p1 }, 60, 0.2),
+   "the sentinels switched to 127.0.0.1:" . ($p2 // '?'));
+for my $ng ($W, $N) {
+    ok(wait_until(sub {
+        $ng->error_log =~ /\+switch-master \Q$ENV{CLUSTER_MASTER}\E .*\n(?s:.*)redis "127\.0\.0\.1:$p2" ready/
+    }, 60, 0.2), $ng->prefix . ' followed +switch-master to the new primary');
+    my $r;
+    ok(wait_until(sub {
+        $r = $ng->finish(acquire_send($ng)->{h});
+        $acked{ $r->{json}{providerLeaseId} } = $ng->prefix if $r->{status} == 200;
+        $r->{status} == 200
+    }, 60, 0.5), $ng->prefix . ' acquires on the new primary') or diag($r->{body});
+}
+
 # clean up through the API: DELETE of every lease on both nodes
 my @bad;
 for my $id (sort keys %acked) {

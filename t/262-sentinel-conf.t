@@ -23,7 +23,7 @@ sub nginx_t {
         name => 't262', prefix => 't262:', redis => $redis, redis_opts => $opts,
         docker_socket => '/nonexistent/docker.sock', image => 'x:y');
     $ng->write_conf;
-    my ($rc, $out) = SandboxBridge::Scenario::run_cmd($ng->nginx_cmd('-t'));
+    my ($rc, $out) = SandboxBridge::Scenario::nginx_t($ng->nginx_cmd('-t'));
     $ng->cleanup;
     return ($rc, $out);
 }

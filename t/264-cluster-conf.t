@@ -48,7 +48,7 @@ sub render {
     die "render-conf: $out" if $rc;
     open $fh, '<', "$dir/conf/nginx.conf" or die $!;
     my $conf = do { local $/; <$fh> };
-    ($rc, $out) = SandboxBridge::Scenario::run_cmd($nginx, '-p', "$dir/", '-c',
+    ($rc, $out) = SandboxBridge::Scenario::nginx_t($nginx, '-p', "$dir/", '-c',
         'conf/nginx.conf', '-g', 'daemon off;', '-t');
     return ($rc, $out, $conf);
 }
