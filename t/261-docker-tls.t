@@ -28,6 +28,9 @@ my $docker = <<"EOC";
             proxy_ssl_trusted_certificate $tls/ca.pem;
             proxy_ssl_verify on;
             proxy_ssl_name localhost;
+            # a worker keeps the last upstream TLS session until it exits
+            # and never frees it (nginx core): LSan would report it
+            proxy_ssl_session_reuse off;
             proxy_read_timeout 1d;
         }
 EOC
