@@ -75,6 +75,13 @@ if (@nodes == 2) {
     ok(wait_until(sub { $ng[1]->api(GET => '/health')->{status} == 200 }, 60, 0.2),
        'node 2 healthy');
 
+    # a build with several Docker hosts per bridge lists both on each node
+    my $h = $ng[1]->api(GET => '/health');
+    if ($h->{json} && $h->{json}{hosts}) {
+        is_deeply([ map { $_->{name} } @{ $h->{json}{hosts} } ],
+                  ['docker-a', 'docker-b'], 'node 2 lists both Docker hosts');
+    }
+
     my $r = $ng[0]->api(POST => '/leases/acquire',
                         { environmentId => 't263-env', runId => 'r1',
                           reuseLease => \1, keepAlive => \1, sleepAfter => '1h' });
