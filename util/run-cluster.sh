@@ -167,7 +167,7 @@ done
 cat <<INFO
 
   configs:      $RT/node1/conf/nginx.conf, $RT/node2/conf/nginx.conf
-  logs:         $RT/node1/, $RT/node2/
+  logs:         $RT/node1/logs/, $RT/node2/logs/
   docker hosts: $hosts
   redis:        primary + replica on 127.0.0.1:${CLUSTER_REDIS_PORTS// /, 127.0.0.1:}
   token file:   $BRIDGE_TOKEN_FILE
