@@ -24,7 +24,7 @@ my ($so) = grep { /\.so$/ } split /\s+/, $ENV{TEST_NGINX_LOAD_MODULES} // '';
 sub render {
     my ($multi) = @_;
     my $dir = tempdir(CLEANUP => 1);
-    mkdir "$dir/conf";
+    mkdir "$dir/$_" for qw(conf logs);
     open my $fh, '>', "$dir/token" or die $!;
     print $fh "t264-token\n";
     close $fh;
