@@ -12,11 +12,13 @@
 
 
 /*
- * Redis Sentinel (README "Redis Sentinel"): the sentinels are asked in
+ * Redis Sentinel (README "Redis Sentinel"): every sentinel is asked in
  * turn, each on a short async link of its own, "SENTINEL
- * get-master-addr-by-name <master>"; the first that names a primary wins.
- * A sentinel that fails, times out or knows no primary passes the
- * question to the next one. Everything runs in the event loop.
+ * get-master-addr-by-name <master>" and, in the same pipeline, "SENTINEL
+ * MASTER <master>" for its config-epoch. The primary named with the
+ * highest epoch wins: a sentinel that lags behind a failover does not
+ * send the workers back to the old primary. A sentinel that fails, times
+ * out or knows no primary is skipped. Everything runs in the event loop.
  *
  * A second link stays subscribed to "+switch-master" on one sentinel (the
  * next one when it goes away): a failover is followed at once, also when
@@ -37,12 +39,19 @@ struct ngx_http_sandbox_bridge_sentinel_s {
     ngx_http_sandbox_bridge_sentinel_addr_t  *addr;
     u_char                                host[NGX_SOCKADDR_STRLEN + 1];
 
+    /* this sentinel's answer, and the best one so far */
+    u_char                                cand[NGX_SOCKADDR_STRLEN + 1];
+    ngx_int_t                             cand_port;
+    ngx_int_t                             best_port;
+    int64_t                               best_epoch;
+
     /* the +switch-master subscription */
     redisAsyncContext                    *wac;
     ngx_event_t                           wtimer;
     ngx_uint_t                            wnext;
     ngx_http_sandbox_bridge_sentinel_pt   whandler;
     void                                 *wdata;
+    u_char                                whost[NGX_SOCKADDR_STRLEN + 1];
 
     unsigned                              busy:1;
     unsigned                              exiting:1;
@@ -58,6 +67,8 @@ static void ngx_http_sandbox_bridge_sentinel_finish(
 static void ngx_http_sandbox_bridge_sentinel_auth_reply(redisAsyncContext *ac,
     void *reply, void *privdata);
 static void ngx_http_sandbox_bridge_sentinel_master_reply(
+    redisAsyncContext *ac, void *reply, void *privdata);
+static void ngx_http_sandbox_bridge_sentinel_epoch_reply(
     redisAsyncContext *ac, void *reply, void *privdata);
 static void ngx_http_sandbox_bridge_sentinel_on_connect(
     const redisAsyncContext *ac, int status);
@@ -113,6 +124,8 @@ ngx_http_sandbox_bridge_sentinel_ask(ngx_http_sandbox_bridge_sentinel_t *s,
 
     s->busy = 1;
     s->tried = 0;
+    s->best_port = 0;
+    s->best_epoch = -1;
     s->handler = handler;
     s->data = data;
 
@@ -304,11 +317,11 @@ ngx_http_sandbox_bridge_sentinel_message(redisAsyncContext *ac, void *reply,
                   "sandbox bridge: sentinel: +switch-master %*s",
                   msg->len, msg->str);
 
-    ngx_memcpy(s->host, f[3], n[3]);
-    s->host[n[3]] = '\0';
+    ngx_memcpy(s->whost, f[3], n[3]);
+    s->whost[n[3]] = '\0';
 
     if (s->whandler) {
-        s->whandler(s->wdata, s->host, port);
+        s->whandler(s->wdata, s->whost, port);
     }
 }
 
@@ -356,6 +369,11 @@ ngx_http_sandbox_bridge_sentinel_try(ngx_http_sandbox_bridge_sentinel_t *s)
     a = s->mcf->redis_sentinels;
 
     if (s->tried == a->nelts) {
+        if (s->best_port) {
+            ngx_http_sandbox_bridge_sentinel_finish(s, s->host, s->best_port);
+            return;
+        }
+
         ngx_log_error(NGX_LOG_ERR, s->log, 0,
                       "sandbox bridge: no sentinel named a primary for "
                       "\"%V\"", &s->mcf->redis_master);
@@ -368,6 +386,7 @@ ngx_http_sandbox_bridge_sentinel_try(ngx_http_sandbox_bridge_sentinel_t *s)
     s->addr = addr;
     s->next = (s->next + 1) % a->nelts;
     s->tried++;
+    s->cand_port = 0;
 
     ac = redisAsyncConnect((char *) addr->host.data, (int) addr->port);
 
@@ -415,6 +434,13 @@ ngx_http_sandbox_bridge_sentinel_try(ngx_http_sandbox_bridge_sentinel_t *s)
 
     (void) redisAsyncCommandArgv(ac,
                                  ngx_http_sandbox_bridge_sentinel_master_reply,
+                                 s, 3, argv, argvlen);
+
+    argv[1] = "MASTER";
+    argvlen[1] = sizeof("MASTER") - 1;
+
+    (void) redisAsyncCommandArgv(ac,
+                                 ngx_http_sandbox_bridge_sentinel_epoch_reply,
                                  s, 3, argv, argvlen);
 }
 
@@ -483,15 +509,9 @@ ngx_http_sandbox_bridge_sentinel_master_reply(redisAsyncContext *ac,
     ngx_int_t                            port;
     ngx_http_sandbox_bridge_sentinel_t  *s = privdata;
 
-    if (ac != s->ac) {
+    if (ac != s->ac || rep == NULL) {
+        /* a lost link: the epoch reply moves on */
         return;
-    }
-
-    if (rep == NULL) {
-        ngx_log_error(NGX_LOG_ERR, s->log, 0,
-                      "sandbox bridge: sentinel \"%V\" did not answer",
-                      &s->addr->name);
-        goto next;
     }
 
     if (rep->type != REDIS_REPLY_ARRAY
@@ -507,7 +527,7 @@ ngx_http_sandbox_bridge_sentinel_master_reply(redisAsyncContext *ac,
                       rep->type == REDIS_REPLY_ERROR ? ": " : "",
                       rep->type == REDIS_REPLY_ERROR ? (size_t) rep->len : 0,
                       rep->type == REDIS_REPLY_ERROR ? rep->str : "");
-        goto next;
+        return;
     }
 
     port = ngx_atoi((u_char *) rep->element[1]->str, rep->element[1]->len);
@@ -515,14 +535,63 @@ ngx_http_sandbox_bridge_sentinel_master_reply(redisAsyncContext *ac,
         ngx_log_error(NGX_LOG_ERR, s->log, 0,
                       "sandbox bridge: sentinel \"%V\" sent a bad port",
                       &s->addr->name);
+        return;
+    }
+
+    ngx_memcpy(s->cand, rep->element[0]->str, rep->element[0]->len);
+    s->cand[rep->element[0]->len] = '\0';
+    s->cand_port = port;
+}
+
+
+/* SENTINEL MASTER: field/value pairs; its config-epoch ranks the answer */
+
+static void
+ngx_http_sandbox_bridge_sentinel_epoch_reply(redisAsyncContext *ac,
+    void *reply, void *privdata)
+{
+    size_t                               i;
+    int64_t                              epoch;
+    redisReply                          *rep = reply, *k, *v;
+    ngx_http_sandbox_bridge_sentinel_t  *s = privdata;
+
+    if (ac != s->ac) {
+        return;
+    }
+
+    if (rep == NULL) {
+        ngx_log_error(NGX_LOG_ERR, s->log, 0,
+                      "sandbox bridge: sentinel \"%V\" did not answer",
+                      &s->addr->name);
         goto next;
     }
 
-    ngx_memcpy(s->host, rep->element[0]->str, rep->element[0]->len);
-    s->host[rep->element[0]->len] = '\0';
+    epoch = 0;
 
-    ngx_http_sandbox_bridge_sentinel_finish(s, s->host, port);
-    return;
+    if (rep->type == REDIS_REPLY_ARRAY) {
+        for (i = 0; i + 1 < rep->elements; i += 2) {
+            k = rep->element[i];
+            v = rep->element[i + 1];
+
+            if (k->type == REDIS_REPLY_STRING
+                && v->type == REDIS_REPLY_STRING
+                && k->len == sizeof("config-epoch") - 1
+                && ngx_strncmp(k->str, "config-epoch",
+                               sizeof("config-epoch") - 1) == 0)
+            {
+                epoch = ngx_atoof((u_char *) v->str, v->len);
+                if (epoch < 0) {
+                    epoch = 0;
+                }
+            }
+        }
+    }
+
+    if (s->cand_port && epoch > s->best_epoch) {
+        s->best_epoch = epoch;
+        s->best_port = s->cand_port;
+        ngx_memcpy(s->host, s->cand, sizeof(s->host));
+    }
 
 next:
 
