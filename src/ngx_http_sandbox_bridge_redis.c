@@ -45,6 +45,9 @@ struct ngx_http_sandbox_bridge_redis_s {
     ngx_int_t                             port;
     u_char                                name_buf[NGX_SOCKADDR_STRLEN
                                                    + sizeof(":65535") + 1];
+    /* commands sent while the sentinels are asked wait here */
+    ngx_queue_t                           pending;
+    unsigned                              asking:1;
     unsigned                              exiting:1;
 };
 
@@ -67,6 +70,8 @@ typedef struct {
     /* wait=: the script's reply, kept until its WAIT answers */
     redisReply                           *saved;
     ngx_uint_t                            waits;
+    ngx_queue_t                           queue;
+    unsigned                              queued:1;
     unsigned                              done:1;
     unsigned                              retried:1;
     unsigned                              wait:1;
@@ -82,6 +87,8 @@ static void ngx_http_sandbox_bridge_redis_on_primary(void *data,
 static void ngx_http_sandbox_bridge_redis_on_switch(void *data,
     u_char *host, ngx_int_t port);
 static void ngx_http_sandbox_bridge_redis_connect_to(
+    ngx_http_sandbox_bridge_redis_t *redis);
+static void ngx_http_sandbox_bridge_redis_flush(
     ngx_http_sandbox_bridge_redis_t *redis);
 static void ngx_http_sandbox_bridge_redis_role_reply(ngx_http_request_t *r,
     void *data, redisReply *reply);
@@ -147,6 +154,7 @@ ngx_http_sandbox_bridge_redis_init_worker(ngx_cycle_t *cycle,
     redis->mcf = mcf;
     redis->log = cycle->log;
     redis->name = mcf->redis_addr;
+    ngx_queue_init(&redis->pending);
 
     if (mcf->redis_sentinels) {
         redis->sentinel = ngx_http_sandbox_bridge_sentinel_create(cycle, mcf);
@@ -211,6 +219,8 @@ ngx_http_sandbox_bridge_redis_exit_worker(
 
     if (redis->sentinel) {
         ngx_http_sandbox_bridge_sentinel_destroy(redis->sentinel);
+        redis->asking = 0;
+        ngx_http_sandbox_bridge_redis_flush(redis);
     }
 
     ac = redis->ac;
@@ -227,6 +237,8 @@ ngx_http_sandbox_bridge_redis_exit_worker(
 /*
  * Commands are accepted while connecting too: hiredis queues them behind
  * the handshake, and a failed connect fails them within connect_timeout.
+ * While the sentinels are asked they wait in redis->pending (at most
+ * command_timeout) and are sent behind the handshake, or failed.
  */
 
 static ngx_int_t
@@ -237,8 +249,9 @@ ngx_http_sandbox_bridge_redis_ready(ngx_http_sandbox_bridge_main_conf_t *mcf)
     redis = ngx_http_sandbox_bridge_redis_conn;
 
     return redis != NULL
-           && redis->state != NGX_HTTP_SANDBOX_BRIDGE_REDIS_DOWN
-           && redis->ac != NULL;
+           && ((redis->state != NGX_HTTP_SANDBOX_BRIDGE_REDIS_DOWN
+                && redis->ac != NULL)
+               || redis->asking);
 }
 
 
@@ -248,6 +261,7 @@ static void
 ngx_http_sandbox_bridge_redis_connect(ngx_http_sandbox_bridge_redis_t *redis)
 {
     if (redis->sentinel) {
+        redis->asking = 1;
         ngx_http_sandbox_bridge_sentinel_ask(redis->sentinel,
                                       ngx_http_sandbox_bridge_redis_on_primary,
                                       redis);
@@ -264,11 +278,15 @@ ngx_http_sandbox_bridge_redis_on_primary(void *data, u_char *host,
 {
     ngx_http_sandbox_bridge_redis_t  *redis = data;
 
+    redis->asking = 0;
+
     if (redis->exiting || redis->ac) {
+        ngx_http_sandbox_bridge_redis_flush(redis);
         return;
     }
 
     if (host == NULL) {
+        ngx_http_sandbox_bridge_redis_flush(redis);
         ngx_http_sandbox_bridge_redis_schedule(redis);
         return;
     }
@@ -281,6 +299,46 @@ ngx_http_sandbox_bridge_redis_on_primary(void *data, u_char *host,
                       - redis->name_buf;
 
     ngx_http_sandbox_bridge_redis_connect_to(redis);
+
+    /* behind the handshake, or failed when there is no link */
+    ngx_http_sandbox_bridge_redis_flush(redis);
+}
+
+
+static void
+ngx_http_sandbox_bridge_redis_flush(ngx_http_sandbox_bridge_redis_t *redis)
+{
+    ngx_queue_t                          *q;
+    ngx_http_sandbox_bridge_redis_cmd_t  *cmd;
+
+    while (!ngx_queue_empty(&redis->pending)) {
+        q = ngx_queue_head(&redis->pending);
+        ngx_queue_remove(q);
+
+        cmd = ngx_queue_data(q, ngx_http_sandbox_bridge_redis_cmd_t, queue);
+        cmd->queued = 0;
+
+        if (redis->ac == NULL
+            || cmd->done
+            || redisAsyncCommandArgv(redis->ac,
+                                     ngx_http_sandbox_bridge_redis_reply,
+                                     cmd, cmd->argc,
+                                     (const char **) cmd->argv,
+                                     cmd->argvlen)
+               != REDIS_OK)
+        {
+            ngx_http_sandbox_bridge_redis_deliver(cmd, NULL);
+            ngx_http_sandbox_bridge_redis_cmd_free(cmd);
+            continue;
+        }
+
+        if (cmd->wait
+            && ngx_http_sandbox_bridge_redis_send_wait(cmd, redis->ac)
+               != NGX_OK)
+        {
+            cmd->wait = 0;
+        }
+    }
 }
 
 
@@ -685,17 +743,21 @@ ngx_http_sandbox_bridge_redis_send(ngx_http_sandbox_bridge_redis_t *redis,
     int                                   i;
     size_t                                size;
     u_char                               *p;
+    ngx_uint_t                            copy;
     ngx_http_sandbox_bridge_redis_cmd_t  *cmd;
 
-    if (redis->ac == NULL) {
+    if (redis->ac == NULL && !redis->asking) {
         return NGX_DECLINED;
     }
+
+    /* kept for the NOSCRIPT retry, or until the primary is known */
+    copy = script >= 0 || redis->ac == NULL;
 
     /* the command outlives a request that goes away: malloc, not pool */
     size = sizeof(ngx_http_sandbox_bridge_redis_cmd_t)
            + argc * (sizeof(char *) + sizeof(size_t));
 
-    if (script >= 0) {
+    if (copy) {
         for (i = 0; i < argc; i++) {
             size += argvlen[i] + 1;
         }
@@ -713,8 +775,7 @@ ngx_http_sandbox_bridge_redis_send(ngx_http_sandbox_bridge_redis_t *redis,
     cmd->script = script;
     cmd->argc = argc;
 
-    if (script >= 0) {
-        /* kept for the NOSCRIPT retry */
+    if (copy) {
         cmd->argv = (char **) (cmd + 1);
         cmd->argvlen = (size_t *) (cmd->argv + argc);
         p = (u_char *) (cmd->argvlen + argc);
@@ -741,6 +802,18 @@ ngx_http_sandbox_bridge_redis_send(ngx_http_sandbox_bridge_redis_t *redis,
     cmd->wait = script >= 0 && redis->mcf->redis_wait_replicas
                 && redis->scripts[script].wait;
 
+    cmd->timer.handler = ngx_http_sandbox_bridge_redis_cmd_timeout;
+    cmd->timer.data = cmd;
+    cmd->timer.log = redis->log;
+
+    if (redis->ac == NULL) {
+        ngx_queue_insert_tail(&redis->pending, &cmd->queue);
+        cmd->queued = 1;
+
+        ngx_add_timer(&cmd->timer, redis->mcf->redis_command_timeout);
+        return NGX_OK;
+    }
+
     if (redisAsyncCommandArgv(redis->ac, ngx_http_sandbox_bridge_redis_reply,
                               cmd, argc, argv, argvlen)
         != REDIS_OK)
@@ -752,10 +825,6 @@ ngx_http_sandbox_bridge_redis_send(ngx_http_sandbox_bridge_redis_t *redis,
         ngx_free(cmd);
         return NGX_DECLINED;
     }
-
-    cmd->timer.handler = ngx_http_sandbox_bridge_redis_cmd_timeout;
-    cmd->timer.data = cmd;
-    cmd->timer.log = redis->log;
 
     ngx_add_timer(&cmd->timer, redis->mcf->redis_command_timeout
                                + (cmd->wait ? redis->mcf->redis_wait_timeout
@@ -1018,6 +1087,16 @@ ngx_http_sandbox_bridge_redis_cmd_timeout(ngx_event_t *ev)
     ngx_http_sandbox_bridge_redis_cmd_t  *cmd = ev->data;
 
     redis = cmd->redis;
+
+    if (cmd->queued) {
+        /* no primary known in time: as with Redis down */
+        ngx_queue_remove(&cmd->queue);
+        cmd->queued = 0;
+
+        ngx_http_sandbox_bridge_redis_deliver(cmd, NULL);
+        ngx_http_sandbox_bridge_redis_cmd_free(cmd);
+        return;
+    }
 
     ngx_log_error(NGX_LOG_ERR, redis->log, 0,
                   "sandbox bridge: redis \"%V\" command timed out",
