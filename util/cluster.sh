@@ -272,7 +272,10 @@ do_start() {
         [ "$p" = 1 ] && break
         sleep 0.1
     done
-    [ "$p" = 1 ] || die "the replica did not sync with the primary"
+    if [ "$p" != 1 ]; then
+        tail -n 20 "$RT/r$pp/log" "$RT/r$rp/log" >&2 || true
+        die "the replica did not sync with the primary"
+    fi
     for s in $(cat "$RT/sentinel.ports"); do
         for _ in $(seq 1 300); do
             rcli "$s" "$RT/sentinel-password" --no-auth-warning \
