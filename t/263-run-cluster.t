@@ -14,19 +14,17 @@ use IO::Socket::INET ();
 use POSIX ();
 use Time::HiRes qw(time sleep);
 
-use SandboxBridge::Scenario qw(free_port wait_until);
+use SandboxBridge::Scenario qw(wait_until);
 
 plan skip_all => 'needs util/cluster.sh (make test-cluster)'
     unless $ENV{CLUSTER_SENTINELS};
 
 my $root = "$FindBin::Bin/..";
-# two free ports in a row
-my $port;
-for (1 .. 50) {
-    $port = free_port();
-    last unless IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port + 1,
-                                      Timeout => 1);
-}
+# two free ports in a row, below the ephemeral range (an outgoing
+# connection could take an ephemeral one while the cluster starts)
+sub in_use { IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $_[0], Timeout => 1) }
+my $port = 18330;
+$port += 2 while $port < 18900 && (in_use($port) || in_use($port + 1));
 my $instance = 't263-cluster';
 
 pipe(my $rd, my $wr) or die "pipe: $!";
