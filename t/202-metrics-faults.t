@@ -61,7 +61,13 @@ is($r->{status}, 200, 'acquire') or diag explain $r;
 my $id = $r->{json}{providerLeaseId} // 'none';
 is(scalar docker_ids('paperclip.bridge.prefix=t202:'), 1, 'its container runs');
 
-# the record goes (as when a lease expires): the reaper removes the container
+# once a reaper pass has set the host's deployment marker (before it, a
+# container without a record is adopted back, README "Lease records and
+# the reaper"), the record goes as when a lease expires: two passes later
+# the reaper removes the container
+ok(wait_until(sub { $redis->cli('EXISTS', 't202:deployment:{/_docker}') =~ /1/ },
+              30, 0.2),
+   'a reaper pass set the deployment marker');
 $redis->cli('DEL', "t202:lease:{$id}");
 ok(wait_until(sub { !docker_ids('paperclip.bridge.prefix=t202:') }, 60, 0.2),
    'the reaper removed the container');
