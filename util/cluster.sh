@@ -11,7 +11,8 @@
 #   util/cluster.sh kill-primary  SIGKILL the Redis instance the sentinels
 #                                 name as primary (a failover test)
 #   util/cluster.sh revive        start again every Redis instance that is
-#                                 down; the sentinels make it a replica
+#                                 down, as a replica of the primary every
+#                                 sentinel names
 #
 # Runtime dir ($RT): /tmp/psb-<uid>-<8 hex of sha256(repo path)>-<instance>
 # (PSB_INSTANCE, default "cluster"); the dockerds are util/services.sh
@@ -132,9 +133,10 @@ redis_conf() {   # redis_conf <port> <role: primary|replica|sentinel> <primary p
     chmod 0600 "$d/conf"
 }
 
-redis_start() {   # redis_start <port>
+redis_start() {   # redis_start <port> [<primary port to replicate>]
     local port=$1 d=$RT/r$1 args=()
     grep -q '^sentinel monitor' "$d/conf" && args=(--sentinel)
+    [ -n "${2:-}" ] && args=(--replicaof 127.0.0.1 "$2")
     rm -f "$d/pid"
     redis-server "$d/conf" "${args[@]}" </dev/null >/dev/null 2>&1 9>&-
     for _ in $(seq 1 100); do
@@ -160,6 +162,18 @@ redis_stop() {   # redis_stop <port>
     kill -TERM "$p" 2>/dev/null || true
     for _ in $(seq 1 50); do kill -0 "$p" 2>/dev/null || return 0; sleep 0.1; done
     kill -KILL "$p" 2>/dev/null || true
+}
+
+agreed_primary() {   # the primary every sentinel names, if they agree
+    local s p all=
+    for s in $(cat "$RT/sentinel.ports"); do
+        p=$(rcli "$s" "$RT/sentinel-password" --no-auth-warning \
+                SENTINEL get-master-addr-by-name "$MASTER" 2>/dev/null \
+                | sed -n 2p | grep -E '^[0-9]+$') || return 1
+        [ -z "$all" ] || [ "$all" = "$p" ] || return 1
+        all=$p
+    done
+    [ -n "$all" ] && echo "$all"
 }
 
 primary_port() {   # the port the sentinels name as primary
@@ -305,10 +319,23 @@ case "${1:-}" in
         log "SIGKILLed the primary 127.0.0.1:$p (pid $pid)"
         echo "$p" ;;
     revive)
+        # as an operator would: once every sentinel names the new primary,
+        # a lost instance comes back as its replica (never as an empty
+        # primary a lagging sentinel could still believe in)
+        np=
+        for _ in $(seq 1 100); do
+            np=$(agreed_primary) && break
+            sleep 0.1
+        done
+        [ -n "$np" ] || die "the sentinels do not agree on a primary"
         for p in $(cat "$RT/redis.ports"); do
             redis_pid_of "$p" >/dev/null && continue
-            redis_start "$p"
-            log "restarted redis 127.0.0.1:$p"
+            if [ "$p" = "$np" ]; then
+                redis_start "$p"
+            else
+                redis_start "$p" "$np"
+            fi
+            log "restarted redis 127.0.0.1:$p${np:+ (primary 127.0.0.1:$np)}"
         done ;;
     *)  sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
 esac

@@ -316,8 +316,7 @@ if (want('soak')) {
     wait_until(sub {
         @keys = grep { !/^\Q$PREFIX\E(?:lease:\{pc-env-tfault-\d\}|deployment|reaper|node)/ }
                 grep { !(/^\Q$PREFIX\Eexecs:\{pc-env-tfault-\d\}$/
-                         && $rs->cli('PTTL', $_) =~ /^\s*\d+/
-                         && $rs->cli('PTTL', $_) > 0) }
+                         && ($rs->cli('PTTL', $_) =~ /(-?\d+)/)[0] > 0) }
                 $rs->scan_keys("$PREFIX*");
         !@keys
     }, 10, 0.2);
