@@ -75,6 +75,7 @@ typedef struct {
     json_t                               *list;
     ngx_uint_t                            adopting;
     ngx_uint_t                            adopted;
+    ngx_uint_t                            waiting;
     ngx_array_t                           execs;
     ngx_uint_t                            exec_next;
     ngx_uint_t                            exec_cur;
@@ -676,6 +677,12 @@ ngx_http_sandbox_bridge_reap_check(ngx_http_sandbox_bridge_reap_t *rp)
                                           &item->id, &rp->host);
 
     } else if (rp->op.state == NGX_HTTP_SANDBOX_BRIDGE_REAP_CHECKED
+               && rp->adopting && rp->op.reply->integer == 2)
+    {
+        /* first seen without a record: maybe a release in progress */
+        rp->waiting++;
+
+    } else if (rp->op.state == NGX_HTTP_SANDBOX_BRIDGE_REAP_CHECKED
                && !rp->adopting && rp->op.reply->integer == 1)
     {
         item = (ngx_http_sandbox_bridge_reap_item_t *) rp->containers.elts
@@ -699,9 +706,13 @@ ngx_http_sandbox_bridge_reap_check(ngx_http_sandbox_bridge_reap_t *rp)
     if (rp->next >= rp->containers.nelts
         || rp->removed >= NGX_HTTP_SANDBOX_BRIDGE_REAP_MAX)
     {
-        if (rp->adopting) {
+        if (rp->adopting && rp->waiting == 0) {
             /* every record is back: the marker may be set again */
             return ngx_http_sandbox_bridge_reap_marker(rp, 1);
+        }
+
+        if (rp->adopting) {
+            return ngx_http_sandbox_bridge_reap_execs(rp);
         }
 
         return ngx_http_sandbox_bridge_reap_scan(rp);
@@ -958,20 +969,6 @@ ngx_http_sandbox_bridge_reap_judge(ngx_http_sandbox_bridge_reap_t *rp,
 
     ngx_http_sandbox_bridge_arg_str(&args, &key);
 
-    if (rp->adopting) {
-        ngx_http_sandbox_bridge_arg(&args, now,
-                                    ngx_http_sandbox_bridge_now_ms(now)
-                                    - now);
-        ngx_http_sandbox_bridge_arg_str(&args, &item->name);
-        ngx_http_sandbox_bridge_arg_str(&args, &rp->host);
-        ngx_http_sandbox_bridge_adopt_fields(&args, item->labels);
-
-        return ngx_http_sandbox_bridge_redis_step(&rp->op,
-                                        NGX_HTTP_SANDBOX_BRIDGE_SCRIPT_ADOPT,
-                                        NGX_HTTP_SANDBOX_BRIDGE_REAP_CHECKED,
-                                        1, &args);
-    }
-
     /* this pass is named by its listing time */
     ngx_http_sandbox_bridge_arg_str(&args, &mark);
     ngx_http_sandbox_bridge_arg(&args, rp->listed_at, rp->listed_len);
@@ -979,6 +976,23 @@ ngx_http_sandbox_bridge_reap_judge(ngx_http_sandbox_bridge_reap_t *rp,
                                 ngx_sprintf(ttl, "%M",
                                             4 * rp->mcf->reaper_interval)
                                 - ttl);
+
+    if (rp->adopting) {
+        ngx_http_sandbox_bridge_arg(&args, now,
+                                    ngx_http_sandbox_bridge_now_ms(now)
+                                    - now);
+        ngx_http_sandbox_bridge_arg_str(&args, &item->name);
+        ngx_http_sandbox_bridge_arg_str(&args, &rp->host);
+        ngx_http_sandbox_bridge_arg(&args, rp->lcf->hosts->simple ? "0" : "1",
+                                    1);
+        ngx_http_sandbox_bridge_arg_str(&args, &rp->mcf->redis_prefix);
+        ngx_http_sandbox_bridge_adopt_fields(&args, item->labels);
+
+        return ngx_http_sandbox_bridge_redis_step(&rp->op,
+                                        NGX_HTTP_SANDBOX_BRIDGE_SCRIPT_ADOPT,
+                                        NGX_HTTP_SANDBOX_BRIDGE_REAP_CHECKED,
+                                        2, &args);
+    }
 
     return ngx_http_sandbox_bridge_redis_step(&rp->op,
                                         NGX_HTTP_SANDBOX_BRIDGE_SCRIPT_ORPHAN,

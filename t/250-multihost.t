@@ -12,10 +12,12 @@
 # placed on h2 through A is resumed, exec'd (JSON and SSE) and released
 # through B; B answers 503 naming h1 for a lease on h1 and leaves it as it
 # was; several reaper passes of both nodes over both hosts forget and
-# remove nothing; with h2's dockerd stopped its leases answer 503 and stay,
-# acquires go to h1, B has no host left, and after the restart (live-restore)
-# everything works again. Plain Test::More: this file starts and stops its
-# own nginx nodes and the second dockerd.
+# remove nothing; records of h1 lost with its deployment marker are rebuilt,
+# with h1's lease set; with h2's dockerd stopped its leases answer 503 and
+# stay, acquires go to h1, B has no host left, and after the restart (live-
+# restore) everything works again.
+# Plain Test::More: this file starts and stops its own nginx nodes and the
+# second dockerd.
 use strict;
 use warnings;
 
@@ -273,6 +275,30 @@ my $OnA = $on1[0];
        'no lease record was forgotten');
     is_deeply([containers_on($Sock1)], [sort @on1], 'no container was removed from h1');
     is_deeply([containers_on($Sock2)], [sort @on2], 'no container was removed from h2');
+}
+
+# ------------------------------------------------------------ h1's records lost
+
+# README "Lease records and the reaper": without the host's deployment
+# marker the reaper rebuilds missing records, and with them the host's
+# lease set that placement counts
+sub members {
+    my $out = redis_cli($Port, 'SMEMBERS', "${Prefix}hostleases:$_[0]");
+    return sort map { /"(.*)"/ ? $1 : () } split /\n/, $out;
+}
+
+{
+    my @h1 = sort grep { (hget($_, 'docker') // '') eq 'h1' } @ids;
+    is_deeply([members('h1')], \@h1, "h1's lease set has h1's leases");
+    redis_cli($Port, 'DEL', "${Prefix}deployment:{h1}",
+              "${Prefix}hostleases:h1", map { "${Prefix}lease:{$_}" } @h1);
+    ok(wait_until(sub {
+        !grep { (hget($_, 'docker') // '') ne 'h1' } @h1
+    }, 30, 0.2), "h1's records lost with its marker are rebuilt");
+    is(scalar(grep { defined hget($_, 'adopted') } @h1), scalar(@h1),
+       '... by adoption');
+    is_deeply([members('h1')], \@h1, "... and h1's lease set with them");
+    is_deeply([containers_on($Sock1)], [sort @on1], 'no container was removed from h1');
 }
 
 # ------------------------------------------------------------ h2 down

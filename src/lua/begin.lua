@@ -2,13 +2,14 @@
 -- KEYS[1] lease; ARGV now, ttl_ms ("0" persists), credential, admin
 -- ("1"), the bridge's hosts (a line "name\tweight\tmax\tup" each),
 -- placement ("0": one plain location, which takes every lease as
--- before), the key prefix, then field/value pairs. With placement a new lease
--- goes to the host that is up with the lowest leases/weight below its
--- max (ties: the first; leases counted in a set per host, pruned of
--- records gone or moved), an existing one stays on its host. Returns {previous state or "", host}; -1 when another
--- credential owns the lease; {-2, ""} when every host that is up is
--- full, {-3, ""} when none is up; {-4, host} when the lease's host is
--- not one of ours, {-5, host} when it is down (the record is untouched).
+-- before), the key prefix, then field/value pairs. With placement a
+-- new lease goes to the host that is up with the lowest leases/weight
+-- below its max (ties: the first; leases counted in a set per host,
+-- pruned of records gone or moved), an existing one stays on its host.
+-- Returns {previous state or "", host}; -1 when another credential owns
+-- the lease; {-2, ""} when every host that is up is full, {-3, ""} when
+-- none is up; {-4, host} when the lease's host is not one of ours,
+-- {-5, host} when it is down (the record is untouched).
 local hosts, byname = {}, {}
 for name, w, max, up in string.gmatch(ARGV[5],
                                       '([^\t\n]+)\t(%d+)\t(%d+)\t(%d)\n') do
