@@ -12,7 +12,7 @@
  *     "cwd" and "state" string pairs, and NGX_OK exactly when a container
  *     was found (reference);
  *
- *   - a whole reaper pass (reaper.c, compiled into this harness with
+ *   - a whole reaper pass (reap.c and sweep.c, compiled in with
  *     #include, so its static steps and types are reachable without
  *     changing them) runs as its flow on the step runtime of request.c,
  *     on the same replies, in order, each one the answer to the Redis
@@ -52,11 +52,16 @@
 #undef ngx_http_sandbox_bridge_redis_command
 #undef ngx_http_sandbox_bridge_redis_script
 
-/* the reaper itself: its statics become this file's */
-#include "ngx_http_sandbox_bridge_reaper.c"
+/* the reaper's pass itself: its statics become this file's */
+#include "ngx_http_sandbox_bridge_reap.c"
+#include "ngx_http_sandbox_bridge_sweep.c"
 
 
 #define PSB_NCONTAINERS  3
+
+
+static ngx_str_t   psb_worker;
+static ngx_uint_t  psb_running;
 #define PSB_MAX_STALE    NGX_HTTP_SANDBOX_BRIDGE_REAP_MAX
 
 
@@ -255,8 +260,8 @@ ngx_http_sandbox_bridge_redis_command(
         psb_fuzz_assert(psb.commands == 0 && argc == 6
                         && psb_fuzz_eq(argv[1], argvlen[1], buf, e - buf)
                         && psb_fuzz_eq(argv[2], argvlen[2],
-                                       ngx_http_sandbox_bridge_worker_id.data,
-                                       ngx_http_sandbox_bridge_worker_id.len)
+                                       psb_worker.data,
+                                       psb_worker.len)
                         && psb_fuzz_eq(argv[3], argvlen[3], "NX", 2)
                         && psb_fuzz_eq(argv[4], argvlen[4], "PX", 2),
                         "bad lock: SET %.*s", (int) argvlen[1], argv[1]);
@@ -341,7 +346,7 @@ ngx_http_sandbox_bridge_redis_script(
                         == NGX_OK
                         && psb_fuzz_eq(argv[0], argvlen[0], key.data,
                                        key.len)
-                        && nkeys == (psb.adopting ? 1 : 2),
+                        && nkeys == 2,
                         "%s of %.*s", psb.adopting ? "ADOPT" : "ORPHAN",
                         (int) argvlen[0], argv[0]);
 
@@ -803,8 +808,8 @@ LLVMFuzzerTestOneInput(const uint8_t *in, size_t size)
         return 0;
     }
 
-    /* what reaper_init() sets per worker */
-    ngx_str_set(&ngx_http_sandbox_bridge_worker_id, "fuzz:1");
+    /* what reaper.c keeps per worker */
+    ngx_str_set(&psb_worker, "fuzz:1");
 
     for (i = 0; i < psb.nstale; i++) {
         free(psb.stale[i].data);
@@ -816,7 +821,7 @@ LLVMFuzzerTestOneInput(const uint8_t *in, size_t size)
 
     psb.list_fails = (size % 8 == 7);
 
-    /* the pass's request and op, as reaper_start() sets them up */
+    /* the pass's request and op, as reap_start() sets them up */
 
     pool = psb_fuzz_pool();
 
@@ -838,6 +843,8 @@ LLVMFuzzerTestOneInput(const uint8_t *in, size_t size)
                        == NGX_OK, "out of memory");
 
     rp->mcf = psb_fuzz_mcf;
+    rp->worker = &psb_worker;
+    rp->running = &psb_running;
     ngx_str_set(&rp->host, PSB_HOST);
     ngx_str_set(&rp->location, PSB_HOST);
     rp->op.end = psb_end;
@@ -917,7 +924,7 @@ LLVMFuzzerTestOneInput(const uint8_t *in, size_t size)
                         "forgets without a complete listing");
     }
 
-    /* what reaper_cleanup() does when the pass's pool goes */
+    /* what reap_cleanup() does when the pass's pool goes */
     json_decref(rp->list);
     rp->list = NULL;
 
