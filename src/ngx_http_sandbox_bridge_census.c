@@ -51,6 +51,12 @@ static ngx_int_t ngx_http_sandbox_bridge_census_scan(
 static ngx_int_t ngx_http_sandbox_bridge_census_counted(
     ngx_http_sandbox_bridge_census_t *cs);
 static void ngx_http_sandbox_bridge_census_cleanup(void *data);
+static ngx_msec_t ngx_http_sandbox_bridge_census_interval(
+    ngx_http_sandbox_bridge_main_conf_t *mcf);
+static ngx_int_t ngx_http_sandbox_bridge_census_due(
+    ngx_http_sandbox_bridge_main_conf_t *mcf);
+static void ngx_http_sandbox_bridge_census_store(
+    ngx_http_sandbox_bridge_main_conf_t *mcf, ngx_atomic_uint_t *counts);
 
 
 ngx_int_t
@@ -59,7 +65,7 @@ ngx_http_sandbox_bridge_census_init(ngx_cycle_t *cycle,
 {
     ngx_event_t  *ev;
 
-    if (ngx_http_sandbox_bridge_metrics_refresh_interval(mcf) == 0
+    if (ngx_http_sandbox_bridge_census_interval(mcf) == 0
         || mcf->bridges.nelts == 0)
     {
         return NGX_OK;
@@ -115,10 +121,10 @@ ngx_http_sandbox_bridge_census_tick(ngx_event_t *ev)
 
     /* a few ticks per interval: the count is at most that late */
     ngx_http_sandbox_bridge_census_arm(
-                ngx_http_sandbox_bridge_metrics_refresh_interval(mcf) / 4);
+                ngx_http_sandbox_bridge_census_interval(mcf) / 4);
 
     if (ngx_http_sandbox_bridge_census_running
-        || !ngx_http_sandbox_bridge_metrics_refresh_due(mcf))
+        || !ngx_http_sandbox_bridge_census_due(mcf))
     {
         return;
     }
@@ -253,7 +259,7 @@ ngx_http_sandbox_bridge_census_counted(ngx_http_sandbox_bridge_census_t *cs)
     ngx_memcpy(cs->cursor, reply->element[0]->str, cs->cursor_len);
 
     if (cs->cursor_len == 1 && cs->cursor[0] == '0') {
-        ngx_http_sandbox_bridge_metrics_set_leases(cs->mcf, cs->counts);
+        ngx_http_sandbox_bridge_census_store(cs->mcf, cs->counts);
         return NGX_DONE;
     }
 
@@ -265,4 +271,63 @@ ngx_http_sandbox_bridge_census_counted(ngx_http_sandbox_bridge_census_t *cs)
     }
 
     return ngx_http_sandbox_bridge_census_scan(cs);
+}
+
+
+/* the lease gauge: one refresh per interval among this node's workers */
+
+static ngx_msec_t
+ngx_http_sandbox_bridge_census_interval(
+    ngx_http_sandbox_bridge_main_conf_t *mcf)
+{
+    if (mcf->metrics == NULL || mcf->metrics->sh == NULL) {
+        return 0;
+    }
+
+    return mcf->metrics->refresh;
+}
+
+
+/* 1: this worker recounts the leases now; the others wait an interval */
+
+static ngx_int_t
+ngx_http_sandbox_bridge_census_due(ngx_http_sandbox_bridge_main_conf_t *mcf)
+{
+    ngx_time_t                            *tp;
+    ngx_atomic_uint_t                      now, at;
+    ngx_http_sandbox_bridge_metrics_sh_t  *sh;
+
+    if (mcf->metrics == NULL || mcf->metrics->sh == NULL) {
+        return 0;
+    }
+
+    sh = mcf->metrics->sh;
+    tp = ngx_timeofday();
+    now = (ngx_atomic_uint_t) tp->sec * 1000 + tp->msec;
+    at = sh->refresh_at;
+
+    if (now < at) {
+        return 0;
+    }
+
+    return ngx_atomic_cmp_set(&sh->refresh_at, at,
+                              now + mcf->metrics->refresh);
+}
+
+
+static void
+ngx_http_sandbox_bridge_census_store(
+    ngx_http_sandbox_bridge_main_conf_t *mcf, ngx_atomic_uint_t *counts)
+{
+    ngx_uint_t  i;
+
+    if (mcf->metrics == NULL || mcf->metrics->sh == NULL) {
+        return;
+    }
+
+    for (i = 0; i < NGX_HTTP_SANDBOX_BRIDGE_LEASES_NSTATES; i++) {
+        mcf->metrics->sh->leases[i] = counts[i];
+    }
+
+    (void) ngx_atomic_fetch_add(&mcf->metrics->sh->refreshes, 1);
 }

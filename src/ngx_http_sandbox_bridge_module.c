@@ -11,6 +11,7 @@
 #include "ngx_http_sandbox_bridge_docker.h"
 #include "ngx_http_sandbox_bridge_hmac.h"
 #include "ngx_http_sandbox_bridge_metrics.h"
+#include "ngx_http_sandbox_bridge_prom.h"
 #include "ngx_http_sandbox_bridge_reaper.h"
 #include "ngx_http_sandbox_bridge_router.h"
 #include "ngx_http_sandbox_bridge_store.h"
@@ -172,7 +173,7 @@ static ngx_command_t  ngx_http_sandbox_bridge_commands[] = {
 
     { ngx_string("sandbox_metrics"),
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
-      ngx_http_sandbox_bridge_metrics,
+      ngx_http_sandbox_bridge_prom,
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
       NULL },
@@ -739,7 +740,7 @@ ngx_http_sandbox_bridge(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     value = cf->args->elts;
     clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
 
-    if (ngx_http_sandbox_bridge_metrics_location(clcf)) {
+    if (ngx_http_sandbox_bridge_prom_location(clcf)) {
         return "cannot be in a \"sandbox_metrics\" location";
     }
 
