@@ -41,7 +41,7 @@ use Socket qw(IPPROTO_TCP TCP_NODELAY);
 $| = 1;
 my $json = JSON::PP->new->canonical(0);
 
-# the module's login-shell prologue (PROTOCOL §5.2), so that the direct
+# the module's login-shell prologue (README "Exec"), so that the direct
 # Docker path runs exactly the command line the bridge runs
 my $PROFILE = join(' && ',
     'if [ -f /etc/profile ]; then . /etc/profile >/dev/null 2>&1 || true; fi',

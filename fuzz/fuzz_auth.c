@@ -13,7 +13,7 @@
  *
  * Checked:
  *   - parse_bearer() on the whole input and on the header line: the token
- *     is PROTOCOL §2.1's trimmed capture of ^Bearer\s+(.+)$ (reference);
+ *     is README "sandbox_auth"'s trimmed ^Bearer\s+(.+)$ (reference);
  *   - parse_hmac() on both: whatever it accepts has a keyId of 1-64
  *     [A-Za-z0-9._-], a nonce of 16-128 [A-Za-z0-9_-], a ts of 1-12 digits
  *     and a sig of 64 lowercase hex digits, all inside the header; the
@@ -243,7 +243,7 @@ psb_inside(ngx_str_t *s, u_char *p, size_t len)
 }
 
 
-/* §2.1: ^Bearer\s+(.+)$, then trim; nginx header values hold no CR/LF */
+/* Bearer: ^Bearer\s+(.+)$, then trim; nginx header values hold no CR/LF */
 
 static ngx_int_t
 psb_ref_bearer(u_char *p, size_t len, ngx_str_t *token)

@@ -358,7 +358,7 @@ psb_check_result(ngx_http_sandbox_bridge_dexec_t *ex, psb_buf_t *per,
                     "the result is not a JSON object: %.*s", (int) n, p);
     free(body.data);
 
-    /* §5.4 key order, outputTruncated last and only when capped */
+    /* the exec result's key order, outputTruncated last and only when capped */
     i = 0;
 
     for (it = json_object_iter(res); it; it = json_object_iter_next(res, it))

@@ -2,23 +2,24 @@
 /*
  * Copyright (C) nginx-sandbox-bridge authors
  *
- * fuzz_request: request bodies (PROTOCOL §3, §7.3) on their way in.
+ * fuzz_request: request bodies (README "Protocol", "Limits") on their way in.
  *
  * The input is a request body. Checked:
  *   - json_depth() (input.c) is the real nesting depth of every body
  *     jansson accepts (at least that with duplicate keys, whose replaced
  *     values count too), so the D9 depth limit cannot be dodged;
- *   - the §1.3 field coercions of input.c on the parsed object, against
- *     references: read_bool(), read_string() (trim), read_raw_string(),
- *     read_integer() (JS Number(), truncated, clamped to 2^53 - 1),
- *     read_timeout() (default, operator cap), read_session() (256 bytes),
- *     parse_duration(), normalize_id() (§4.1) and check_id() (D6);
- *     scan_pattern() (store.c) on every string as a key prefix: the glob
- *     characters escaped, never past its buffer;
- *   - exec_script() (input.c, §5.2) on command/args/cwd/env/stdin taken
- *     as the exec route takes them: a bad env key is reported exactly when
- *     there is one (the first), otherwise the script is the profile prefix
- *     and then, read back with a POSIX sh word splitter, exactly the words
+ *   - the field coercions of input.c (README "Protocol") on the parsed
+ *     object, against references: read_bool(), read_string() (trim),
+ *     read_raw_string(), read_integer() (JS Number(), truncated, clamped
+ *     to 2^53 - 1), read_timeout() (default, operator cap),
+ *     read_session() (256 bytes), parse_duration(), normalize_id() and
+ *     check_id() (D6); scan_pattern() (store.c) on every string as a key
+ *     prefix: the glob characters escaped, never past its buffer;
+ *   - exec_script() (input.c, README "Exec") on command/args/cwd/env/stdin
+ *     taken as the exec route takes them: a bad env key is reported
+ *     exactly when there is one (the first), otherwise the script is the
+ *     profile prefix and then, read back with a POSIX sh word splitter,
+ *     exactly the words
  *     "&& cd <cwd> && exec [env K=v ...] <command> <args...> [< <stdin
  *     file>]": quoting can neither be broken out of nor lose a byte;
  *   - spec_parse() (spec.c) for probe, acquire and resume: it refuses
@@ -367,7 +368,7 @@ psb_ref_id_ok(u_char *p, size_t len)
 }
 
 
-/* §4.1: trim, lowercase, runs outside [a-z0-9] to one "-", strip "-" */
+/* lease ids: trim, lowercase, runs outside [a-z0-9] to one "-", strip "-" */
 
 static void
 psb_ref_normalize(u_char *p, size_t len, psb_buf_t *out)
@@ -521,7 +522,7 @@ psb_check_string(json_t *obj, const char *key, ngx_pool_t *pool)
 
     } else {
         psb_fuzz_assert(rc == NGX_OK && s.data == p && s.len == len,
-                        "read_string(%s) does not trim as §1.3", key);
+                        "read_string(%s) does not trim", key);
     }
 
     /* every string is a candidate duration and lease id */
@@ -797,7 +798,7 @@ psb_check_exec_script(ngx_pool_t *pool, json_t *body)
     psb_fuzz_assert(script.len >= sizeof(PSB_PROFILE) - 1
                     && ngx_memcmp(script.data, PSB_PROFILE,
                                   sizeof(PSB_PROFILE) - 1) == 0,
-                    "the script does not start with the §5.2 profile");
+                    "the script does not start with the login-shell profile");
 
     nargs = 0;
 

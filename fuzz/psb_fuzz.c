@@ -526,7 +526,7 @@ psb_fuzz_response_reset(void)
 
 
 /*
- * What every JSON answer of the module must look like (PROTOCOL §1.4):
+ * What every JSON answer of the module must look like (README "Errors"):
  * one header, application/json, an exact Content-Length, a compact JSON
  * object, and for errors {"error": <code>, "message": <text>} only.
  * Returns the parsed body (the caller owns it), or NULL if nothing was sent.

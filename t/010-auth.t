@@ -1,8 +1,8 @@
-# Bearer authentication (PROTOCOL §2.1, §9.1 auth.test.ts, §9.4 "401 for a
+# Bearer authentication (README "sandbox_auth", upstream auth.test.ts; upstream "401 for a
 # missing, wrong, non-Bearer or blank-configured token on every path").
 #
 # Every rejection is 401 with the exact envelope and Content-Type
-# application/json; authentication runs before routing (§1.1), so unknown
+# application/json; authentication runs before routing (README "Protocol"), so unknown
 # paths, wrong methods and OPTIONS are 401 too, never 404.
 use FindBin ();
 use lib "$FindBin::Bin/helpers";
@@ -326,7 +326,7 @@ two words
 
 
 
-=== TEST 22: PROTOCOL §2.1 step 4 (configured token hashed untrimmed): a line "tok-trailing  " can never match; other lines still work
+=== TEST 22: README "sandbox_auth" (configured token hashed untrimmed): a line "tok-trailing  " can never match; other lines still work
 --- config eval: ::config_for('tokens-trail')
 --- user_files eval
 ">>> tokens-trail\ntok-trailing  \nsecret-token\n"

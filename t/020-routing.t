@@ -1,4 +1,4 @@
-# Routing (PROTOCOL §1.1, §1.2 with D14, §3.6 with D5, §9.4 "404 envelope
+# Routing (README "Protocol" with D14 and D5; upstream "404 envelope
 # text for unknown routes; trailing-slash tolerance").
 #
 # No block here creates a lease: every request is either unmatched, refused
@@ -198,7 +198,7 @@ PUT /api/paperclip-sandbox/v1/exec
 
 
 
-=== TEST 12: §3.6: DELETE .../leases/ (slashes stripped -> .../leases) and .../leases -> 404
+=== TEST 12: README "Protocol": DELETE .../leases/ (slashes stripped -> .../leases) and .../leases -> 404
 --- request eval
 [ "DELETE $::P/leases/", "DELETE $::P/leases//", "DELETE $::P/leases" ]
 --- more_headers eval
@@ -210,7 +210,7 @@ PUT /api/paperclip-sandbox/v1/exec
 
 
 
-=== TEST 13: DELETE of a never-existing id, with a trailing slash and an unparsable body: 200 {"ok":true} (body ignored, §1.2)
+=== TEST 13: DELETE of a never-existing id, with a trailing slash and an unparsable body: 200 {"ok":true} (body ignored, README "Protocol")
 --- request eval
 [ "DELETE $::P/leases/t020-never-existed/\n{", "DELETE $::P/leases/t020-never-existed" ]
 --- more_headers eval
@@ -314,7 +314,7 @@ GET /_inspect/containers/json?all=1&filters=%7B%22label%22%3A%5B%22paperclip.bri
 
 
 
-=== TEST 22: §1.2: the body is JSON whatever its Content-Type (release without id is a no-op 200)
+=== TEST 22: README "Protocol": the body is JSON whatever its Content-Type (release without id is a no-op 200)
 --- request eval
 [ "POST $::P/leases/release\n{}", "POST $::P/leases/release\n{}", "POST $::P/leases/release\n{}" ]
 --- more_headers eval

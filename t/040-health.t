@@ -1,4 +1,4 @@
-# GET /health (PROTOCOL §3.1 with D13): exact body, and 503 when the lease
+# GET /health (README "Protocol" with D13): exact body, and 503 when the lease
 # store (Redis) or the driver (Docker) cannot be reached.
 use FindBin ();
 use lib "$FindBin::Bin/helpers";

@@ -1,6 +1,6 @@
-# Leases: probe, acquire, resume, release and DELETE (PROTOCOL §3.2-§3.6,
-# §4, Decisions D2-D7, D13, D14; §9.1 routes.test.ts / sandboxes.test.ts
-# and the lease cases of §9.4), against the real private dockerd.
+# Leases: probe, acquire, resume, release and DELETE (README "Protocol",
+# D2-D7, D13, D14; upstream routes.test.ts / sandboxes.test.ts
+# and lease cases), against the real private dockerd.
 #
 # State lives in Docker and Redis (prefix t050:), so the blocks run in order
 # (no_shuffle) and later blocks use the deterministic ids of earlier ones
@@ -65,7 +65,7 @@ sub one {
          . '"\](?:(?!"Id":").)*"State":"running"(?:(?!"Id":").)*\]\s*\z';
 }
 
-# acquire/resume 200 body, exact key order (§3.3)
+# acquire/resume 200 body, exact key order (README "Protocol")
 sub lease_body {
     my (%m) = @_;
     my $id = $m{id};
@@ -91,7 +91,7 @@ sub run_in {
 sub exec_ok { x('{"exitCode":0,"signal":null,"timedOut":false,"stdout":"","stderr":""}') }
 
 # the exec result of `cat <sentinel>`: 2-space pretty JSON, exact key order,
-# updatedAt ISO-8601 with ms and Z, one trailing newline (§4.3)
+# updatedAt ISO-8601 with ms and Z, one trailing newline (README "Protocol")
 sub sentinel_cat {
     my (%m) = @_;
     my @kv = (
@@ -361,7 +361,7 @@ die "expected 2 distinct pc-run-123-* containers, found: @ids\n" unless @ids == 
 
 
 
-=== TEST 19: normalizeId:false with a valid raw id; normalizeId:null counts as false (§1.3)
+=== TEST 19: normalizeId:false with a valid raw id; normalizeId:null counts as false (README "Protocol")
 --- request eval
 [ ::post('/leases/acquire', '{"environmentId":"raw-1","runId":"r","reuseLease":true,"normalizeId":false}'),
   ::post('/leases/acquire', '{"environmentId":"raw-1","runId":"r","reuseLease":true,"normalizeId":null}'),
@@ -462,7 +462,7 @@ die "expected 2 distinct pc-run-123-* containers, found: @ids\n" unless @ids == 
 
 
 
-=== TEST 25: requestedCwd with a quote and spaces is quoted safely (§5.2); "/" puts the sentinel at /.paperclip-lease.json
+=== TEST 25: requestedCwd with a quote and spaces is quoted safely (README "Exec"); "/" puts the sentinel at /.paperclip-lease.json
 --- request eval
 [ ::post('/leases/acquire', q{{"environmentId":"quote","runId":"r","reuseLease":true,"requestedCwd":"/workspace/it's a dir; touch /tmp/pwned"}}),
   ::run_in('pc-env-quote', 'cat', q{/workspace/it's a dir; touch /tmp/pwned/.paperclip-lease.json}),
@@ -569,7 +569,7 @@ die "expected 2 distinct pc-run-123-* containers, found: @ids\n" unless @ids == 
 
 
 
-=== TEST 32: probe: 200 shape (§3.2, D13); the probe sandbox is destroyed afterwards
+=== TEST 32: probe: 200 shape (README "Protocol", D13); the probe sandbox is destroyed afterwards
 --- request eval
 [ ::post('/probe', '{}'), ::containers() ]
 --- response_headers eval
@@ -638,7 +638,7 @@ ensure workspace /proc/bridge-acquire failed
 
 
 
-=== TEST 35c: ... with reuse it is kept (§3.3 step 4) ...
+=== TEST 35c: ... with reuse it is kept (README "Protocol") ...
 --- request eval
 ::post('/leases/acquire', '{"environmentId":"fail-reuse","runId":"r","reuseLease":true,"requestedCwd":"/proc/bridge-acquire"}')
 --- error_code: 500

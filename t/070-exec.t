@@ -1,5 +1,5 @@
-# POST /api/paperclip-sandbox/v1/exec, non-streaming (PROTOCOL §3.7, §5;
-# D3, D4, D8, D10; exec.test.ts / routes.test.ts cases of §9.1 and §9.4).
+# POST /api/paperclip-sandbox/v1/exec, non-streaming (README "Protocol", "Exec";
+# D3, D4, D8, D10; upstream exec.test.ts / routes.test.ts cases).
 #
 # One reusable lease (pc-env-t070-exec) is acquired by the first block and
 # destroyed by the last one, so the blocks must run in order.  Everything is
@@ -27,7 +27,7 @@ sub ex {
 # JSON string literal as the bridge writes it (printable text, \n, \t)
 sub js { JSON::PP->new->utf8->allow_nonref->encode($_[0]) }
 
-# the exact result object of PROTOCOL §5.4 (key order included)
+# the exact exec result object (README "Exec") (key order included)
 sub res {
     my ($code, $out, $err, %o) = @_;
     return '{"exitCode":' . ($code // 'null') . ',"signal":null,"timedOut":'
@@ -86,7 +86,7 @@ Content-Type: application/json
 
 
 
-=== TEST 2: printf %s "it's" -> exactly the §5.4 result, application/json
+=== TEST 2: printf %s "it's" -> exactly the exec result object, application/json
 --- request eval
 ::ex({ command => 'printf', args => ['%s', "it's"] })
 --- response_headers
@@ -146,7 +146,7 @@ Content-Type: application/json
 
 
 
-=== TEST 8: env: several keys, empty value, non-string values dropped, JSON key order kept (§5.2)
+=== TEST 8: env: several keys, empty value, non-string values dropped, JSON key order kept (README "Exec")
 --- request eval
 [ ::ex('{"providerLeaseId":"pc-env-t070-exec","command":"sh","args":["-c","echo \"${A-unset}|${_b1-unset}|${EMPTY-unset}|${N-unset}|${NUL-unset}|${T-unset}|${O-unset}\""],"env":{"A":"1","_b1":"two words","EMPTY":"","N":5,"NUL":null,"T":true,"O":{"x":"y"}}}'),
   ::ex('{"providerLeaseId":"pc-env-t070-exec","command":"env","env":{"T070_Z":"1","T070_A":"2","T070_M":"3"}}') ]
@@ -199,7 +199,7 @@ $::DIR = "/tmp/t070 it's \$HOME `echo x` \$(echo y) * back\\slash\nline";
 
 
 
-=== TEST 12: login shell: profile files are sourced (a failing one too), nvm is not (§5.2, exec.test.ts #1)
+=== TEST 12: login shell: profile files are sourced (a failing one too), nvm is not (README "Exec", upstream exec.test.ts #1)
 --- request eval
 [ ::ex({ command => 'sh', args => ['-c', CORE::join '; ',
         q{mkdir -p /root/.nvm},
@@ -281,7 +281,7 @@ use utf8;
 
 
 
-=== TEST 18: timeout: §5.5 result, the whole process tree is killed, the lease stays usable (D10)
+=== TEST 18: timeout: timeout result, the whole process tree is killed, the lease stays usable (D10)
 --- request eval
 [ ::ex({ command => 'sh', args => ['-c', 'sleep 313 & echo started; sleep 30; echo never'], timeoutMs => 1000 }),
   ::ex($::PS),
@@ -319,7 +319,7 @@ use utf8;
 
 
 
-=== TEST 21: timeout with sessionStrategy "default" keeps the lease (D10 replaces §4.4)
+=== TEST 21: timeout with sessionStrategy "default" keeps the lease (D10)
 --- request eval
 [ ::ex({ command => 'sh', args => ['-c', 'echo partial; sleep 30'], timeoutMs => 700,
        sessionStrategy => 'default' }),

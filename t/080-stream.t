@@ -1,8 +1,8 @@
-# Streaming exec (streamOutput:true): the SSE response of PROTOCOL §5.6,
+# Streaming exec (streamOutput:true): the SSE response of README "Exec",
 # D8 (valid UTF-8 in every data line, U+FFFD for invalid bytes, output cap),
 # D10 (timeouts), the : keepalive heartbeat, exactly one terminal event
-# (§9.1 exec.test.ts #2, routes.test.ts #3, §9.2 bridge-client "consumes
-# streamed exec output", §9.4).
+# (upstream exec.test.ts #2, routes.test.ts #3, bridge-client "consumes
+# streamed exec output").
 #
 # Chunk boundaries follow the backend, so where a command writes more than
 # once the output frames are matched by shape (every data line a valid
@@ -150,7 +150,7 @@ Cache-Control: no-cache
 
 
 
-=== TEST 7: timeout: partial output, then complete with the §5.5 result; tree killed; lease usable
+=== TEST 7: timeout: partial output, then complete with the timeout result; tree killed; lease usable
 --- request eval
 [ ::sx({ command => 'sh', args => ['-c', 'sleep 323 & echo started; sleep 30; echo never'], timeoutMs => 1000 }),
   "POST $::API/exec\n" . ::json_encode({ providerLeaseId => $::LEASE, %$::PS }),

@@ -1,5 +1,5 @@
 # Streaming exec scenarios that need a real client between requests
-# (PROTOCOL §5.6, D8, D11, D12; the issue's acceptance case):
+# (README "Exec", D8, D11, D12; the issue's acceptance case):
 #
 #   * chunks of `for i in 1 2 3; do echo $i; sleep 1; done` arrive ~1 s apart,
 #     then exactly one complete event;
@@ -86,7 +86,7 @@ my $T = JSON::PP::true;
 }
 
 # ------------------------------------------- default heartbeat (background)
-# The first ": keepalive" comes 15 s after the stream starts (§5.6).  This
+# The first ": keepalive" comes 15 s after the stream starts (README "Exec").  This
 # runs in a child while the other scenarios run.
 my ($hb_pid, $hb_fh);
 {
@@ -267,7 +267,7 @@ for my $streaming (1, 0) {
     is $chk->{stderr}, "done\n", '5 MB stream: stderr frame';
     is $chk->{terminal}, 'complete', '5 MB stream: complete event';
     is_deeply $chk->{result_keys}, [qw(exitCode signal timedOut stdout stderr)],
-        '5 MB stream: result keys in §5.4 order';
+        '5 MB stream: result keys in the exec result key order';
     ok defined $chk->{result}{stdout} && $chk->{result}{stdout} eq $chk->{stdout},
         '5 MB stream: complete.stdout repeats the whole output';
     note sprintf '5 MB stream: %d stdout frames, %d body bytes', scalar(grep { $_->[0] eq 'stdout' } @{ $chk->{chunks} }),

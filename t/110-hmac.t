@@ -1,6 +1,6 @@
 # Signed requests (README "Signed requests", directives sandbox_auth
 # hmac|any, sandbox_auth_hmac_key_file, sandbox_auth_hmac_skew,
-# sandbox_auth_hmac_hosts; PROTOCOL D1): requests signed with the shipped
+# sandbox_auth_hmac_hosts; README "Differences" D1): requests signed with the shipped
 # signer succeed on every route; replayed, expired, skewed, forged,
 # malformed and wrong-host signatures, and requests that differ from the
 # signed one in any signed part (method, path, query, Host, ts, nonce, body,

@@ -1,5 +1,5 @@
 # Lease ownership (README "Lease ownership", sandbox_auth_admin_token_file,
-# the `admin` flag of sandbox_auth_hmac_key_file; PROTOCOL D1): a lease
+# the `admin` flag of sandbox_auth_hmac_key_file; README "Differences" D1): a lease
 # belongs to the credential that acquired it -- a bearer token, or an HMAC
 # key for a signed acquire.  Every other credential gets
 #   404 {"error":"not_found","message":"No lease <id> for this credential."}

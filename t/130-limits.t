@@ -56,7 +56,7 @@ sub sized {
 # JSON string literal as the bridge writes it
 sub js { JSON::PP->new->utf8->allow_nonref->encode($_[0]) }
 
-# the exact result object of PROTOCOL §5.4
+# the exact exec result object (README "Exec")
 sub res {
     my ($code, $out, $err) = @_;
     return '{"exitCode":' . ($code // 'null') . ',"signal":null,"timedOut":false,"stdout":'

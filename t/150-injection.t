@@ -1,4 +1,4 @@
-# Shell injection (GitHub issue "Security"; PROTOCOL §5.2 quoting, D6):
+# Shell injection (GitHub issue "Security"; README "Exec" quoting, D6):
 # payloads such as  '; touch /tmp/pwned; '   $(touch /tmp/pwned)
 # `touch /tmp/pwned`   "; touch /tmp/pwned #   newlines, backslashes and
 # the quote-replacement sequence '"'"' itself, sent through every string
@@ -65,7 +65,7 @@ sub res {
 
 sub exact { my $s = shift; qr/\A\Q$s\E\z/ }
 
-# acquire/resume request and their exact 200 body (§3.3 key order)
+# acquire/resume request and their exact 200 body (exact key order)
 sub acquire {
     my (%m) = @_;
     return post('/leases/acquire', json_encode({ environmentId => 't150-inject', runId => 'run-1',
@@ -87,7 +87,7 @@ sub lease_body {
          . ',"resumedLease":' . ($m{resumed} ? 'true' : 'false') . '}}';
 }
 
-# the exec result of `cat <cwd>/.paperclip-lease.json` (§4.3)
+# the exec result of `cat <cwd>/.paperclip-lease.json` (README "Protocol")
 sub sentinel_cat {
     my (%m) = @_;
     my @kv = (
@@ -187,7 +187,7 @@ my %env = map { (sprintf('V%02d', $_ + 1) => $p[$_]) } 0 .. $#p;
 
 
 
-=== TEST 5: env keys are never written into the script: a payload key is refused (500, D-§5.2), nothing runs
+=== TEST 5: env keys are never written into the script: a payload key is refused (500, README "Exec"), nothing runs
 --- request eval
 [ ::post('/exec', ::jsc({ providerLeaseId => $::LEASE, command => 'true', env => { 'A=1; touch /tmp/pwned-envkey-1 #' => 'x' } })),
   ::post('/exec', ::jsc({ providerLeaseId => $::LEASE, command => 'true', env => { '$(touch /tmp/pwned-envkey-2)' => 'x' } })),

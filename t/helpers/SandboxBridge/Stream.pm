@@ -3,7 +3,7 @@ package SandboxBridge::Stream;
 # Helpers for the exec / SSE tests (t/070-exec.t, t/080-stream.t,
 # t/085-stream-scenarios.t):
 #
-#   * strict parsing and checking of the bridge's SSE bodies (PROTOCOL §5.6,
+#   * strict parsing and checking of the bridge's SSE bodies (README "Exec",
 #     D8): frame syntax, UTF-8 validity, JSON validity, exactly one terminal
 #     event;
 #   * a small, fast and strict JSON decoder for the flat objects the bridge
@@ -55,7 +55,7 @@ our $JSON_STR_CHAR = qr/(?:[\x20\x21\x23-\x5b\x5d-\x7f]|[\xc2-\xdf][\x80-\xbf]
                         |[\xf1-\xf3][\x80-\xbf]{3}|\xf4[\x80-\x8f][\x80-\xbf]{2}
                         |\\["\\\/bfnrt]|\\u[0-9a-fA-F]{4})/x;
 
-# one output frame or heartbeat of PROTOCOL §5.6 (for short bodies; the
+# one output frame or heartbeat of README "Exec" (for short bodies; the
 # repetition count of a complex group is limited in Perl regexes)
 our $FRAME_RE = qr/(?:event:\ std(?:out|err)\ndata:\ \{"data":"$JSON_STR_CHAR+"\}\n\n
                      |:\ keepalive\n\n)/x;
@@ -179,7 +179,7 @@ sub _json_string {
 }
 
 # --------------------------------------------------------------------------
-# SSE (PROTOCOL §5.6)
+# SSE (README "Exec")
 # --------------------------------------------------------------------------
 
 # Split an SSE body (bytes) into frames.  Returns (\@frames, $rest) where
