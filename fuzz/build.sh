@@ -35,12 +35,12 @@ ALL_HARNESSES="fuzz_request fuzz_auth fuzz_demux fuzz_sse fuzz_redis"
 
 # module objects a harness does not link: it defines (or #includes) them
 # (fuzz_request, fuzz_auth and fuzz_redis #include redis.c with its two
-# entry points renamed, fuzz_redis reap.c and sweep.c, fuzz_demux exec.c;
-# fuzz_redis replaces kill.c's one entry point)
+# entry points renamed, fuzz_redis reap.c and sweep.c; fuzz_redis
+# replaces kill.c's one entry point)
 declare -A EXCLUDE=(
     [fuzz_request]="redis"
     [fuzz_auth]="redis"
-    [fuzz_demux]="exec"
+    [fuzz_demux]=""
     [fuzz_sse]=""
     [fuzz_redis]="redis docker reap sweep kill"
 )

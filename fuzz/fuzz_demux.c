@@ -28,7 +28,7 @@
  *     "limit" bytes of each stream, raw (byte 1 bit 0 set: an internal
  *     exec) or JSON-escaped in blocks (a user's exec), "truncated"
  *     exactly when more came;
- *   - exec_result() (exec.c, #included for its statics) on escaped output
+ *   - ngx_http_sandbox_bridge_result() (result.c) on escaped output
  *     is the README "Exec" result object, alone or as the body of a
  *     "complete" event: key order, exitCode null when timed out or
  *     unknown, the timeout message as stderr, repaired and capped
@@ -38,8 +38,7 @@
 
 #include "psb_fuzz.h"
 
-/* the exec route: exec_result() becomes this file's */
-#include "ngx_http_sandbox_bridge_exec.c"
+#include "ngx_http_sandbox_bridge_result.h"
 
 
 typedef struct {
@@ -326,16 +325,16 @@ psb_check_result(ngx_http_sandbox_bridge_dexec_t *ex, psb_buf_t *per,
     ngx_memzero(&want, sizeof(psb_buf_t));
     ngx_memzero(&body, sizeof(psb_buf_t));
 
-    out = ngx_http_sandbox_bridge_exec_result(ex, sse, &total);
-    psb_fuzz_assert(out != NULL, "exec_result failed");
+    out = ngx_http_sandbox_bridge_result(ex, sse, &total);
+    psb_fuzz_assert(out != NULL, "result failed");
 
     for (cl = out; cl; cl = cl->next) {
         psb_fuzz_assert(cl->buf->last > cl->buf->pos,
-                        "exec_result has an empty buffer");
+                        "result has an empty buffer");
         psb_buf_add(&body, cl->buf->pos, cl->buf->last - cl->buf->pos);
     }
 
-    psb_fuzz_assert(body.len == total, "exec_result says %zu bytes, has %zu",
+    psb_fuzz_assert(body.len == total, "result says %zu bytes, has %zu",
                     total, body.len);
 
     p = body.data;
@@ -658,7 +657,7 @@ LLVMFuzzerTestOneInput(const uint8_t *in, size_t size)
                         == (per[0].len > limit || per[1].len > limit),
                         "truncated is %d", (int) st->truncated);
 
-        /* 3. exec.c: the result over what was kept */
+        /* 3. result.c: the result over what was kept */
         ex.exit_code = ((in[2] >> 2) == 63) ? NGX_HTTP_SANDBOX_BRIDGE_EXIT_NULL
                                              : in[2] >> 2;
         ex.timed_out = in[2] & 1;
