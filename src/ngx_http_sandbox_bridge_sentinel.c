@@ -58,6 +58,11 @@ struct ngx_http_sandbox_bridge_sentinel_s {
 };
 
 
+static redisAsyncContext *ngx_http_sandbox_bridge_sentinel_connect(
+    ngx_http_sandbox_bridge_sentinel_t *s,
+    ngx_http_sandbox_bridge_sentinel_addr_t *addr, ngx_uint_t level,
+    redisConnectCallback *on_connect, redisDisconnectCallback *on_lost,
+    redisCallbackFn *on_auth);
 static void ngx_http_sandbox_bridge_sentinel_try(
     ngx_http_sandbox_bridge_sentinel_t *s);
 static void ngx_http_sandbox_bridge_sentinel_drop(
@@ -170,6 +175,54 @@ ngx_http_sandbox_bridge_sentinel_watch(ngx_http_sandbox_bridge_sentinel_t *s,
 }
 
 
+/*
+ * A link to one sentinel, on nginx's event loop, AUTH sent first when
+ * sentinel_password_file is set; NULL (logged at level) if it failed.
+ */
+
+static redisAsyncContext *
+ngx_http_sandbox_bridge_sentinel_connect(ngx_http_sandbox_bridge_sentinel_t *s,
+    ngx_http_sandbox_bridge_sentinel_addr_t *addr, ngx_uint_t level,
+    redisConnectCallback *on_connect, redisDisconnectCallback *on_lost,
+    redisCallbackFn *on_auth)
+{
+    const char         *argv[2];
+    size_t              argvlen[2];
+    redisAsyncContext  *ac;
+
+    ac = redisAsyncConnect((char *) addr->host.data, (int) addr->port);
+
+    if (ac == NULL || ac->err
+        || ngx_http_sandbox_bridge_hiredis_attach(ac, s->log) != NGX_OK)
+    {
+        ngx_log_error(level, s->log, 0,
+                      "sandbox bridge: sentinel \"%V\" connect failed: %s",
+                      &addr->name, ac ? ac->errstr : "out of memory");
+        if (ac) {
+            redisAsyncFree(ac);
+        }
+
+        return NULL;
+    }
+
+    ac->data = s;
+
+    redisAsyncSetConnectCallback(ac, on_connect);
+    redisAsyncSetDisconnectCallback(ac, on_lost);
+
+    if (s->mcf->redis_sentinel_password.len) {
+        argv[0] = "AUTH";
+        argvlen[0] = sizeof("AUTH") - 1;
+        argv[1] = (const char *) s->mcf->redis_sentinel_password.data;
+        argvlen[1] = s->mcf->redis_sentinel_password.len;
+
+        (void) redisAsyncCommandArgv(ac, on_auth, s, 2, argv, argvlen);
+    }
+
+    return ac;
+}
+
+
 static void
 ngx_http_sandbox_bridge_sentinel_subscribe(ngx_event_t *ev)
 {
@@ -190,37 +243,16 @@ ngx_http_sandbox_bridge_sentinel_subscribe(ngx_event_t *ev)
     addr = &addr[s->wnext];
     s->wnext = (s->wnext + 1) % a->nelts;
 
-    ac = redisAsyncConnect((char *) addr->host.data, (int) addr->port);
-
-    if (ac == NULL || ac->err
-        || ngx_http_sandbox_bridge_hiredis_attach(ac, s->log) != NGX_OK)
-    {
-        if (ac) {
-            redisAsyncFree(ac);
-        }
-
+    ac = ngx_http_sandbox_bridge_sentinel_connect(s, addr, NGX_LOG_INFO,
+                              ngx_http_sandbox_bridge_sentinel_watch_connect,
+                              ngx_http_sandbox_bridge_sentinel_watch_lost,
+                              ngx_http_sandbox_bridge_sentinel_message);
+    if (ac == NULL) {
         ngx_http_sandbox_bridge_sentinel_rewatch(s);
         return;
     }
 
     s->wac = ac;
-    ac->data = s;
-
-    redisAsyncSetConnectCallback(ac,
-                              ngx_http_sandbox_bridge_sentinel_watch_connect);
-    redisAsyncSetDisconnectCallback(ac,
-                                 ngx_http_sandbox_bridge_sentinel_watch_lost);
-
-    if (s->mcf->redis_sentinel_password.len) {
-        argv[0] = "AUTH";
-        argvlen[0] = sizeof("AUTH") - 1;
-        argv[1] = (const char *) s->mcf->redis_sentinel_password.data;
-        argvlen[1] = s->mcf->redis_sentinel_password.len;
-
-        (void) redisAsyncCommandArgv(ac,
-                                   ngx_http_sandbox_bridge_sentinel_message,
-                                   s, 2, argv, argvlen);
-    }
 
     argv[0] = "SUBSCRIBE";
     argvlen[0] = sizeof("SUBSCRIBE") - 1;
@@ -388,42 +420,18 @@ ngx_http_sandbox_bridge_sentinel_try(ngx_http_sandbox_bridge_sentinel_t *s)
     s->tried++;
     s->cand_port = 0;
 
-    ac = redisAsyncConnect((char *) addr->host.data, (int) addr->port);
-
-    if (ac == NULL || ac->err
-        || ngx_http_sandbox_bridge_hiredis_attach(ac, s->log) != NGX_OK)
-    {
-        ngx_log_error(NGX_LOG_ERR, s->log, 0,
-                      "sandbox bridge: sentinel \"%V\" connect failed: %s",
-                      &addr->name, ac ? ac->errstr : "out of memory");
-        if (ac) {
-            redisAsyncFree(ac);
-        }
-
+    ac = ngx_http_sandbox_bridge_sentinel_connect(s, addr, NGX_LOG_ERR,
+                              ngx_http_sandbox_bridge_sentinel_on_connect,
+                              ngx_http_sandbox_bridge_sentinel_on_disconnect,
+                              ngx_http_sandbox_bridge_sentinel_auth_reply);
+    if (ac == NULL) {
         ngx_http_sandbox_bridge_sentinel_try(s);
         return;
     }
 
     s->ac = ac;
-    ac->data = s;
-
-    redisAsyncSetConnectCallback(ac,
-                                 ngx_http_sandbox_bridge_sentinel_on_connect);
-    redisAsyncSetDisconnectCallback(ac,
-                              ngx_http_sandbox_bridge_sentinel_on_disconnect);
 
     ngx_add_timer(&s->timer, s->mcf->redis_connect_timeout);
-
-    if (s->mcf->redis_sentinel_password.len) {
-        argv[0] = "AUTH";
-        argvlen[0] = sizeof("AUTH") - 1;
-        argv[1] = (const char *) s->mcf->redis_sentinel_password.data;
-        argvlen[1] = s->mcf->redis_sentinel_password.len;
-
-        (void) redisAsyncCommandArgv(ac,
-                                   ngx_http_sandbox_bridge_sentinel_auth_reply,
-                                   s, 2, argv, argvlen);
-    }
 
     argv[0] = "SENTINEL";
     argvlen[0] = sizeof("SENTINEL") - 1;
