@@ -27,62 +27,27 @@ SO=$ROOT/build/module/$MODNAME.so
 CLUSTER=$ROOT/util/cluster.sh
 
 die() { echo "run-cluster.sh: error: $*" >&2; exit 1; }
+# shellcheck source=util/run-lib.sh
+. "$ROOT/util/run-lib.sh"
 
 [ -f "$SO" ] || die "$SO missing: run make build"
 [ -f "$TEMPLATE" ] || die "config template $TEMPLATE not found"
 case "$BRIDGE_PORT" in ''|*[!0-9]*) die "BRIDGE_PORT must be a number" ;; esac
 PORTS="$BRIDGE_PORT $((BRIDGE_PORT + 1))"
 for p in $PORTS; do
-    if (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-        die "port $p is already in use (set BRIDGE_PORT)"
-    fi
+    psb_port_free "$p" || die "port $p is already in use (set BRIDGE_PORT)"
 done
 
 nginx_pids=()
 started_cluster=0
 
-# If our parent dies (`make` got SIGTERM, which GNU make does not forward
-# to its recipe), clean up as if we had been sent SIGTERM.
-watcher_pid=
-start_parent_watch() {
-    local parent=$PPID self=$$
-    (
-        trap - EXIT INT TERM
-        local _p _c _s ppid
-        while read -r _p _c _s ppid _ 2>/dev/null < "/proc/$self/stat" \
-              && [ "$ppid" = "$parent" ]; do
-            sleep 1
-        done
-        kill -TERM "$self" 2>/dev/null
-    ) </dev/null >/dev/null 2>&1 &
-    watcher_pid=$!
-}
-stop_nginx() {   # graceful, then fast, then KILL (the master and its workers)
-    local pid=$1
-    kill -0 "$pid" 2>/dev/null || return 0
-    kill -QUIT "$pid" 2>/dev/null || true
-    for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    if kill -0 "$pid" 2>/dev/null; then
-        kill -TERM "$pid" 2>/dev/null || true
-        for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    fi
-    if kill -0 "$pid" 2>/dev/null; then
-        pkill -KILL -P "$pid" 2>/dev/null || true
-        kill -KILL "$pid" 2>/dev/null || true
-    fi
-    wait "$pid" 2>/dev/null || true
-}
 cleanup() {
     local rc=$? pid
     trap - EXIT INT TERM
-    if [ -n "$watcher_pid" ]; then
-        pkill -P "$watcher_pid" 2>/dev/null || true
-        kill "$watcher_pid" 2>/dev/null || true
-        wait "$watcher_pid" 2>/dev/null || true
-    fi
+    psb_unwatch_parent
     if [ "${#nginx_pids[@]}" -gt 0 ]; then
         echo "run-cluster.sh: stopping the nginx nodes" >&2
-        for pid in "${nginx_pids[@]}"; do stop_nginx "$pid"; done
+        for pid in "${nginx_pids[@]}"; do psb_stop_nginx "$pid"; done
     fi
     if [ "$started_cluster" = 1 ]; then
         "$CLUSTER" stop || rc=1
@@ -92,7 +57,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'echo >&2; exit 130' INT
 trap 'exit 143' TERM
-start_parent_watch
+psb_watch_parent
 
 # ---------------------------------------------------------------- services
 if "$CLUSTER" status >/dev/null 2>&1; then
@@ -118,10 +83,7 @@ export BRIDGE_IMAGE=$TEST_NGINX_SANDBOX_IMAGE
 export BRIDGE_TOKEN_FILE=$RT/bridge-token
 
 # ---------------------------------------------------------------- token
-umask 077
-token=${BRIDGE_AUTH_TOKEN:-$(openssl rand -hex 32)}
-printf '%s\n' "$token" > "$BRIDGE_TOKEN_FILE"
-umask 022
+psb_token_file "$BRIDGE_TOKEN_FILE"
 
 # ---------------------------------------------------------------- config
 # Both Docker hosts on every node where the build takes several

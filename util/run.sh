@@ -68,58 +68,26 @@ export BRIDGE_PORT=${BRIDGE_PORT:-8080}
 SO=$ROOT/build/module/$MODNAME.so
 
 die() { echo "run.sh: error: $*" >&2; exit 1; }
+# shellcheck source=util/run-lib.sh
+. "$ROOT/util/run-lib.sh"
 
 [ -f "$SO" ] || die "$SO missing: run make build"
 [ -f "$TEMPLATE" ] || die "config template $TEMPLATE not found"
 case "$BRIDGE_PORT" in ''|*[!0-9]*) die "BRIDGE_PORT must be a number" ;; esac
-if (exec 3<>"/dev/tcp/127.0.0.1/$BRIDGE_PORT") 2>/dev/null; then
-    die "port $BRIDGE_PORT is already in use (set BRIDGE_PORT)"
-fi
+psb_port_free "$BRIDGE_PORT" \
+    || die "port $BRIDGE_PORT is already in use (set BRIDGE_PORT)"
 
 nginx_pid=
 started_services=0
 egress_up=0
 
-# If our parent dies (e.g. `make` killed with SIGTERM, which GNU make does
-# not forward to its recipe), clean up as if we had been sent SIGTERM.
-watcher_pid=
-start_parent_watch() {
-    local parent=$PPID self=$$
-    (
-        trap - EXIT INT TERM
-        local _p _c _s ppid
-        while read -r _p _c _s ppid _ 2>/dev/null < "/proc/$self/stat" \
-              && [ "$ppid" = "$parent" ]; do
-            sleep 1
-        done
-        kill -TERM "$self" 2>/dev/null
-    ) </dev/null >/dev/null 2>&1 &
-    watcher_pid=$!
-}
-stop_parent_watch() {
-    [ -n "$watcher_pid" ] || return 0
-    pkill -P "$watcher_pid" 2>/dev/null || true
-    kill "$watcher_pid" 2>/dev/null || true
-    wait "$watcher_pid" 2>/dev/null || true
-    watcher_pid=
-}
 cleanup() {
     local rc=$?
     trap - EXIT INT TERM
-    stop_parent_watch
+    psb_unwatch_parent
     if [ -n "$nginx_pid" ] && kill -0 "$nginx_pid" 2>/dev/null; then
         echo "run.sh: stopping nginx" >&2
-        kill -QUIT "$nginx_pid" 2>/dev/null || true      # graceful
-        for _ in $(seq 1 100); do kill -0 "$nginx_pid" 2>/dev/null || break; sleep 0.1; done
-        if kill -0 "$nginx_pid" 2>/dev/null; then
-            kill -TERM "$nginx_pid" 2>/dev/null || true  # fast
-            for _ in $(seq 1 50); do kill -0 "$nginx_pid" 2>/dev/null || break; sleep 0.1; done
-        fi
-        if kill -0 "$nginx_pid" 2>/dev/null; then
-            pkill -KILL -P "$nginx_pid" 2>/dev/null || true
-            kill -KILL "$nginx_pid" 2>/dev/null || true
-        fi
-        wait "$nginx_pid" 2>/dev/null || true
+        psb_stop_nginx "$nginx_pid"
     fi
     if [ "$egress_up" = 1 ]; then
         DOCKER_HOST=unix://$BRIDGE_DOCKER_SOCKET \
@@ -133,7 +101,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'echo >&2; exit 130' INT
 trap 'exit 143' TERM
-start_parent_watch
+psb_watch_parent
 
 # ---------------------------------------------------------------- services
 # Always start/own a runtime dir (also used for the token, config and nginx
@@ -166,15 +134,7 @@ if [ -n "$BRIDGE_NETWORK" ]; then
 fi
 
 # ---------------------------------------------------------------- token
-umask 077
-if [ -n "${BRIDGE_AUTH_TOKEN:-}" ]; then
-    token=$BRIDGE_AUTH_TOKEN
-else
-    token=$(openssl rand -hex 32)
-fi
-printf '%s\n' "$token" > "$BRIDGE_TOKEN_FILE"
-chmod 0600 "$BRIDGE_TOKEN_FILE"
-umask 022
+psb_token_file "$BRIDGE_TOKEN_FILE"
 
 # ---------------------------------------------------------------- config
 mkdir -p "$BRIDGE_PREFIX"/{conf,logs,tmp}
