@@ -9,6 +9,7 @@ use lib "$FindBin::Bin/helpers";
 use Test::Nginx::Socket 'no_plan';
 $ENV{TEST_NGINX_HTML_DIR} ||= html_dir();
 use SandboxBridge::Ready;
+use SandboxBridge::Conf;
 use Time::HiRes ();
 
 our $HttpConfig = <<'_EOC_';
@@ -16,38 +17,11 @@ our $HttpConfig = <<'_EOC_';
 _EOC_
 
 # A complete, valid bridge server; blocks append their mistake to it.
-our $Base = <<'_EOC_';
-    sandbox_auth bearer;
-    sandbox_auth_token_file $TEST_NGINX_HTML_DIR/tokens;
-    sandbox_docker_location /_docker;
-    sandbox_image $TEST_NGINX_SANDBOX_IMAGE;
-    location /api/paperclip-sandbox/v1 { sandbox_bridge; }
-    location /_docker/ {
-        internal;
-        proxy_pass http://unix:$TEST_NGINX_DOCKER_SOCKET:/v1.41/;
-        proxy_read_timeout 1d;
-    }
-_EOC_
-
-# One [emerg] line that names the directive and contains every given text.
-sub names {
-    my ($directive, @texts) = @_;
-    my $re = '\[emerg\](?=.*\b' . quotemeta($directive) . '\b)';
-    $re .= '(?=.*' . quotemeta($_) . ')' for @texts;
-    return qr/$re/;
-}
-
+our $Base = base_server();
 
 no_shuffle();
 
-add_block_preprocessor(sub {
-    my $block = shift;
-    $block->set_value('init', 'main::wait_redis_ready()') unless defined $block->{init};
-    $block->set_value('http_config', $HttpConfig) unless defined $block->{http_config};
-    $block->set_value('config', $Base) unless defined $block->{config};
-    $block->set_value('user_files', ">>> tokens\nsecret-token\n")
-        unless defined $block->{user_files};
-});
+conf_blocks(http_config => $HttpConfig, config => $Base);
 
 run_tests();
 

@@ -7,42 +7,18 @@ use lib "$FindBin::Bin/helpers";
 use Test::Nginx::Socket 'no_plan';
 $ENV{TEST_NGINX_HTML_DIR} ||= html_dir();
 use SandboxBridge::Ready;
+use SandboxBridge::Conf;
 
 our $HttpConfig = <<'_EOC_';
     sandbox_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT prefix=t201: command_timeout=1s;
     sandbox_metrics_zone t201 1m;
 _EOC_
 
-our $Base = <<'_EOC_';
-    sandbox_auth bearer;
-    sandbox_auth_token_file $TEST_NGINX_HTML_DIR/tokens;
-    sandbox_docker_location /_docker;
-    sandbox_image $TEST_NGINX_SANDBOX_IMAGE;
-    location /api/paperclip-sandbox/v1 { sandbox_bridge; }
-    location /_docker/ {
-        internal;
-        proxy_pass http://unix:$TEST_NGINX_DOCKER_SOCKET:/v1.41/;
-        proxy_read_timeout 1d;
-    }
-_EOC_
-
-# One [emerg] line that names the directive and contains every given text.
-sub names {
-    my ($directive, @texts) = @_;
-    my $re = '\[emerg\](?=.*\b' . quotemeta($directive) . '\b)';
-    $re .= '(?=.*' . quotemeta($_) . ')' for @texts;
-    return qr/$re/;
-}
+our $Base = base_server();
 
 no_shuffle();
 
-add_block_preprocessor(sub {
-    my $block = shift;
-    $block->set_value('init', 'main::wait_redis_ready()') unless defined $block->{init};
-    $block->set_value('http_config', $HttpConfig) unless defined $block->{http_config};
-    $block->set_value('user_files', ">>> tokens\nsecret-token\n")
-        unless defined $block->{user_files};
-});
+conf_blocks(http_config => $HttpConfig);
 
 run_tests();
 

@@ -7,6 +7,7 @@ use lib "$FindBin::Bin/helpers";
 use Test::Nginx::Socket 'no_plan';
 $ENV{TEST_NGINX_HTML_DIR} ||= html_dir();
 use SandboxBridge::Ready;
+use SandboxBridge::Conf;
 
 our $HttpConfig = <<'_EOC_';
     sandbox_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT prefix=t251: command_timeout=1s;
@@ -31,25 +32,9 @@ our $Base = <<'_EOC_';
     }
 _EOC_
 
-sub names {
-    my ($directive, @texts) = @_;
-    my $re = '\[emerg\](?=.*\b' . quotemeta($directive) . '\b)';
-    $re .= '(?=.*' . quotemeta($_) . ')' for @texts;
-    return qr/$re/;
-}
-
 no_shuffle();
 
-add_block_preprocessor(sub {
-    my $block = shift;
-    $block->set_value('init', 'main::wait_redis_ready()') unless defined $block->{init};
-    $block->set_value('http_config', $HttpConfig) unless defined $block->{http_config};
-    $block->set_value('config', $Base) unless defined $block->{config};
-    $block->set_value('user_files', ">>> tokens\nsecret-token\n")
-        unless defined $block->{user_files};
-    $block->set_value('more_headers', "Authorization: Bearer secret-token\n")
-        unless defined $block->{more_headers};
-});
+conf_blocks(http_config => $HttpConfig, config => $Base, more_headers => "Authorization: Bearer secret-token\n");
 
 run_tests();
 
