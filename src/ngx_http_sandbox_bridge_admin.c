@@ -55,8 +55,6 @@ static json_t *ngx_http_sandbox_bridge_admin_view(redisReply *v,
 static json_t *ngx_http_sandbox_bridge_admin_time(int64_t ms);
 static ngx_int_t ngx_http_sandbox_bridge_admin_digits(ngx_str_t *s,
     size_t max);
-static void ngx_http_sandbox_bridge_admin_ignore(ngx_http_request_t *r,
-    void *data, redisReply *reply);
 
 
 /* GET <prefix>/leases[?cursor=<c>&limit=<n>] */
@@ -119,7 +117,7 @@ ngx_http_sandbox_bridge_admin_ask_one(ngx_http_sandbox_bridge_admin_op_t *ao,
     u_char *now)
 {
     const char                           *err;
-    ngx_str_t                             key, execs;
+    ngx_str_t                             key;
     ngx_http_request_t                   *r;
     ngx_http_sandbox_bridge_ctx_t        *ctx;
     ngx_http_sandbox_bridge_args_t        args;
@@ -148,26 +146,17 @@ ngx_http_sandbox_bridge_admin_ask_one(ngx_http_sandbox_bridge_admin_op_t *ao,
         return NGX_ERROR;
     }
 
-    execs.len = mcf->redis_prefix.len + sizeof("execs:{}") - 1 + ao->id.len;
-    execs.data = ngx_pnalloc(r->pool, execs.len);
-    if (execs.data == NULL) {
-        return NGX_ERROR;
-    }
-
-    ngx_sprintf(execs.data, "%Vexecs:{%V}", &mcf->redis_prefix, &ao->id);
-
     args.argc = 0;
     args.overflow = 0;
 
     ngx_http_sandbox_bridge_arg_str(&args, &key);
-    ngx_http_sandbox_bridge_arg_str(&args, &execs);
     ngx_http_sandbox_bridge_arg(&args, now, ngx_strlen(now));
     ngx_http_sandbox_bridge_arg_str(&args, &mcf->redis_prefix);
 
     return ngx_http_sandbox_bridge_redis_step(&ao->op,
                                      NGX_HTTP_SANDBOX_BRIDGE_SCRIPT_LEASES,
                                      NGX_HTTP_SANDBOX_BRIDGE_ADMIN_ANSWERED,
-                                     2, &args);
+                                     1, &args);
 }
 
 
@@ -465,71 +454,4 @@ ngx_http_sandbox_bridge_admin_digits(ngx_str_t *s, size_t max)
     }
 
     return NGX_OK;
-}
-
-
-/*
- * An exec of a lease starts (deadline > 0) or ends (deadline 0); the
- * admin view counts the running ones. Nothing waits for the answer.
- */
-
-void
-ngx_http_sandbox_bridge_admin_exec(ngx_http_request_t *r, ngx_str_t *id,
-    u_char *marker, ngx_msec_t deadline)
-{
-    u_char                               *p;
-    ngx_str_t                             key;
-    ngx_time_t                           *tp;
-    ngx_http_sandbox_bridge_args_t        args;
-    ngx_http_sandbox_bridge_main_conf_t  *mcf;
-    u_char                                now[NGX_INT64_LEN];
-    u_char                                until[NGX_INT64_LEN];
-
-    mcf = ngx_http_get_module_main_conf(r, ngx_http_sandbox_bridge_module);
-
-    key.len = mcf->redis_prefix.len + sizeof("execs:{}") - 1 + id->len;
-    /* also called while the request's pool is destroyed */
-    key.data = ngx_alloc(key.len, r->connection->log);
-    if (key.data == NULL) {
-        return;
-    }
-
-    ngx_sprintf(key.data, "%Vexecs:{%V}", &mcf->redis_prefix, id);
-
-    tp = ngx_timeofday();
-
-    args.argc = 0;
-    args.overflow = 0;
-
-    ngx_http_sandbox_bridge_arg_str(&args, &key);
-    ngx_http_sandbox_bridge_arg(&args, now,
-                                ngx_http_sandbox_bridge_now_ms(now) - now);
-    ngx_http_sandbox_bridge_arg(&args, marker,
-                                NGX_HTTP_SANDBOX_BRIDGE_EXEC_MARKER_LEN);
-
-    p = until;
-
-    if (deadline) {
-        p = ngx_sprintf(until, "%L",
-                        (int64_t) tp->sec * 1000 + tp->msec
-                        + (int64_t) deadline);
-    }
-
-    ngx_http_sandbox_bridge_arg(&args, until, p - until);
-
-    /* no request: the answer is dropped, also after the request ends */
-    (void) ngx_http_sandbox_bridge_redis_script(mcf, NULL,
-                                        NGX_HTTP_SANDBOX_BRIDGE_SCRIPT_EXECS,
-                                        ngx_http_sandbox_bridge_admin_ignore,
-                                        NULL, 1, args.argc, args.argv,
-                                        args.argvlen);
-
-    ngx_free(key.data);
-}
-
-
-static void
-ngx_http_sandbox_bridge_admin_ignore(ngx_http_request_t *r, void *data,
-    redisReply *reply)
-{
 }

@@ -5,7 +5,6 @@
 
 
 #include "ngx_http_sandbox_bridge_exec.h"
-#include "ngx_http_sandbox_bridge_admin.h"
 #include "ngx_http_sandbox_bridge_body.h"
 #include "ngx_http_sandbox_bridge_dexec.h"
 #include "ngx_http_sandbox_bridge_input.h"
@@ -43,9 +42,6 @@ typedef struct {
     ngx_msec_t                            timeout;
     const char                           *bad_key;
     ngx_http_sandbox_bridge_dexec_t      *ex;
-    u_char                                marker[
-                                      NGX_HTTP_SANDBOX_BRIDGE_EXEC_MARKER_LEN];
-    unsigned                              counted:1;
     unsigned                              stream:1;
     unsigned                              sse_started:1;
     unsigned                              logged:1;
@@ -458,16 +454,6 @@ ngx_http_sandbox_bridge_exec_touched(ngx_http_sandbox_bridge_exec_op_t *op)
 
     ex->location = host->location;
 
-    /* counted as running until it ends, or its deadline passes */
-    if (ngx_http_sandbox_bridge_random_hex(op->marker,
-                                       NGX_HTTP_SANDBOX_BRIDGE_EXEC_MARKER_LEN)
-        == NGX_OK)
-    {
-        op->counted = 1;
-        ngx_http_sandbox_bridge_admin_exec(r, &op->id, op->marker,
-                                           op->timeout + 60000);
-    }
-
     ex->container = lease.container;
     ex->script = op->script;
     ex->session = op->session;
@@ -687,10 +673,6 @@ ngx_http_sandbox_bridge_exec_log(ngx_http_sandbox_bridge_exec_op_t *op,
     r = op->op.request;
     ex = op->ex;
     ctx = ngx_http_get_module_ctx(r, ngx_http_sandbox_bridge_module);
-
-    if (op->counted) {
-        ngx_http_sandbox_bridge_admin_exec(r, &op->id, op->marker, 0);
-    }
 
     if (ctx == NULL) {
         return;

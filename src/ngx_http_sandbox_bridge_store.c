@@ -34,7 +34,6 @@ ngx_http_sandbox_bridge_script_t  ngx_http_sandbox_bridge_scripts[] = {
       ngx_string(ngx_http_sandbox_bridge_lua_orphan), 0 },
     { ngx_string("leases"),
       ngx_string(ngx_http_sandbox_bridge_lua_leases), 0 },
-    { ngx_string("execs"), ngx_string(ngx_http_sandbox_bridge_lua_execs), 0 },
 };
 
 

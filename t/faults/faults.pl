@@ -309,14 +309,10 @@ if (want('soak')) {
     sleep 1;
     my ($fd2, $rss2) = ($fds->(), $rss->());
     is($bad, 0, "$SOAK cycles without a failure");
-    # orphan marks of containers being released expire in 4 passes; the
-    # admin view's count of the live leases' running execs keeps the
-    # commands of the SIGKILLed worker until their deadline (it has a TTL)
+    # orphan marks of containers being released expire in 4 passes
     my @keys;
     wait_until(sub {
         @keys = grep { !/^\Q$PREFIX\E(?:lease:\{pc-env-tfault-\d\}|deployment|reaper|node)/ }
-                grep { !(/^\Q$PREFIX\Eexecs:\{pc-env-tfault-\d\}$/
-                         && ($rs->cli('PTTL', $_) =~ /(-?\d+)/)[0] > 0) }
                 $rs->scan_keys("$PREFIX*");
         !@keys
     }, 10, 0.2);
