@@ -1,6 +1,6 @@
-# Shell functions shared by util/run.sh and util/run-cluster.sh (sourced,
-# not run). Each script keeps its own traps and cleanup; these are the
-# pieces both need.
+# Shell functions shared by util/run.sh, util/run-cluster.sh and
+# util/test.sh (sourced, not run). Each script keeps its own traps and
+# cleanup; these are the pieces they share.
 
 # psb_port_free <port>: nothing listens on 127.0.0.1:<port>
 psb_port_free() {

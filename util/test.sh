@@ -60,29 +60,9 @@ prove_flags=( ${PROVE_FLAGS:-} )
 
 # ---------------------------------------------------------------- cleanup
 
-# If our parent dies (e.g. `make` killed with SIGTERM, which GNU make does
-# not forward to its recipe), clean up as if we had been sent SIGTERM.
-watcher_pid=
-start_parent_watch() {
-    local parent=$PPID self=$$
-    (
-        trap - EXIT INT TERM
-        local _p _c _s ppid
-        while read -r _p _c _s ppid _ 2>/dev/null < "/proc/$self/stat" \
-              && [ "$ppid" = "$parent" ]; do
-            sleep 1
-        done
-        kill -TERM "$self" 2>/dev/null
-    ) </dev/null >/dev/null 2>&1 &
-    watcher_pid=$!
-}
-stop_parent_watch() {
-    [ -n "$watcher_pid" ] || return 0
-    pkill -P "$watcher_pid" 2>/dev/null || true
-    kill "$watcher_pid" 2>/dev/null || true
-    wait "$watcher_pid" 2>/dev/null || true
-    watcher_pid=
-}
+# the parent watch (psb_watch_parent) of util/run-lib.sh
+# shellcheck source=util/run-lib.sh
+. "$ROOT/util/run-lib.sh"
 started_services=0
 started_cluster=0
 stop_servroot_nginx() {
@@ -108,7 +88,7 @@ prove_pid=
 cleanup() {
     local rc=$?
     trap - EXIT INT TERM
-    stop_parent_watch
+    psb_unwatch_parent
     if [ -n "$prove_pid" ] && kill -0 "$prove_pid" 2>/dev/null; then
         echo "test.sh: interrupted; stopping prove" >&2
         # shellcheck disable=SC2046
@@ -129,7 +109,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
-start_parent_watch
+psb_watch_parent
 
 # ---------------------------------------------------------------- services
 if [ "${PSB_CLUSTER:-0}" = 1 ]; then
