@@ -29,6 +29,7 @@ typedef struct ngx_http_sandbox_bridge_ctx_s    ngx_http_sandbox_bridge_ctx_t;
 typedef struct ngx_http_sandbox_bridge_metrics_s
     ngx_http_sandbox_bridge_metrics_t;
 typedef struct ngx_http_sandbox_bridge_hosts_s  ngx_http_sandbox_bridge_hosts_t;
+typedef struct ngx_http_sandbox_bridge_redis_s  ngx_http_sandbox_bridge_redis_t;
 
 
 /* one sandbox_docker_location of a bridge (README "Docker hosts") */
@@ -108,6 +109,8 @@ typedef struct {
     ngx_str_t                       redis_sentinel_password;
     ngx_int_t                       redis_wait_replicas;
     ngx_msec_t                      redis_wait_timeout;
+    /* per worker: its link, made in init_process (redis_conn.c) */
+    ngx_http_sandbox_bridge_redis_t  *redis;
 
     ngx_msec_t                      reaper_interval;
 

@@ -8,10 +8,7 @@
 #define _NGX_HTTP_SANDBOX_BRIDGE_REDIS_H_INCLUDED_
 
 
-#include <hiredis/hiredis.h>
-#include <hiredis/async.h>
-
-#include "ngx_http_sandbox_bridge_module.h"
+#include "ngx_http_sandbox_bridge_redis_conn.h"
 
 
 #define NGX_HTTP_SANDBOX_BRIDGE_REDIS_MAX_ARGS  64
@@ -20,14 +17,6 @@
 /* reply is NULL when Redis failed, timed out or went away */
 typedef void (*ngx_http_sandbox_bridge_redis_pt)(ngx_http_request_t *r,
     void *data, redisReply *reply);
-
-
-typedef struct {
-    ngx_str_t                        name;
-    ngx_str_t                        source;
-    /* creates or deletes a lease: followed by WAIT with wait= */
-    ngx_uint_t                       wait;
-} ngx_http_sandbox_bridge_script_t;
 
 
 /* a command line built with a bound: "overflow" fails the command */
@@ -46,12 +35,6 @@ typedef struct {
     ngx_http_sandbox_bridge_arg(a, lit, sizeof(lit) - 1)
 
 
-ngx_int_t ngx_http_sandbox_bridge_redis_init_worker(ngx_cycle_t *cycle,
-    ngx_http_sandbox_bridge_main_conf_t *mcf,
-    ngx_http_sandbox_bridge_script_t *scripts, ngx_uint_t nscripts);
-void ngx_http_sandbox_bridge_redis_exit_worker(
-    ngx_http_sandbox_bridge_main_conf_t *mcf);
-
 ngx_int_t ngx_http_sandbox_bridge_redis_command(
     ngx_http_sandbox_bridge_main_conf_t *mcf, ngx_http_request_t *r,
     ngx_http_sandbox_bridge_redis_pt handler, void *data,
@@ -60,6 +43,14 @@ ngx_int_t ngx_http_sandbox_bridge_redis_script(
     ngx_http_sandbox_bridge_main_conf_t *mcf, ngx_http_request_t *r,
     ngx_uint_t script, ngx_http_sandbox_bridge_redis_pt handler, void *data,
     int nkeys, int argc, const char **argv, const size_t *argvlen);
+
+/* the link's own commands (handshake), and those that waited for it */
+ngx_int_t ngx_http_sandbox_bridge_redis_send(
+    ngx_http_sandbox_bridge_redis_t *redis, ngx_http_request_t *r,
+    ngx_int_t script, ngx_http_sandbox_bridge_redis_pt handler, void *data,
+    int argc, const char **argv, const size_t *argvlen);
+void ngx_http_sandbox_bridge_redis_flush(
+    ngx_http_sandbox_bridge_redis_t *redis);
 
 void ngx_http_sandbox_bridge_arg(ngx_http_sandbox_bridge_args_t *a,
     const void *data, size_t len);
