@@ -49,6 +49,8 @@ typedef struct {
 
 struct ngx_http_sandbox_bridge_hosts_s {
     ngx_array_t                       hosts;
+    /* per worker: the last /health body and the state it shows */
+    void                             *health;
     /* one location without parameters: the bridge of old, unchanged */
     unsigned                          simple:1;
 };

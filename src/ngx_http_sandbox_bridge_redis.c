@@ -223,6 +223,10 @@ ngx_http_sandbox_bridge_redis_reply(redisAsyncContext *ac, void *reply,
 
     redis = cmd->redis;
 
+    if (rep != NULL && redis->ac == ac) {
+        redis->last_reply = ngx_current_msec;
+    }
+
     /* a primary turned replica (failover): ask the sentinels again */
     readonly = redis->sentinel != NULL
                && rep != NULL
@@ -324,6 +328,10 @@ ngx_http_sandbox_bridge_redis_wait_reply(redisAsyncContext *ac, void *reply,
     ngx_http_sandbox_bridge_redis_cmd_t  *cmd = privdata;
 
     redis = cmd->redis;
+
+    if (rep != NULL && redis->ac == ac) {
+        redis->last_reply = ngx_current_msec;
+    }
 
     if (--cmd->waits) {
         return;
@@ -436,12 +444,14 @@ ngx_http_sandbox_bridge_redis_deliver(ngx_http_sandbox_bridge_redis_cmd_t *cmd,
 
     c = r ? r->connection : NULL;
 
-    ngx_http_sandbox_bridge_metrics_redis(cmd->redis->mcf,
-                       reply == NULL
-                       ? NGX_HTTP_SANDBOX_BRIDGE_METRICS_REDIS_FAILED
-                       : reply->type == REDIS_REPLY_ERROR
-                         ? NGX_HTTP_SANDBOX_BRIDGE_METRICS_REDIS_ERROR
-                         : NGX_HTTP_SANDBOX_BRIDGE_METRICS_REDIS_OK);
+    if (cmd->script != NGX_HTTP_SANDBOX_BRIDGE_REDIS_OWN) {
+        ngx_http_sandbox_bridge_metrics_redis(cmd->redis->mcf,
+                           reply == NULL
+                           ? NGX_HTTP_SANDBOX_BRIDGE_METRICS_REDIS_FAILED
+                           : reply->type == REDIS_REPLY_ERROR
+                             ? NGX_HTTP_SANDBOX_BRIDGE_METRICS_REDIS_ERROR
+                             : NGX_HTTP_SANDBOX_BRIDGE_METRICS_REDIS_OK);
+    }
 
     cmd->handler(r, cmd->data, reply);
 

@@ -13,6 +13,9 @@
 
 #define NGX_HTTP_SANDBOX_BRIDGE_REDIS_MAX_ARGS  64
 
+/* "script" of the link's keepalive PING: sent, not counted in metrics */
+#define NGX_HTTP_SANDBOX_BRIDGE_REDIS_OWN       -2
+
 
 /* reply is NULL when Redis failed, timed out or went away */
 typedef void (*ngx_http_sandbox_bridge_redis_pt)(ngx_http_request_t *r,

@@ -23,6 +23,8 @@
 #define NGX_HTTP_SANDBOX_BRIDGE_BACKOFF_MAX       5000
 /* with Sentinel a failover should be noticed within a second */
 #define NGX_HTTP_SANDBOX_BRIDGE_BACKOFF_SENTINEL  1000
+/* an idle link is PINGed this often at most (or at command_timeout/2) */
+#define NGX_HTTP_SANDBOX_BRIDGE_KEEPALIVE         1000
 
 
 static void ngx_http_sandbox_bridge_redis_connect(
@@ -47,6 +49,11 @@ static void ngx_http_sandbox_bridge_redis_handshake_reply(
     ngx_http_request_t *r, void *data, redisReply *reply);
 static void ngx_http_sandbox_bridge_redis_ready_reply(ngx_http_request_t *r,
     void *data, redisReply *reply);
+static ngx_msec_t ngx_http_sandbox_bridge_redis_keepalive_interval(
+    ngx_http_sandbox_bridge_main_conf_t *mcf);
+static void ngx_http_sandbox_bridge_redis_keepalive_handler(ngx_event_t *ev);
+static void ngx_http_sandbox_bridge_redis_keepalive_reply(
+    ngx_http_request_t *r, void *data, redisReply *reply);
 
 
 ngx_int_t
@@ -108,6 +115,11 @@ ngx_http_sandbox_bridge_redis_init_worker(ngx_cycle_t *cycle,
     redis->connect_timer.log = cycle->log;
     redis->connect_timer.cancelable = 1;
 
+    redis->keepalive.handler = ngx_http_sandbox_bridge_redis_keepalive_handler;
+    redis->keepalive.data = redis;
+    redis->keepalive.log = cycle->log;
+    redis->keepalive.cancelable = 1;
+
     mcf->redis = redis;
 
     ngx_http_sandbox_bridge_redis_connect(redis);
@@ -137,6 +149,10 @@ ngx_http_sandbox_bridge_redis_exit_worker(
 
     if (redis->connect_timer.timer_set) {
         ngx_del_timer(&redis->connect_timer);
+    }
+
+    if (redis->keepalive.timer_set) {
+        ngx_del_timer(&redis->keepalive);
     }
 
     if (redis->sentinel) {
@@ -404,6 +420,7 @@ static void
 ngx_http_sandbox_bridge_redis_ready_reply(ngx_http_request_t *r, void *data,
     redisReply *reply)
 {
+    ngx_msec_t                        interval;
     ngx_http_sandbox_bridge_redis_t  *redis = data;
 
     if (reply == NULL) {
@@ -421,6 +438,11 @@ ngx_http_sandbox_bridge_redis_ready_reply(ngx_http_request_t *r, void *data,
 
     redis->state = NGX_HTTP_SANDBOX_BRIDGE_REDIS_READY;
     redis->backoff = NGX_HTTP_SANDBOX_BRIDGE_BACKOFF_MIN;
+
+    if (!redis->keepalive.timer_set) {
+        interval = ngx_http_sandbox_bridge_redis_keepalive_interval(redis->mcf);
+        ngx_add_timer(&redis->keepalive, interval);
+    }
 
     ngx_log_error(NGX_LOG_NOTICE, redis->log, 0,
                   "sandbox bridge: redis \"%V\" ready",
@@ -558,4 +580,96 @@ ngx_http_sandbox_bridge_redis_connect_timeout(ngx_event_t *ev)
     if (redis->state != NGX_HTTP_SANDBOX_BRIDGE_REDIS_READY) {
         ngx_http_sandbox_bridge_redis_reset(redis, "connect timed out");
     }
+}
+
+
+/*
+ * Health without a round trip (README "Health"): the link is alive when
+ * ready and a reply came within a keepalive interval and a command
+ * timeout. An idle link is PINGed every interval; a PING without a reply
+ * times out as any command does, which resets the link.
+ */
+
+ngx_uint_t
+ngx_http_sandbox_bridge_redis_alive(ngx_http_sandbox_bridge_main_conf_t *mcf)
+{
+    ngx_http_sandbox_bridge_redis_t  *redis;
+
+    redis = mcf->redis;
+
+    return redis != NULL
+           && redis->ac != NULL
+           && redis->state == NGX_HTTP_SANDBOX_BRIDGE_REDIS_READY
+           && (ngx_msec_int_t) (ngx_current_msec - redis->last_reply)
+              < (ngx_msec_int_t)
+                (ngx_http_sandbox_bridge_redis_keepalive_interval(mcf)
+                 + mcf->redis_command_timeout);
+}
+
+
+static ngx_msec_t
+ngx_http_sandbox_bridge_redis_keepalive_interval(
+    ngx_http_sandbox_bridge_main_conf_t *mcf)
+{
+    ngx_msec_t  interval;
+
+    interval = mcf->redis_command_timeout / 2;
+
+    if (interval > NGX_HTTP_SANDBOX_BRIDGE_KEEPALIVE) {
+        interval = NGX_HTTP_SANDBOX_BRIDGE_KEEPALIVE;
+    }
+
+    return interval ? interval : 1;
+}
+
+
+static void
+ngx_http_sandbox_bridge_redis_keepalive_handler(ngx_event_t *ev)
+{
+    ngx_msec_t                        interval;
+    ngx_http_sandbox_bridge_redis_t  *redis = ev->data;
+    const char                       *argv[1];
+    size_t                            argvlen[1];
+
+    if (redis->exiting
+        || redis->ac == NULL
+        || redis->state != NGX_HTTP_SANDBOX_BRIDGE_REDIS_READY)
+    {
+        /* set again once the link is ready */
+        return;
+    }
+
+    interval = ngx_http_sandbox_bridge_redis_keepalive_interval(redis->mcf);
+
+    if (!redis->pinging
+        && (ngx_msec_int_t) (ngx_current_msec - redis->last_reply)
+           >= (ngx_msec_int_t) interval)
+    {
+        argv[0] = "PING";
+        argvlen[0] = sizeof("PING") - 1;
+
+        if (ngx_http_sandbox_bridge_redis_send(redis, NULL,
+                                  NGX_HTTP_SANDBOX_BRIDGE_REDIS_OWN,
+                                  ngx_http_sandbox_bridge_redis_keepalive_reply,
+                                  redis, 1, argv, argvlen)
+            == NGX_OK)
+        {
+            redis->pinging = 1;
+        }
+    }
+
+    if (redis->ac != NULL) {
+        ngx_add_timer(ev, interval);
+    }
+}
+
+
+static void
+ngx_http_sandbox_bridge_redis_keepalive_reply(ngx_http_request_t *r,
+    void *data, redisReply *reply)
+{
+    ngx_http_sandbox_bridge_redis_t  *redis = data;
+
+    /* no reply: the link was reset (a timeout resets it) */
+    redis->pinging = 0;
 }

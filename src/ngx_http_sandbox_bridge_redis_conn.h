@@ -35,6 +35,9 @@ struct ngx_http_sandbox_bridge_redis_s {
     ngx_uint_t                            state;
     ngx_event_t                           reconnect;
     ngx_event_t                           connect_timer;
+    /* an idle ready link is PINGed (health reads the link's state) */
+    ngx_event_t                           keepalive;
+    ngx_msec_t                            last_reply;
     ngx_msec_t                            backoff;
     ngx_http_sandbox_bridge_script_t     *scripts;
     u_char                              (*shas)[41];
@@ -52,6 +55,7 @@ struct ngx_http_sandbox_bridge_redis_s {
     ngx_queue_t                           pending;
     unsigned                              asking:1;
     unsigned                              exiting:1;
+    unsigned                              pinging:1;
 };
 
 
@@ -62,6 +66,8 @@ void ngx_http_sandbox_bridge_redis_exit_worker(
     ngx_http_sandbox_bridge_main_conf_t *mcf);
 
 ngx_uint_t ngx_http_sandbox_bridge_redis_ready(
+    ngx_http_sandbox_bridge_main_conf_t *mcf);
+ngx_uint_t ngx_http_sandbox_bridge_redis_alive(
     ngx_http_sandbox_bridge_main_conf_t *mcf);
 void ngx_http_sandbox_bridge_redis_reset(
     ngx_http_sandbox_bridge_redis_t *redis, const char *why);
