@@ -3,8 +3,10 @@
 #
 #   (a) location = /plain { return 200 "ok"; }          nginx core, baseline
 #   (b) GET /api/paperclip-sandbox/v1/health             bearer auth (SHA-256,
-#       constant-time compare) + one async Redis PING + JSON body; the
-#       Docker /_ping is cached for 1 s, so ~1 Docker call per second
+#       constant-time compare) + the worker's Redis connection state (no
+#       Redis round trip; the worker PINGs an idle connection once a
+#       second) + the body kept per worker; the Docker /_ping is cached
+#       for 1 s, so ~1 Docker call per second
 #
 # Same nginx, same run:
 #   1. wrk -t1 -c50 -d10s --latency, (a) then (b); then the sequential pair
