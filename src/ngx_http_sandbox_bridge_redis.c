@@ -115,6 +115,7 @@ ngx_http_sandbox_bridge_redis_send(ngx_http_sandbox_bridge_redis_t *redis,
     size_t                                size;
     u_char                               *p;
     ngx_uint_t                            copy;
+    ngx_msec_t                            timeout;
     ngx_http_sandbox_bridge_redis_cmd_t  *cmd;
 
     if (redis->ac == NULL && !redis->asking) {
@@ -197,9 +198,20 @@ ngx_http_sandbox_bridge_redis_send(ngx_http_sandbox_bridge_redis_t *redis,
         return NGX_DECLINED;
     }
 
-    ngx_add_timer(&cmd->timer, redis->mcf->redis_command_timeout
-                               + (cmd->wait ? redis->mcf->redis_wait_timeout
-                                            : 0));
+    /*
+     * a WAIT blocks the link: its script waits for it, and so may the
+     * keepalive PING behind one
+     */
+    timeout = redis->mcf->redis_command_timeout;
+
+    if (cmd->wait
+        || (script == NGX_HTTP_SANDBOX_BRIDGE_REDIS_OWN
+            && redis->mcf->redis_wait_replicas))
+    {
+        timeout += redis->mcf->redis_wait_timeout;
+    }
+
+    ngx_add_timer(&cmd->timer, timeout);
 
     if (cmd->wait
         && ngx_http_sandbox_bridge_redis_send_wait(cmd, redis->ac) != NGX_OK)

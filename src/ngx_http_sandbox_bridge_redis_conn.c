@@ -585,9 +585,11 @@ ngx_http_sandbox_bridge_redis_connect_timeout(ngx_event_t *ev)
 
 /*
  * Health without a round trip (README "Health"): the link is alive when
- * ready and a reply came within a keepalive interval and a command
- * timeout. An idle link is PINGed every interval; a PING without a reply
- * times out as any command does, which resets the link.
+ * ready and a reply came within a keepalive interval and a PING's
+ * timeout. A link without a reply for an interval is PINGed; a PING
+ * without a reply times out as any command does, which resets the link.
+ * With wait= the PING may queue behind a blocking WAIT: its timeout is
+ * then the WAIT's (command_timeout + the wait time).
  */
 
 ngx_uint_t
@@ -603,7 +605,8 @@ ngx_http_sandbox_bridge_redis_alive(ngx_http_sandbox_bridge_main_conf_t *mcf)
            && (ngx_msec_int_t) (ngx_current_msec - redis->last_reply)
               < (ngx_msec_int_t)
                 (ngx_http_sandbox_bridge_redis_keepalive_interval(mcf)
-                 + mcf->redis_command_timeout);
+                 + mcf->redis_command_timeout
+                 + (mcf->redis_wait_replicas ? mcf->redis_wait_timeout : 0));
 }
 
 
