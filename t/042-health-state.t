@@ -40,7 +40,7 @@ END { kill 'CONT', $redis->pid if $stopped && $redis && $redis->pid }
 # and no lease recount within the test
 my $ng = SandboxBridge::Scenario::Nginx->new(
     name => 't042', prefix => 't042:', redis => '127.0.0.1:' . $redis->port,
-    redis_opts => 'command_timeout=1s connect_timeout=1s',
+    redis_opts => 'command_timeout=2s connect_timeout=1s',
     http_extra => 'sandbox_metrics_zone t042 1m refresh=1h;
     sandbox_reaper_interval 1h;',
     server_extra => 'location = /metrics { sandbox_metrics; }');
