@@ -70,7 +70,8 @@ ngx_http_sandbox_bridge_sha256(u_char *data, size_t len, u_char *digest)
 {
     unsigned int  n;
 
-    if (EVP_Digest(data, len, digest, &n, EVP_sha256(), NULL) != 1
+    if (EVP_Digest(data, len, digest, &n,
+                   ngx_http_sandbox_bridge_sha256_md(), NULL) != 1
         || n != NGX_HTTP_SANDBOX_BRIDGE_DIGEST_LEN)
     {
         return NGX_ERROR;

@@ -522,7 +522,7 @@ ngx_http_sandbox_bridge_hmac_verify(ngx_http_request_t *r,
         return NGX_ERROR;
     }
 
-    if (HMAC(EVP_sha256(), ctx->hmac_key->secret.data,
+    if (HMAC(ngx_http_sandbox_bridge_sha256_md(), ctx->hmac_key->secret.data,
              (int) ctx->hmac_key->secret.len, canonical.data, canonical.len,
              mac, &n)
         == NULL || n != 32)
@@ -551,7 +551,10 @@ ngx_http_sandbox_bridge_hmac_body_digest(ngx_http_request_t *r, u_char *hex)
     u_char         buf[4096];
 
     md = EVP_MD_CTX_new();
-    if (md == NULL || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1) {
+    if (md == NULL
+        || EVP_DigestInit_ex(md, ngx_http_sandbox_bridge_sha256_md(), NULL)
+           != 1)
+    {
         EVP_MD_CTX_free(md);
         return NGX_ERROR;
     }
@@ -773,4 +776,29 @@ ngx_http_sandbox_bridge_hmac_hosts(ngx_conf_t *cf, ngx_command_t *cmd,
     }
 
     return NGX_CONF_OK;
+}
+
+
+/*
+ * OpenSSL 3 looks an implementation up at every use of EVP_sha256(); an
+ * explicit fetch, kept for the process (workers inherit the master's),
+ * does it once. Never freed: it lives as long as the process.
+ */
+
+const EVP_MD *
+ngx_http_sandbox_bridge_sha256_md(void)
+{
+#if (OPENSSL_VERSION_NUMBER >= 0x30000000L)
+    static EVP_MD  *md;
+
+    if (md == NULL) {
+        md = EVP_MD_fetch(NULL, "SHA256", NULL);
+    }
+
+    if (md) {
+        return md;
+    }
+#endif
+
+    return EVP_sha256();
 }

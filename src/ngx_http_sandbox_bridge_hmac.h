@@ -8,11 +8,15 @@
 #define _NGX_HTTP_SANDBOX_BRIDGE_HMAC_H_INCLUDED_
 
 
+#include <openssl/evp.h>
 #include "ngx_http_sandbox_bridge_request.h"
 
 
 #define NGX_HTTP_SANDBOX_BRIDGE_HMAC_SCHEME  "PSB-HMAC-SHA256"
 
+
+/* SHA-256 for EVP calls, looked up once per process */
+const EVP_MD *ngx_http_sandbox_bridge_sha256_md(void);
 
 ngx_int_t ngx_http_sandbox_bridge_parse_hmac(ngx_str_t *header,
     ngx_http_sandbox_bridge_hmac_auth_t *a);
