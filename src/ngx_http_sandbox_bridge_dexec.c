@@ -8,6 +8,7 @@
 #include "ngx_http_sandbox_bridge_body.h"
 #include "ngx_http_sandbox_bridge_kill.h"
 #include "ngx_http_sandbox_bridge_orphan.h"
+#include "ngx_http_sandbox_bridge_tar.h"
 #include "ngx_http_sandbox_bridge_util.h"
 
 
@@ -44,10 +45,6 @@ static void ngx_http_sandbox_bridge_dexec_finish(
     ngx_http_sandbox_bridge_dexec_t *ex);
 static void ngx_http_sandbox_bridge_dexec_cleanup(void *data);
 static void ngx_http_sandbox_bridge_exec_timeout(ngx_event_t *ev);
-static void ngx_http_sandbox_bridge_octal(u_char *dst, size_t digits,
-    uint64_t v);
-static ngx_chain_t *ngx_http_sandbox_bridge_tar(ngx_pool_t *pool,
-    ngx_str_t *name, ngx_str_t *data, off_t *len);
 
 
 ngx_http_sandbox_bridge_dexec_t *
@@ -157,22 +154,23 @@ ngx_http_sandbox_bridge_dexec_run(ngx_http_sandbox_bridge_op_t *op)
 static void
 ngx_http_sandbox_bridge_dexec_stage(ngx_http_sandbox_bridge_dexec_t *ex)
 {
-    off_t         len;
-    ngx_str_t     name;
-    ngx_chain_t  *tar;
+    ngx_str_t                      name;
+    ngx_http_sandbox_bridge_tar_t  tar;
 
     name.data = ex->stdin_path.data + sizeof("/tmp/") - 1;
     name.len = ex->stdin_path.len - (sizeof("/tmp/") - 1);
 
-    tar = ngx_http_sandbox_bridge_tar(ex->op.request->pool, &name,
-                                      &ex->stdin_data, &len);
+    ngx_http_sandbox_bridge_tar_init(&tar, ex->op.request->pool);
 
-    if (tar == NULL
+    if (ngx_http_sandbox_bridge_tar_add(&tar, &name, 0600, &ex->stdin_data)
+        != NGX_OK
+        || ngx_http_sandbox_bridge_tar_finish(&tar) != NGX_OK
         || ngx_http_sandbox_bridge_docker_body(&ex->op, &ex->call,
                                    NGX_HTTP_PUT,
                                    NGX_HTTP_SANDBOX_BRIDGE_DEXEC_STAGED,
-                                   &ex->location, "application/x-tar", tar,
-                                   len, "/containers/%V/archive?path=/tmp",
+                                   &ex->location, "application/x-tar",
+                                   tar.out, tar.len,
+                                   "/containers/%V/archive?path=/tmp",
                                    &ex->container)
            != NGX_OK)
     {
@@ -473,94 +471,4 @@ ngx_http_sandbox_bridge_exec_timeout(ngx_event_t *ev)
     if (++ex->kills < NGX_HTTP_SANDBOX_BRIDGE_KILL_MAX) {
         ngx_add_timer(&ex->timer, NGX_HTTP_SANDBOX_BRIDGE_KILL_RETRY);
     }
-}
-
-
-static void
-ngx_http_sandbox_bridge_octal(u_char *dst, size_t digits, uint64_t v)
-{
-    while (digits--) {
-        dst[digits] = (u_char) ('0' + (v & 7));
-        v >>= 3;
-    }
-}
-
-
-/*
- * A one-file tar: the header, the content where it is (no copy), then
- * the padding to 512 bytes and the two zero blocks that end the archive.
- */
-
-static ngx_chain_t *
-ngx_http_sandbox_bridge_tar(ngx_pool_t *pool, ngx_str_t *name,
-    ngx_str_t *data, off_t *len)
-{
-    size_t        pad, i;
-    u_char       *h, *z;
-    ngx_buf_t    *b[3];
-    ngx_chain_t  *cl[3];
-    ngx_uint_t    sum, k;
-
-    if (name->len >= 100) {
-        return NULL;
-    }
-
-    pad = (512 - data->len % 512) % 512 + 1024;
-
-    h = ngx_pcalloc(pool, 512);
-    z = ngx_pcalloc(pool, pad);
-
-    if (h == NULL || z == NULL) {
-        return NULL;
-    }
-
-    for (k = 0; k < 3; k++) {
-        b[k] = ngx_calloc_buf(pool);
-        cl[k] = ngx_alloc_chain_link(pool);
-
-        if (b[k] == NULL || cl[k] == NULL) {
-            return NULL;
-        }
-
-        b[k]->memory = 1;
-        cl[k]->buf = b[k];
-        cl[k]->next = NULL;
-    }
-
-    ngx_memcpy(h, name->data, name->len);
-    ngx_http_sandbox_bridge_octal(h + 100, 7, 0600);
-    ngx_http_sandbox_bridge_octal(h + 108, 7, 0);
-    ngx_http_sandbox_bridge_octal(h + 116, 7, 0);
-    ngx_http_sandbox_bridge_octal(h + 124, 11, data->len);
-    ngx_http_sandbox_bridge_octal(h + 136, 11, (uint64_t) ngx_time());
-    ngx_memset(h + 148, ' ', 8);
-    h[156] = '0';
-    ngx_memcpy(h + 257, "ustar", 6);
-    ngx_memcpy(h + 263, "00", 2);
-
-    for (sum = 0, i = 0; i < 512; i++) {
-        sum += h[i];
-    }
-
-    /* six digits, NUL, space */
-    ngx_http_sandbox_bridge_octal(h + 148, 6, sum);
-    h[154] = '\0';
-    h[155] = ' ';
-
-    b[0]->pos = h;
-    b[0]->last = h + 512;
-
-    b[1]->pos = data->data;
-    b[1]->last = data->data + data->len;
-
-    b[2]->pos = z;
-    b[2]->last = z + pad;
-    b[2]->last_buf = 1;
-
-    cl[0]->next = cl[1];
-    cl[1]->next = cl[2];
-
-    *len = 512 + data->len + pad;
-
-    return cl[0];
 }

@@ -12,6 +12,7 @@
 #include "ngx_http_sandbox_bridge_store.h"
 #include "ngx_http_sandbox_bridge_util.h"
 #include "ngx_http_sandbox_bridge_hosts.h"
+#include "ngx_http_sandbox_bridge_workspace.h"
 
 
 /*
@@ -31,6 +32,7 @@ typedef enum {
     NGX_HTTP_SANDBOX_BRIDGE_LEASE_TOUCHED,
     NGX_HTTP_SANDBOX_BRIDGE_LEASE_CREATE,
     NGX_HTTP_SANDBOX_BRIDGE_LEASE_CREATED,
+    NGX_HTTP_SANDBOX_BRIDGE_LEASE_PREPARED,
     NGX_HTTP_SANDBOX_BRIDGE_LEASE_INSPECTED,
     NGX_HTTP_SANDBOX_BRIDGE_LEASE_STARTED,
     NGX_HTTP_SANDBOX_BRIDGE_LEASE_SENTINEL_CHECKED,
@@ -55,6 +57,7 @@ typedef struct {
     ngx_http_sandbox_bridge_call_t        call;
     ngx_http_sandbox_bridge_dexec_t      *ex;
     ngx_http_sandbox_bridge_ping_t       *pings;
+    unsigned                              prepared:1;
 } ngx_http_sandbox_bridge_lease_op_t;
 
 
@@ -79,7 +82,11 @@ static void ngx_http_sandbox_bridge_lease_inspect(
     ngx_http_sandbox_bridge_lease_op_t *lo);
 static void ngx_http_sandbox_bridge_lease_inspected(
     ngx_http_sandbox_bridge_lease_op_t *lo);
+static void ngx_http_sandbox_bridge_lease_prepare(
+    ngx_http_sandbox_bridge_lease_op_t *lo);
 static void ngx_http_sandbox_bridge_lease_start(
+    ngx_http_sandbox_bridge_lease_op_t *lo);
+static void ngx_http_sandbox_bridge_lease_commit(
     ngx_http_sandbox_bridge_lease_op_t *lo);
 static void ngx_http_sandbox_bridge_lease_util(
     ngx_http_sandbox_bridge_lease_op_t *lo, const char *action,
@@ -224,7 +231,7 @@ ngx_http_sandbox_bridge_lease_run(ngx_http_sandbox_bridge_lease_op_t *lo)
 
     case NGX_HTTP_SANDBOX_BRIDGE_LEASE_CREATED:
         if (lo->call.status == NGX_HTTP_CREATED) {
-            ngx_http_sandbox_bridge_lease_start(lo);
+            ngx_http_sandbox_bridge_lease_prepare(lo);
             return;
         }
 
@@ -235,6 +242,17 @@ ngx_http_sandbox_bridge_lease_run(ngx_http_sandbox_bridge_lease_op_t *lo)
 
         /* it exists already: a reused lease, or a concurrent acquire won */
         ngx_http_sandbox_bridge_lease_inspect(lo);
+        return;
+
+    case NGX_HTTP_SANDBOX_BRIDGE_LEASE_PREPARED:
+        if (lo->call.status != NGX_HTTP_OK) {
+            ngx_http_sandbox_bridge_lease_docker_fail(lo,
+                                                      "prepare workspace");
+            return;
+        }
+
+        lo->prepared = 1;
+        ngx_http_sandbox_bridge_lease_start(lo);
         return;
 
     case NGX_HTTP_SANDBOX_BRIDGE_LEASE_INSPECTED:
@@ -254,6 +272,20 @@ ngx_http_sandbox_bridge_lease_run(ngx_http_sandbox_bridge_lease_op_t *lo)
             }
 
             ngx_http_sandbox_bridge_lease_docker_fail(lo, "start container");
+            return;
+        }
+
+        /* a new container has its workspace already */
+        if (lo->prepared) {
+            if (lo->spec.kind == NGX_HTTP_SANDBOX_BRIDGE_PROBE) {
+                ngx_http_sandbox_bridge_lease_util(lo, "probe command",
+                                        &s->cwd, &s->pwd_script,
+                                        NGX_HTTP_SANDBOX_BRIDGE_LEASE_PROBED);
+
+            } else {
+                ngx_http_sandbox_bridge_lease_commit(lo);
+            }
+
             return;
         }
 
@@ -329,17 +361,7 @@ ngx_http_sandbox_bridge_lease_run(ngx_http_sandbox_bridge_lease_op_t *lo)
             return;
         }
 
-        if (ngx_http_sandbox_bridge_store_commit(&lo->op, s,
-                                      NGX_HTTP_SANDBOX_BRIDGE_LEASE_COMMITTED)
-            != NGX_OK)
-        {
-            ngx_http_sandbox_bridge_lease_fail(lo,
-                                    NGX_HTTP_SERVICE_UNAVAILABLE,
-                                    ngx_http_sandbox_bridge_error_json(
-                                         &lo->resp_status,
-                                         NGX_HTTP_SANDBOX_BRIDGE_ERR_STORE));
-        }
-
+        ngx_http_sandbox_bridge_lease_commit(lo);
         return;
 
     case NGX_HTTP_SANDBOX_BRIDGE_LEASE_PROBED:
@@ -603,6 +625,31 @@ ngx_http_sandbox_bridge_lease_inspected(ngx_http_sandbox_bridge_lease_op_t *lo)
 }
 
 
+/* a container just created: its workspace by archive, then the start */
+
+static void
+ngx_http_sandbox_bridge_lease_prepare(ngx_http_sandbox_bridge_lease_op_t *lo)
+{
+    ngx_int_t  rc;
+
+    rc = ngx_http_sandbox_bridge_workspace_upload(&lo->op, &lo->call,
+                                      &lo->location, &lo->spec,
+                                      NGX_HTTP_SANDBOX_BRIDGE_LEASE_PREPARED);
+
+    if (rc == NGX_OK) {
+        return;
+    }
+
+    if (rc == NGX_DONE || rc == NGX_DECLINED) {
+        lo->prepared = (rc == NGX_DONE);
+        ngx_http_sandbox_bridge_lease_start(lo);
+        return;
+    }
+
+    ngx_http_sandbox_bridge_lease_docker_fail(lo, "prepare workspace");
+}
+
+
 static void
 ngx_http_sandbox_bridge_lease_start(ngx_http_sandbox_bridge_lease_op_t *lo)
 {
@@ -613,6 +660,22 @@ ngx_http_sandbox_bridge_lease_start(ngx_http_sandbox_bridge_lease_op_t *lo)
         != NGX_OK)
     {
         ngx_http_sandbox_bridge_lease_docker_fail(lo, "start container");
+    }
+}
+
+
+static void
+ngx_http_sandbox_bridge_lease_commit(ngx_http_sandbox_bridge_lease_op_t *lo)
+{
+    if (ngx_http_sandbox_bridge_store_commit(&lo->op, &lo->spec,
+                                      NGX_HTTP_SANDBOX_BRIDGE_LEASE_COMMITTED)
+        != NGX_OK)
+    {
+        ngx_http_sandbox_bridge_lease_fail(lo,
+                                    NGX_HTTP_SERVICE_UNAVAILABLE,
+                                    ngx_http_sandbox_bridge_error_json(
+                                         &lo->resp_status,
+                                         NGX_HTTP_SANDBOX_BRIDGE_ERR_STORE));
     }
 }
 

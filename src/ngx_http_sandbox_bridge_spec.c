@@ -302,19 +302,17 @@ ngx_http_sandbox_bridge_spec_scripts(ngx_pool_t *pool,
 }
 
 
-/* mkdir -p '<cwd>' && printf '%s\n' '<sentinel json>' > '<path>' */
+/* the sentinel file's content: JSON and a newline (README "Protocol") */
 
 ngx_int_t
-ngx_http_sandbox_bridge_spec_sentinel(ngx_pool_t *pool,
-    ngx_http_sandbox_bridge_spec_t *s, ngx_uint_t resumed)
+ngx_http_sandbox_bridge_spec_sentinel_text(ngx_pool_t *pool,
+    ngx_http_sandbox_bridge_spec_t *s, ngx_uint_t resumed, ngx_str_t *out)
 {
-    char       *text;
-    size_t      len;
-    u_char     *p;
-    json_t     *j;
-    ngx_int_t   rc;
-    ngx_str_t   json, sh;
-    u_char      updated[32];
+    char    *text;
+    size_t   len;
+    u_char  *p;
+    json_t  *j;
+    u_char   updated[32];
 
     p = ngx_http_sandbox_bridge_iso_time(updated);
 
@@ -340,8 +338,42 @@ ngx_http_sandbox_bridge_spec_sentinel(ngx_pool_t *pool,
         return NGX_ERROR;
     }
 
-    json.data = (u_char *) text;
-    json.len = ngx_strlen(text);
+    len = ngx_strlen(text);
+
+    out->data = ngx_pnalloc(pool, len + 1);
+    if (out->data == NULL) {
+        free(text);
+        return NGX_ERROR;
+    }
+
+    p = ngx_cpymem(out->data, text, len);
+    *p++ = '\n';
+    out->len = p - out->data;
+
+    free(text);
+
+    return NGX_OK;
+}
+
+
+/* mkdir -p '<cwd>' && printf '%s\n' '<sentinel json>' > '<path>' */
+
+ngx_int_t
+ngx_http_sandbox_bridge_spec_sentinel(ngx_pool_t *pool,
+    ngx_http_sandbox_bridge_spec_t *s, ngx_uint_t resumed)
+{
+    size_t     len;
+    u_char    *p;
+    ngx_str_t  json, sh;
+
+    if (ngx_http_sandbox_bridge_spec_sentinel_text(pool, s, resumed, &json)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    /* printf adds the newline */
+    json.len--;
 
     len = sizeof("mkdir -p  && printf '%s\\n'  > ") - 1
           + ngx_http_sandbox_bridge_shell_quote_len(&s->cwd)
@@ -350,7 +382,6 @@ ngx_http_sandbox_bridge_spec_sentinel(ngx_pool_t *pool,
 
     sh.data = ngx_pnalloc(pool, len);
     if (sh.data == NULL) {
-        free(text);
         return NGX_ERROR;
     }
 
@@ -363,14 +394,10 @@ ngx_http_sandbox_bridge_spec_sentinel(ngx_pool_t *pool,
     p = ngx_http_sandbox_bridge_shell_quote(p, &s->sentinel);
     sh.len = p - sh.data;
 
-    free(text);
-
-    rc = ngx_http_sandbox_bridge_spec_script(pool, "sh",
+    return ngx_http_sandbox_bridge_spec_script(pool, "sh",
                                  json_pack("[s,s%]", "-c", (char *) sh.data,
                                            sh.len),
                                  NULL, &s->sentinel_script);
-
-    return rc;
 }
 
 
@@ -463,14 +490,18 @@ ngx_http_sandbox_bridge_spec_container(ngx_http_request_t *r,
         /* anonymous volumes keep /workspace and /tmp writable */
         json_object_set_new(host, "ReadonlyRootfs", json_true());
         json_object_set_new(body, "Volumes",
-                            json_pack("{s{}s{}}", "/workspace", "/tmp"));
+                            json_pack("{s{}s{}}",
+                                      NGX_HTTP_SANDBOX_BRIDGE_VOLUME_WORKSPACE,
+                                      NGX_HTTP_SANDBOX_BRIDGE_VOLUME_TMP));
 
     } else if (body && lcf->runtime.len) {
         /*
          * a runtime may mount its own /tmp over an empty one (gVisor:
          * a tmpfs in its kernel), hiding the stdin staged there
          */
-        json_object_set_new(body, "Volumes", json_pack("{s{}}", "/tmp"));
+        json_object_set_new(body, "Volumes",
+                            json_pack("{s{}}",
+                                      NGX_HTTP_SANDBOX_BRIDGE_VOLUME_TMP));
     }
 
     return body;

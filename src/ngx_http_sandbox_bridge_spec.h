@@ -11,6 +11,11 @@
 #include "ngx_http_sandbox_bridge_request.h"
 
 
+/* anonymous volumes: both under a read-only root, /tmp with a runtime */
+#define NGX_HTTP_SANDBOX_BRIDGE_VOLUME_WORKSPACE  "/workspace"
+#define NGX_HTTP_SANDBOX_BRIDGE_VOLUME_TMP        "/tmp"
+
+
 typedef enum {
     NGX_HTTP_SANDBOX_BRIDGE_PROBE = 0,
     NGX_HTTP_SANDBOX_BRIDGE_ACQUIRE,
@@ -56,6 +61,8 @@ typedef struct {
 ngx_int_t ngx_http_sandbox_bridge_spec_parse(ngx_http_request_t *r,
     json_t *body, ngx_http_sandbox_bridge_spec_t *s,
     ngx_http_sandbox_bridge_refusal_t *no);
+ngx_int_t ngx_http_sandbox_bridge_spec_sentinel_text(ngx_pool_t *pool,
+    ngx_http_sandbox_bridge_spec_t *s, ngx_uint_t resumed, ngx_str_t *out);
 ngx_int_t ngx_http_sandbox_bridge_spec_sentinel(ngx_pool_t *pool,
     ngx_http_sandbox_bridge_spec_t *s, ngx_uint_t resumed);
 json_t *ngx_http_sandbox_bridge_spec_container(ngx_http_request_t *r,
