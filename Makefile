@@ -139,8 +139,8 @@ test-valgrind: build deps-valgrind
 # gVisor (README "gVisor"): these files with every lease container under
 # runsc.  The other files either bring their own bridge config (so the
 # runtime would not reach them) or test nothing runtime-specific.
-RUNSC_T ?= t/050-leases.t t/070-exec.t t/080-stream.t t/140-hardening.t \
-           t/164-regress-kill-retry.t t/172-gvisor.t
+RUNSC_T ?= t/050-leases.t t/052-cold-acquire.t t/070-exec.t t/080-stream.t \
+           t/140-hardening.t t/164-regress-kill-retry.t t/172-gvisor.t
 
 test-runsc: build deps-runsc
 	@PSB_DOCKER_RUNTIME=runsc PSB_INSTANCE=runsc \

@@ -188,7 +188,7 @@ events {
 http {
     access_log off;
     keepalive_requests 10000000;
-    log_format psb_docker escape=json '{"uri":"\$uri","args":"\$args","body":"\$request_body"}';
+    log_format psb_docker escape=json '{"method":"\$request_method","uri":"\$uri","args":"\$args","body":"\$request_body"}';
     default_type application/octet-stream;
     client_body_temp_path $NGX_PFX/tmp/body;
     proxy_temp_path $NGX_PFX/tmp/proxy;

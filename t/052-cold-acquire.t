@@ -286,7 +286,20 @@ qr/\A\{"error":"internal_error","message":"ensure workspace \/proc\/t052 failed 
 
 
 
-=== TEST 15: delete the leases: nothing of this file is left
+=== TEST 15: a read-only root with the cwd on no volume fails, as mkdir did (the container is removed)
+--- request eval
+"POST /ro$::API/leases/acquire\n"
+. '{"environmentId":"t052-roopt","runId":"t052-roopt","requestedCwd":"/opt/t052"}'
+--- error_code: 500
+--- response_body_like eval
+qr/\A\{"error":"internal_error","message":"prepare workspace failed: Docker API returned 500: container rootfs is marked read-only"\}\z/
+--- no_error_log
+[crit]
+[alert]
+
+
+
+=== TEST 16: delete the leases: nothing of this file is left
 --- request eval
 [ (map { "DELETE $::API/leases/pc-env-t052-$_" } qw(a b ro rotmp)),
   ::containers() ]
