@@ -24,6 +24,11 @@ no_shuffle();
 our $API = '/api/paperclip-sandbox/v1';
 our $NONE = qr/\A\[\]\s*\z/;
 
+# tar names over 100 bytes: the sentinel's fits ustar's 155-byte prefix
+# and 100-byte name; with a 150-byte directory name it does not
+our $SPLIT = '/workspace/' . join('/', ('s' x 40) x 3);
+our $PAX   = '/workspace/' . ('p' x 60) . '/' . ('q' x 150);
+
 sub js { JSON::PP->new->utf8->allow_nonref->encode($_[0]) }
 
 sub uri_escape {
@@ -265,7 +270,28 @@ $::T5 = Time::HiRes::time();
 
 
 
-=== TEST 13: a probe makes its cwd the same way and runs in it
+=== TEST 13: long cwds: one split into ustar's prefix and name, one in a pax header
+--- request eval
+[ ::acquire('split', $::SPLIT), ::acquire('pax', $::PAX),
+  ::ex('split', ::stat_sh("$::SPLIT/.paperclip-lease.json")),
+  ::ex('pax', ::stat_sh($::PAX, "$::PAX/.paperclip-lease.json")) ]
+--- response_body_like eval
+[ ::lease_body('split', $::SPLIT, 'false'), ::lease_body('pax', $::PAX, 'false'),
+  ::exact(::res(0, "$::SPLIT/.paperclip-lease.json 0:0 644 regular file\n", '')),
+  ::exact(::res(0, ::stat_out([$::PAX], "$::PAX/.paperclip-lease.json"), '')) ]
+
+
+
+=== TEST 14: ... with their sentinels
+--- request eval
+[ ::ex('split', "cat $::SPLIT/.paperclip-lease.json"),
+  ::ex('pax', "cat $::PAX/.paperclip-lease.json") ]
+--- response_body_like eval
+[ ::sentinel('split', $::SPLIT, 'false'), ::sentinel('pax', $::PAX, 'false') ]
+
+
+
+=== TEST 15: a probe makes its cwd the same way and runs in it
 --- request eval
 "POST $::API/probe\n" . '{"requestedCwd":"/workspace/probe/deep"}'
 --- response_body_like eval
@@ -273,7 +299,7 @@ qr/\A\{"ok":true,"summary":"[^"]*","metadata":\{"provider":"docker","remoteCwd":
 
 
 
-=== TEST 14: a cwd under /proc fails as before: commands make it, after the start, and mkdir fails (the container is removed)
+=== TEST 16: a cwd under /proc fails as before: commands make it, after the start, and mkdir fails (the container is removed)
 --- request eval
 "POST $::API/leases/acquire\n"
 . '{"environmentId":"t052-proc","runId":"t052-proc","requestedCwd":"/proc/t052"}'
@@ -286,7 +312,7 @@ qr/\A\{"error":"internal_error","message":"ensure workspace \/proc\/t052 failed 
 
 
 
-=== TEST 15: a read-only root with the cwd on no volume fails, as mkdir did (the container is removed)
+=== TEST 17: a read-only root with the cwd on no volume fails, as mkdir did (the container is removed)
 --- request eval
 "POST /ro$::API/leases/acquire\n"
 . '{"environmentId":"t052-roopt","runId":"t052-roopt","requestedCwd":"/opt/t052"}'
@@ -299,9 +325,9 @@ qr/\A\{"error":"internal_error","message":"prepare workspace failed: Docker API 
 
 
 
-=== TEST 16: delete the leases: nothing of this file is left
+=== TEST 18: delete the leases: nothing of this file is left
 --- request eval
-[ (map { "DELETE $::API/leases/pc-env-t052-$_" } qw(a b ro rotmp)),
+[ (map { "DELETE $::API/leases/pc-env-t052-$_" } qw(a b ro rotmp split pax)),
   ::containers() ]
 --- response_body_like eval
-[ (qr/\A\{"ok":true\}\z/) x 4, $::NONE ]
+[ (qr/\A\{"ok":true\}\z/) x 6, $::NONE ]
