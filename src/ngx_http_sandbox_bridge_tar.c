@@ -53,10 +53,6 @@ ngx_http_sandbox_bridge_tar_add(ngx_http_sandbox_bridge_tar_t *tar,
         return NGX_ERROR;
     }
 
-    if (data == NULL) {
-        return ngx_http_sandbox_bridge_tar_header(tar, name, mode, 0, '5');
-    }
-
     if (ngx_http_sandbox_bridge_tar_header(tar, name, mode, data->len, '0')
         != NGX_OK
         || ngx_http_sandbox_bridge_tar_link(tar, data->data, data->len)

@@ -30,7 +30,7 @@ typedef struct {
 void ngx_http_sandbox_bridge_tar_init(ngx_http_sandbox_bridge_tar_t *tar,
     ngx_pool_t *pool);
 
-/* data NULL: a directory */
+/* a regular file */
 ngx_int_t ngx_http_sandbox_bridge_tar_add(ngx_http_sandbox_bridge_tar_t *tar,
     ngx_str_t *name, ngx_uint_t mode, ngx_str_t *data);
 

@@ -10,10 +10,11 @@
 
 /*
  * The workspace of a container just created, before its start (README
- * "Protocol"): the sentinel file (acquire) or the cwd directory (probe)
- * as a tar archive that the Docker host unpacks, instead of commands in
- * the container. The engine makes the missing parents, root's with mode
- * 0755, as "mkdir -p" of root does; it leaves existing ones as they are.
+ * "Workspace and sentinel"): the sentinel file as a tar archive that the
+ * Docker host unpacks, instead of commands in the container (a probe's
+ * container, removed after, gets it too). The engine makes the missing
+ * directories, root's with mode 0755, as "mkdir -p" of root does; it
+ * leaves existing ones, symbolic links too, as they are.
  *
  * Not under the file systems the runtime mounts at the start (/proc, /sys,
  * /dev), which would hide what was unpacked there: such a workspace, or
@@ -33,7 +34,6 @@ ngx_http_sandbox_bridge_workspace_upload(ngx_http_sandbox_bridge_op_t *op,
     ngx_http_sandbox_bridge_spec_t *s, ngx_uint_t next)
 {
     ngx_str_t                            base, name, text;
-    ngx_uint_t                           probe;
     ngx_http_sandbox_bridge_tar_t        tar;
     ngx_http_sandbox_bridge_loc_conf_t  *lcf;
 
@@ -44,38 +44,29 @@ ngx_http_sandbox_bridge_workspace_upload(ngx_http_sandbox_bridge_op_t *op,
         return NGX_DECLINED;
     }
 
-    probe = (s->kind == NGX_HTTP_SANDBOX_BRIDGE_PROBE);
+    /* a probe's cwd that is "/" or a volume exists: nothing to write */
+    if (s->kind == NGX_HTTP_SANDBOX_BRIDGE_PROBE) {
+        ngx_http_sandbox_bridge_workspace_base(lcf, &s->cwd, &base, &name);
 
-    ngx_http_sandbox_bridge_workspace_base(lcf, probe ? &s->cwd : &s->sentinel,
-                                           &base, &name);
+        while (name.len && name.data[name.len - 1] == '/') {
+            name.len--;
+        }
 
-    while (name.len && name.data[name.len - 1] == '/') {
-        name.len--;
+        if (name.len == 0) {
+            return NGX_DONE;
+        }
     }
 
-    /* a probe's cwd that is "/" or a volume exists */
-    if (name.len == 0) {
-        return NGX_DONE;
-    }
+    ngx_http_sandbox_bridge_workspace_base(lcf, &s->sentinel, &base, &name);
 
     ngx_http_sandbox_bridge_tar_init(&tar, op->request->pool);
 
-    if (probe) {
-        if (ngx_http_sandbox_bridge_tar_add(&tar, &name, 0755, NULL)
-            != NGX_OK)
-        {
-            return NGX_ERROR;
-        }
-
-    } else {
-        if (ngx_http_sandbox_bridge_spec_sentinel_text(op->request->pool, s,
-                                                       0, &text)
-            != NGX_OK
-            || ngx_http_sandbox_bridge_tar_add(&tar, &name, 0644, &text)
-               != NGX_OK)
-        {
-            return NGX_ERROR;
-        }
+    if (ngx_http_sandbox_bridge_spec_sentinel_text(op->request->pool, s, 0,
+                                                   &text)
+        != NGX_OK
+        || ngx_http_sandbox_bridge_tar_add(&tar, &name, 0644, &text) != NGX_OK)
+    {
+        return NGX_ERROR;
     }
 
     if (ngx_http_sandbox_bridge_tar_finish(&tar) != NGX_OK) {

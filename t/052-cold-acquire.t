@@ -291,11 +291,13 @@ $::T5 = Time::HiRes::time();
 
 
 
-=== TEST 15: a probe makes its cwd the same way and runs in it
+=== TEST 15: a probe makes its cwd the same way and runs in it; "/" needs nothing
 --- request eval
-"POST $::API/probe\n" . '{"requestedCwd":"/workspace/probe/deep"}'
+[ "POST $::API/probe\n" . '{"requestedCwd":"/workspace/probe/deep"}',
+  "POST $::API/probe\n" . '{"requestedCwd":"/"}' ]
 --- response_body_like eval
-qr/\A\{"ok":true,"summary":"[^"]*","metadata":\{"provider":"docker","remoteCwd":"\/workspace\/probe\/deep","namedSessions":true,"stdout":"\/workspace\/probe\/deep\\n"\}\}\z/
+[ qr/\A\{"ok":true,"summary":"[^"]*","metadata":\{"provider":"docker","remoteCwd":"\/workspace\/probe\/deep","namedSessions":true,"stdout":"\/workspace\/probe\/deep\\n"\}\}\z/,
+  qr/\A\{"ok":true,"summary":"[^"]*","metadata":\{"provider":"docker","remoteCwd":"\/","namedSessions":true,"stdout":"\/\\n"\}\}\z/ ]
 
 
 
