@@ -13,6 +13,7 @@
 #include "ngx_http_sandbox_bridge_util.h"
 #include "ngx_http_sandbox_bridge_hosts.h"
 #include "ngx_http_sandbox_bridge_workspace.h"
+#include "ngx_http_sandbox_bridge_pool.h"
 
 
 /*
@@ -29,6 +30,7 @@ typedef enum {
     NGX_HTTP_SANDBOX_BRIDGE_LEASE_PARSE = NGX_HTTP_SANDBOX_BRIDGE_START,
     NGX_HTTP_SANDBOX_BRIDGE_LEASE_PINGED,
     NGX_HTTP_SANDBOX_BRIDGE_LEASE_BEGUN,
+    NGX_HTTP_SANDBOX_BRIDGE_LEASE_CLAIMED,
     NGX_HTTP_SANDBOX_BRIDGE_LEASE_TOUCHED,
     NGX_HTTP_SANDBOX_BRIDGE_LEASE_CREATE,
     NGX_HTTP_SANDBOX_BRIDGE_LEASE_CREATED,
@@ -50,6 +52,7 @@ typedef struct {
     ngx_http_sandbox_bridge_spec_t        spec;
     ngx_str_t                             location;
     ngx_uint_t                            retries;
+    ngx_uint_t                            pooled;
     const char                           *action;
     ngx_str_t                            *action_path;
     ngx_uint_t                            resp_status;
@@ -210,7 +213,25 @@ ngx_http_sandbox_bridge_lease_run(ngx_http_sandbox_bridge_lease_op_t *lo)
         return;
 
     case NGX_HTTP_SANDBOX_BRIDGE_LEASE_BEGUN:
-        if (ngx_http_sandbox_bridge_lease_reply(lo) == NGX_OK) {
+        if (ngx_http_sandbox_bridge_lease_reply(lo) == NGX_OK
+            && (lo->spec.kind != NGX_HTTP_SANDBOX_BRIDGE_ACQUIRE
+                || ngx_http_sandbox_bridge_pool_claim(&lo->op, lo->op.reply,
+                                      &lo->location, &s->container,
+                                      &lo->pooled,
+                                      NGX_HTTP_SANDBOX_BRIDGE_LEASE_CLAIMED)
+                   != NGX_OK))
+        {
+            ngx_http_sandbox_bridge_lease_create(lo);
+        }
+
+        return;
+
+    case NGX_HTTP_SANDBOX_BRIDGE_LEASE_CLAIMED:
+        /* a pool container, renamed: prepared and started (304) */
+        if (lo->pooled) {
+            ngx_http_sandbox_bridge_lease_prepare(lo);
+
+        } else {
             ngx_http_sandbox_bridge_lease_create(lo);
         }
 

@@ -12,6 +12,7 @@
 #include "ngx_http_sandbox_bridge_hmac.h"
 #include "ngx_http_sandbox_bridge_metrics.h"
 #include "ngx_http_sandbox_bridge_prom.h"
+#include "ngx_http_sandbox_bridge_pool.h"
 #include "ngx_http_sandbox_bridge_reaper.h"
 #include "ngx_http_sandbox_bridge_router.h"
 #include "ngx_http_sandbox_bridge_store.h"
@@ -56,6 +57,11 @@ static ngx_conf_enum_t  ngx_http_sandbox_bridge_auth_modes[] = {
 
 static ngx_http_sandbox_bridge_bounds_t  ngx_http_sandbox_bridge_pids_bounds = {
     ngx_http_sandbox_bridge_check_bounds, 0, 4194304
+};
+
+
+static ngx_http_sandbox_bridge_bounds_t  ngx_http_sandbox_bridge_pool_bounds = {
+    ngx_http_sandbox_bridge_check_bounds, 0, 1000
 };
 
 
@@ -255,6 +261,13 @@ static ngx_command_t  ngx_http_sandbox_bridge_commands[] = {
       offsetof(ngx_http_sandbox_bridge_loc_conf_t, read_only_root),
       NULL },
 
+    { ngx_string("sandbox_warm_pool"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_sandbox_bridge_loc_conf_t, warm_pool),
+      &ngx_http_sandbox_bridge_pool_bounds },
+
     { ngx_string("sandbox_exec_timeout_max"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_msec_slot,
@@ -441,6 +454,7 @@ ngx_http_sandbox_bridge_create_loc_conf(ngx_conf_t *cf)
     lcf->memory = NGX_CONF_UNSET;
     lcf->nano_cpus = NGX_CONF_UNSET;
     lcf->pids_limit = NGX_CONF_UNSET;
+    lcf->warm_pool = NGX_CONF_UNSET;
     lcf->labels = NGX_CONF_UNSET_PTR;
     lcf->cap_add = NGX_CONF_UNSET_PTR;
     lcf->no_new_privileges = NGX_CONF_UNSET;
@@ -501,6 +515,7 @@ ngx_http_sandbox_bridge_merge_loc_conf(ngx_conf_t *cf, void *parent,
     ngx_conf_merge_off_value(conf->memory, prev->memory, 1024 * 1024 * 1024);
     ngx_conf_merge_value(conf->nano_cpus, prev->nano_cpus, 1000000000);
     ngx_conf_merge_value(conf->pids_limit, prev->pids_limit, 512);
+    ngx_conf_merge_value(conf->warm_pool, prev->warm_pool, 0);
     ngx_conf_merge_ptr_value(conf->labels, prev->labels, NULL);
     ngx_conf_merge_value(conf->no_new_privileges, prev->no_new_privileges, 1);
     ngx_conf_merge_value(conf->read_only_root, prev->read_only_root, 0);
@@ -701,6 +716,10 @@ ngx_http_sandbox_bridge_init_process(ngx_cycle_t *cycle)
         return NGX_ERROR;
     }
 
+    if (ngx_http_sandbox_bridge_pool_init(cycle, mcf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     return ngx_http_sandbox_bridge_reaper_init(cycle, mcf);
 }
 
@@ -718,6 +737,7 @@ ngx_http_sandbox_bridge_exit_process(ngx_cycle_t *cycle)
     }
 
     ngx_http_sandbox_bridge_reaper_exit();
+    ngx_http_sandbox_bridge_pool_exit();
     ngx_http_sandbox_bridge_census_exit();
     ngx_http_sandbox_bridge_redis_exit_worker(mcf);
 }

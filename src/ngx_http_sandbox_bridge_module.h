@@ -150,6 +150,8 @@ typedef struct {
     off_t                           memory;
     ngx_int_t                       nano_cpus;
     ngx_int_t                       pids_limit;
+    /* sandbox_warm_pool: started containers kept per Docker host */
+    ngx_int_t                       warm_pool;
     ngx_array_t                    *labels;
     ngx_array_t                    *cap_add;
     ngx_flag_t                      no_new_privileges;

@@ -8,6 +8,7 @@
 #include "ngx_http_sandbox_bridge_adopt.h"
 #include "ngx_http_sandbox_bridge_background.h"
 #include "ngx_http_sandbox_bridge_orphan.h"
+#include "ngx_http_sandbox_bridge_pool.h"
 #include "ngx_http_sandbox_bridge_store.h"
 #include "ngx_http_sandbox_bridge_sweep.h"
 #include "ngx_http_sandbox_bridge_util.h"
@@ -307,7 +308,7 @@ ngx_http_sandbox_bridge_reap_listed(ngx_http_sandbox_bridge_reap_t *rp)
 {
     size_t                                i;
     json_t                               *list, *c, *id, *name;
-    ngx_str_t                             s;
+    ngx_str_t                             s, n;
     ngx_pool_t                           *pool;
     ngx_http_sandbox_bridge_args_t        args;
     ngx_http_sandbox_bridge_reap_item_t  *item;
@@ -337,7 +338,28 @@ ngx_http_sandbox_bridge_reap_listed(ngx_http_sandbox_bridge_reap_t *rp)
                              "paperclip.bridge.lease");
         name = json_array_get(json_object_get(c, "Names"), 0);
 
-        if (!json_is_string(id) || !json_is_string(name)) {
+        if (!json_is_string(name)) {
+            continue;
+        }
+
+        /* Names are "/<name>" */
+        n.data = (u_char *) json_string_value(name);
+        n.len = json_string_length(name);
+
+        if (n.len && n.data[0] == '/') {
+            n.data++;
+            n.len--;
+        }
+
+        if (json_is_string(id)) {
+            s.data = (u_char *) json_string_value(id);
+            s.len = json_string_length(id);
+
+        } else if (ngx_http_sandbox_bridge_pool_lease(rp->mcf,
+                                   json_object_get(c, "Labels"), &n, &s)
+                   != NGX_OK)
+        {
+            /* unclaimed pool containers are the refill job's */
             continue;
         }
 
@@ -347,24 +369,13 @@ ngx_http_sandbox_bridge_reap_listed(ngx_http_sandbox_bridge_reap_t *rp)
         }
 
         item->labels = json_object_get(c, "Labels");
-
-        s.data = (u_char *) json_string_value(id);
-        s.len = json_string_length(id);
+        item->pool = !json_is_string(id);
 
         item->id.data = ngx_pstrdup(pool, &s);
         item->id.len = s.len;
 
-        /* Names are "/<name>" */
-        s.data = (u_char *) json_string_value(name);
-        s.len = json_string_length(name);
-
-        if (s.len && s.data[0] == '/') {
-            s.data++;
-            s.len--;
-        }
-
-        item->name.data = ngx_pstrdup(pool, &s);
-        item->name.len = s.len;
+        item->name.data = ngx_pstrdup(pool, &n);
+        item->name.len = n.len;
 
         if (item->id.data == NULL || item->name.data == NULL) {
             return NGX_ERROR;
@@ -582,6 +593,12 @@ ngx_http_sandbox_bridge_reap_judge(ngx_http_sandbox_bridge_reap_t *rp,
                                 ngx_sprintf(ttl, "%M",
                                             4 * rp->mcf->reaper_interval)
                                 - ttl);
+
+    if (rp->adopting && item->pool) {
+        /* a claimed pool container's labels do not name its owner */
+        rp->op.state = NGX_HTTP_SANDBOX_BRIDGE_REAP_MARKED;
+        return ngx_http_sandbox_bridge_reap_check(rp);
+    }
 
     if (rp->adopting) {
         ngx_http_sandbox_bridge_arg(&args, now,

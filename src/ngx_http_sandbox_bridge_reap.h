@@ -36,6 +36,7 @@ typedef struct {
     ngx_str_t                             id;
     ngx_str_t                             name;
     json_t                               *labels;   /* in rp->list */
+    ngx_uint_t                            pool;     /* owner unknown */
 } ngx_http_sandbox_bridge_reap_item_t;
 
 

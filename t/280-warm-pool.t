@@ -1,0 +1,188 @@
+# The warm pool (README "Warm pool"): sandbox_warm_pool 2 keeps two
+# started pool containers on the Docker host; an acquire claims one (its
+# id was in the pool before), renames it to the lease's container and
+# prepares it, and the pool is refilled. Exec runs in it with the lease's
+# cwd; DELETE removes it. The reaper leaves unclaimed pool containers
+# alone and removes a claimed one whose record is gone. Concurrent
+# acquires on two nginx nodes sharing the Redis prefix never get the same
+# container. A configuration change (memory limit, on reload) replaces
+# the old pool containers instead of handing them out; sandbox_warm_pool
+# 0 clears the pool away.
+use strict;
+use warnings;
+
+use FindBin ();
+use lib "$FindBin::Bin/helpers";
+
+use Test::More;
+use Time::HiRes qw(sleep time);
+
+use SandboxBridge::Scenario qw(docker_cmd docker_ids redis_cli redis_keys
+                               wait_until json_decode);
+
+my @missing = SandboxBridge::Scenario::env_or_skip();
+plan skip_all => "environment incomplete (@missing); run through make test"
+    if @missing;
+
+my $port   = $ENV{TEST_NGINX_REDIS_PORT};
+my $prefix = 't280:';
+
+my %conf = (prefix => $prefix,
+            http_extra => 'sandbox_reaper_interval 1s;',
+            server_extra => 'sandbox_warm_pool 2;');
+my $ng = SandboxBridge::Scenario::Nginx->new(name => 't280', %conf);
+$ng->start;
+
+# unclaimed pool containers: id => pool hash
+sub pool {
+    my ($rc, $out) = docker_cmd('ps', '-a', '--no-trunc',
+                                '--filter', "label=paperclip.bridge.prefix=$prefix",
+                                '--filter', 'label=paperclip.bridge.pool',
+                                '--format', '{{.ID}} {{.Names}} {{.Label "paperclip.bridge.pool"}} {{.State}}');
+    die "docker ps: $out" if $rc;
+    my %p;
+    for (split /\n/, $out) {
+        my ($id, $name, $hash, $state) = split / /;
+        $p{$id} = $hash if $name =~ /^t280-pool_/ && $state eq 'running';
+    }
+    return \%p;
+}
+
+sub registered {
+    my @keys = grep { !/:(?:live|lock|any):/ } redis_keys($port, "${prefix}pool:*");
+    my %m;
+    for my $k (@keys) {
+        my $out = redis_cli($port, 'SMEMBERS', $k);
+        $m{$1} = $k while $out =~ /"([0-9a-f]{64})"/g;
+    }
+    return \%m;
+}
+
+sub inspect {
+    my ($name) = @_;
+    my ($rc, $out) = docker_cmd('inspect', $name);
+    return $rc ? undef : json_decode($out)->[0];
+}
+
+sub acquire {
+    my ($node, $env) = @_;
+    return $node->api(POST => '/leases/acquire',
+                      { environmentId => $env, runId => 'r', reuseLease => \1,
+                        keepAlive => \1, timeoutMs => 20000 });
+}
+
+# ---------------------------------------------------------------- filled
+
+my $p;
+ok(wait_until(sub { $p = pool(); keys %$p == 2 && keys %{registered()} == 2 },
+              60, 0.2), 'the pool is filled to 2 started containers')
+    or diag explain [pool(), registered()];
+my %before = %$p;
+my ($hash) = values %before;
+like($hash, qr/^[0-9a-f]{16}$/, "labelled paperclip.bridge.pool=<hash> ($hash)");
+
+# ---------------------------------------------------------------- claim
+
+my $r = acquire($ng, 't280-a');
+is($r->{status}, 200, 'acquire') or diag explain $r;
+my $cwd = $r->{json}{metadata}{remoteCwd};
+my $c = inspect('t280-pc-env-t280-a');
+ok($c && $before{$c->{Id}}, 'the lease container is a pool container claimed '
+   . 'and renamed (its id was in the pool)') or diag explain [$c && $c->{Id}, \%before];
+is($c->{Config}{Labels}{'paperclip.bridge.pool'}, $hash, 'of this configuration');
+ok(!registered()->{$c->{Id}}, 'it is no longer in the Redis pool set');
+
+ok(wait_until(sub { $p = pool(); keys %$p == 2 && !$p->{$c->{Id}} }, 60, 0.2),
+   'the pool is refilled to 2') or diag explain $p;
+
+# the workspace was made: a missing cwd would fail the exec
+$r = $ng->api(POST => '/exec', { providerLeaseId => 'pc-env-t280-a',
+                                 command => 'sh', cwd => $cwd,
+                                 args => ['-c', 'pwd && echo hi > f && cat f'],
+                                 timeoutMs => 20000 });
+is($r->{status}, 200, 'exec in the claimed container') or diag explain $r;
+is($r->{json}{stdout}, "$cwd\nhi\n",
+   "in the lease's workspace ($cwd), which is writable");
+
+# ---------------------------------------------------------------- reaper
+
+my %unclaimed = %{pool()};
+sleep 3.5;    # three reaper passes and refills at 1 s
+is_deeply([sort keys %{pool()}], [sort keys %unclaimed],
+          'reaper passes and refills leave the unclaimed pool containers alone');
+ok(inspect('t280-pc-env-t280-a'), 'and the claimed one whose lease lives');
+
+$r = acquire($ng, 't280-b');
+is($r->{status}, 200, 'a second acquire') or diag explain $r;
+my $b = inspect('t280-pc-env-t280-b');
+ok($b && $unclaimed{$b->{Id}}, 'claims a pool container too');
+redis_cli($port, 'DEL', "${prefix}lease:{pc-env-t280-b}");
+ok(wait_until(sub { !inspect('t280-pc-env-t280-b') }, 30, 0.2),
+   'the reaper removes a claimed pool container whose record was deleted');
+
+$r = $ng->api(DELETE => '/leases/pc-env-t280-a');
+is($r->{status}, 200, 'DELETE') or diag explain $r;
+ok(!inspect('t280-pc-env-t280-a'), 'removes the claimed container');
+
+# ---------------------------------------------------------------- race
+
+my $ng2 = SandboxBridge::Scenario::Nginx->new(name => 't280b', %conf);
+$ng2->start;
+ok(wait_until(sub { keys %{pool()} == 2 }, 60, 0.2), 'pool full again');
+
+my @envs = map { "t280-r$_" } 1 .. 6;
+my %pool_then = %{pool()};
+my @h = map { ($_ % 2 ? $ng : $ng2)->api_send(POST => '/leases/acquire',
+              { environmentId => $envs[$_], runId => 'r', reuseLease => \1,
+                keepAlive => \1, timeoutMs => 20000 }) } 0 .. $#envs;
+my @res = map { ($_ % 2 ? $ng : $ng2)->finish($h[$_]) } 0 .. $#envs;
+is(scalar(grep { $_->{status} == 200 } @res), 6,
+   '6 concurrent acquires on two nodes succeed')
+    or diag explain [map { $_->{body} } @res];
+my %ids;
+my $claimed = 0;
+for my $e (@envs) {
+    my $x = inspect("t280-pc-env-$e");
+    ok($x, "lease $e has its container") or next;
+    $ids{$x->{Id}}++;
+    $claimed++ if $pool_then{$x->{Id}};
+}
+is(scalar(keys %ids), 6, 'six distinct containers: none shared');
+cmp_ok($claimed, '>=', 1, "pool containers were claimed ($claimed)");
+for my $e (@envs) {
+    is($ng->api(DELETE => "/leases/pc-env-$e")->{status}, 200, "release $e");
+}
+$ng2->stop;
+
+# ---------------------------------------------------------------- config
+
+ok(wait_until(sub { keys %{pool()} == 2 }, 60, 0.2), 'pool full again');
+my %old = %{pool()};
+$ng->reload(server_extra => "sandbox_warm_pool 2;\n        sandbox_memory 300m;");
+ok(wait_until(sub { $p = pool(); keys %$p == 2 && !grep { $old{$_} } keys %$p },
+              60, 0.2),
+   'after a memory limit change the old pool containers are replaced')
+    or diag explain $p;
+my ($hash2) = values %$p;
+isnt($hash2, $hash, "under a new hash ($hash2)");
+$r = acquire($ng, 't280-c');
+is($r->{status}, 200, 'acquire') or diag explain $r;
+$c = inspect('t280-pc-env-t280-c');
+ok($c && !$old{$c->{Id}}, 'never gets a container of the old configuration');
+is($c->{HostConfig}{Memory}, 300 * 1024 * 1024, 'it has the new memory limit');
+is($ng->api(DELETE => '/leases/pc-env-t280-c')->{status}, 200, 'release');
+
+# ---------------------------------------------------------------- off
+
+$ng->reload(server_extra => '');
+ok(wait_until(sub { !docker_ids("paperclip.bridge.prefix=$prefix") }, 60, 0.2),
+   'sandbox_warm_pool 0 clears the pool away');
+ok(wait_until(sub { !grep { !/:lock:/ } redis_keys($port, "${prefix}pool:*") },
+              30, 0.2), 'and its Redis keys')
+    or diag explain [redis_keys($port, "${prefix}pool:*")];
+
+unlike($ng->error_log, qr/\[(?:alert|crit|emerg)\]/, 'no alert in the error log');
+$ng->cleanup;
+$ng2->cleanup;
+
+done_testing();
