@@ -9,6 +9,7 @@
 #include "ngx_http_sandbox_bridge_hosts.h"
 #include "ngx_http_sandbox_bridge_store.h"
 #include "ngx_http_sandbox_bridge_util.h"
+#include "ngx_http_sandbox_bridge_pool.h"
 
 
 /*
@@ -332,7 +333,9 @@ ngx_http_sandbox_bridge_health_send(ngx_http_sandbox_bridge_health_op_t *ho,
     lcf = ngx_http_get_module_loc_conf(r, ngx_http_sandbox_bridge_module);
 
     cache = ngx_http_sandbox_bridge_health_cache(lcf->hosts);
-    if (cache == NULL) {
+    key = ngx_http_sandbox_bridge_pool_health_key(r, key, &key_len);
+
+    if (cache == NULL || key == NULL) {
         ngx_http_sandbox_bridge_fail(&ho->op,
                                      NGX_HTTP_SANDBOX_BRIDGE_ERR_NOMEM);
         return;
@@ -342,7 +345,8 @@ ngx_http_sandbox_bridge_health_send(ngx_http_sandbox_bridge_health_op_t *ho,
         || cache->key_len != key_len
         || ngx_memcmp(cache->key, key, key_len) != 0)
     {
-        body = ngx_http_sandbox_bridge_health_body(lcf->hosts, counts);
+        body = ngx_http_sandbox_bridge_pool_health(r,
+                   ngx_http_sandbox_bridge_health_body(lcf->hosts, counts));
         p = body ? ngx_http_sandbox_bridge_json_dump(r->pool, body, &len)
                  : NULL;
         json_decref(body);

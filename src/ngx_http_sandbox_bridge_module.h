@@ -42,6 +42,9 @@ typedef struct {
 
     /* per worker: the last /_ping's answer and when it came */
     ngx_msec_t                        pinged_at;
+    /* per worker: the warm pool's size seen by the last refill pass */
+    ngx_uint_t                        pool_size;
+    unsigned                          pool_known:1;
     unsigned                          pinged:1;
     unsigned                          up:1;
 } ngx_http_sandbox_bridge_host_t;

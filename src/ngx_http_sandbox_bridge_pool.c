@@ -78,7 +78,8 @@ typedef enum {
     NGX_HTTP_SANDBOX_BRIDGE_FILL_ADDED,
     NGX_HTTP_SANDBOX_BRIDGE_FILL_DISCARDED,
     NGX_HTTP_SANDBOX_BRIDGE_FILL_EXPIRED,
-    NGX_HTTP_SANDBOX_BRIDGE_FILL_UNLOCKED
+    NGX_HTTP_SANDBOX_BRIDGE_FILL_UNLOCKED,
+    NGX_HTTP_SANDBOX_BRIDGE_FILL_COUNTED
 } ngx_http_sandbox_bridge_fill_state_e;
 
 
@@ -92,6 +93,7 @@ typedef struct {
     ngx_http_sandbox_bridge_op_t          op;
     ngx_http_sandbox_bridge_main_conf_t  *mcf;
     ngx_http_sandbox_bridge_loc_conf_t   *lcf;
+    ngx_http_sandbox_bridge_host_t       *h;
     ngx_str_t                             host;
     ngx_str_t                             location;
     u_char                                hash[NGX_HTTP_SANDBOX_BRIDGE_POOL_HASH_LEN];
@@ -107,6 +109,7 @@ typedef struct {
     ngx_uint_t                            rounds;
     ngx_uint_t                            locked;
     ngx_uint_t                            kept;
+    ngx_uint_t                            counted;
     /* the container at hand */
     ngx_str_t                             name;
     ngx_str_t                             id;
@@ -428,6 +431,10 @@ ngx_http_sandbox_bridge_claim_run(ngx_http_sandbox_bridge_op_t *op)
     host = ngx_http_sandbox_bridge_host_find(cl->lcf,
                                          cl->lcf->hosts->simple ? NULL : name);
     if (host) {
+        if (*cl->claimed && host->pool_size) {
+            host->pool_size--;
+        }
+
         ngx_http_sandbox_bridge_fill_start(cl->lcf, host);
     }
 
@@ -568,6 +575,7 @@ ngx_http_sandbox_bridge_fill_start(ngx_http_sandbox_bridge_loc_conf_t *lcf,
 
     f->mcf = ngx_http_get_module_main_conf(r, ngx_http_sandbox_bridge_module);
     f->lcf = lcf;
+    f->h = host;
     f->host = host->name;
     f->location = host->location;
 
@@ -628,6 +636,19 @@ ngx_http_sandbox_bridge_fill_run(ngx_http_sandbox_bridge_op_t *op)
         if (ngx_http_sandbox_bridge_fill_cmd(f,
                                        NGX_HTTP_SANDBOX_BRIDGE_FILL_UNLOCKED,
                                        "DEL", &f->lock, NULL)
+            == NGX_OK)
+        {
+            return;
+        }
+    }
+
+    /* every worker learns the pool's size, for health and metrics */
+    if (!f->counted && f->lcf->warm_pool) {
+        f->counted = 1;
+
+        if (ngx_http_sandbox_bridge_fill_cmd(f,
+                                       NGX_HTTP_SANDBOX_BRIDGE_FILL_COUNTED,
+                                       "SCARD", &f->set, NULL)
             == NGX_OK)
         {
             return;
@@ -787,6 +808,14 @@ ngx_http_sandbox_bridge_fill_step(ngx_http_sandbox_bridge_fill_t *f)
 
         f->created++;
         return ngx_http_sandbox_bridge_fill_create(f);
+
+    case NGX_HTTP_SANDBOX_BRIDGE_FILL_COUNTED:
+        if (reply && reply->type == REDIS_REPLY_INTEGER) {
+            f->h->pool_size = (ngx_uint_t) reply->integer;
+            f->h->pool_known = 1;
+        }
+
+        return NGX_DONE;
 
     case NGX_HTTP_SANDBOX_BRIDGE_FILL_DISCARDED:
     case NGX_HTTP_SANDBOX_BRIDGE_FILL_EXPIRED:
@@ -1215,4 +1244,113 @@ ngx_http_sandbox_bridge_fill_created(ngx_http_sandbox_bridge_fill_t *f)
                                         NGX_HTTP_SANDBOX_BRIDGE_FILL_STARTED,
                                         &f->location, "/containers/%V/start",
                                         &f->name);
+}
+
+
+/* /health's cache key: with a pool, its state too (target, ready) */
+
+u_char *
+ngx_http_sandbox_bridge_pool_health_key(ngx_http_request_t *r, u_char *key,
+    size_t *len)
+{
+    u_char                              *p, *k;
+    ngx_uint_t                           i;
+    ngx_http_sandbox_bridge_host_t      *h;
+    ngx_http_sandbox_bridge_loc_conf_t  *lcf;
+
+    lcf = ngx_http_get_module_loc_conf(r, ngx_http_sandbox_bridge_module);
+
+    if (lcf->warm_pool == 0) {
+        return key;
+    }
+
+    k = ngx_pnalloc(r->pool, *len + sizeof("|") - 1
+                    + lcf->hosts->hosts.nelts * (2 * NGX_INT_T_LEN + 2));
+    if (k == NULL) {
+        return NULL;
+    }
+
+    p = ngx_cpymem(k, key, *len);
+    *p++ = '|';
+    h = lcf->hosts->hosts.elts;
+
+    for (i = 0; i < lcf->hosts->hosts.nelts; i++) {
+        p = h[i].pool_known
+            ? ngx_sprintf(p, "%i:%ui;", lcf->warm_pool, h[i].pool_size)
+            : ngx_sprintf(p, "%i:-;", lcf->warm_pool);
+    }
+
+    *len = p - k;
+
+    return k;
+}
+
+
+/* /health: "warmPool", per Docker host of the bridge, when it has one */
+
+json_t *
+ngx_http_sandbox_bridge_pool_health(ngx_http_request_t *r, json_t *body)
+{
+    json_t                              *list;
+    ngx_uint_t                           i;
+    ngx_http_sandbox_bridge_host_t      *h;
+    ngx_http_sandbox_bridge_loc_conf_t  *lcf;
+
+    lcf = ngx_http_get_module_loc_conf(r, ngx_http_sandbox_bridge_module);
+
+    if (body == NULL || lcf->warm_pool == 0) {
+        return body;
+    }
+
+    list = json_array();
+    h = lcf->hosts->hosts.elts;
+
+    for (i = 0; list && i < lcf->hosts->hosts.nelts; i++) {
+        json_array_append_new(list,
+                              json_pack("{s:s%,s:I,s:o}",
+                                        "host", (char *) h[i].name.data,
+                                        h[i].name.len,
+                                        "target", (json_int_t) lcf->warm_pool,
+                                        "ready",
+                                        h[i].pool_known
+                                        ? json_integer(h[i].pool_size)
+                                        : json_null()));
+    }
+
+    json_object_set_new(body, "warmPool", list);
+
+    return body;
+}
+
+
+/* sandbox_bridge_warm_pool{host}: the n-th host with a known size */
+
+ngx_int_t
+ngx_http_sandbox_bridge_pool_gauge(ngx_http_sandbox_bridge_main_conf_t *mcf,
+    ngx_uint_t n, ngx_str_t *name, ngx_uint_t *size)
+{
+    ngx_uint_t                           i, k, j;
+    ngx_http_sandbox_bridge_host_t      *h;
+    ngx_http_sandbox_bridge_loc_conf_t  **bridges;
+
+    bridges = mcf->bridges.elts;
+    j = 0;
+
+    for (i = 0; i < mcf->bridges.nelts; i++) {
+        if (bridges[i]->hosts == NULL || bridges[i]->warm_pool == 0) {
+            continue;
+        }
+
+        h = bridges[i]->hosts->hosts.elts;
+
+        for (k = 0; k < bridges[i]->hosts->hosts.nelts; k++) {
+            if (h[k].pool_known && j++ == n) {
+                *name = h[k].name;
+                *size = h[k].pool_size;
+                return NGX_OK;
+            }
+        }
+    }
+
+    return NGX_DONE;
 }

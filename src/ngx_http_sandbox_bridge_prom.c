@@ -6,6 +6,7 @@
 
 #include "ngx_http_sandbox_bridge_prom.h"
 #include "ngx_http_sandbox_bridge_metrics.h"
+#include "ngx_http_sandbox_bridge_pool.h"
 
 
 /*
@@ -33,6 +34,9 @@ static ngx_int_t ngx_http_sandbox_bridge_prom_handler(
 static void ngx_http_sandbox_bridge_prom_write(
     ngx_http_sandbox_bridge_prom_out_t *o,
     ngx_http_sandbox_bridge_metrics_t *m);
+static void ngx_http_sandbox_bridge_prom_pool(
+    ngx_http_sandbox_bridge_prom_out_t *o,
+    ngx_http_sandbox_bridge_main_conf_t *mcf);
 static void ngx_http_sandbox_bridge_prom_status_label(ngx_uint_t i,
     ngx_str_t *label, u_char *buf);
 static void ngx_http_sandbox_bridge_prom_head(
@@ -134,6 +138,7 @@ ngx_http_sandbox_bridge_prom_handler(ngx_http_request_t *r)
     o.last = &o.first;
 
     ngx_http_sandbox_bridge_prom_write(&o, m);
+    ngx_http_sandbox_bridge_prom_pool(&o, mcf);
 
     if (o.error || o.b == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -343,6 +348,31 @@ ngx_http_sandbox_bridge_prom_write(ngx_http_sandbox_bridge_prom_out_t *o,
         ngx_http_sandbox_bridge_prom_printf(o,
             "sandbox_bridge_auth_failures_total{reason=\"%V\"} %uA\n",
             &ngx_http_sandbox_bridge_metrics_reasons[i].reason, sh->auth[i]);
+    }
+}
+
+
+/* the warm pool's size per Docker host, as this worker last saw it */
+
+static void
+ngx_http_sandbox_bridge_prom_pool(ngx_http_sandbox_bridge_prom_out_t *o,
+    ngx_http_sandbox_bridge_main_conf_t *mcf)
+{
+    ngx_str_t   name;
+    ngx_uint_t  i, size;
+
+    for (i = 0; ngx_http_sandbox_bridge_pool_gauge(mcf, i, &name, &size)
+                == NGX_OK;
+         i++)
+    {
+        if (i == 0) {
+            ngx_http_sandbox_bridge_prom_head(o,
+                "sandbox_bridge_warm_pool", "gauge",
+                "Warm pool containers ready to be claimed, by Docker host.");
+        }
+
+        ngx_http_sandbox_bridge_prom_printf(o,
+            "sandbox_bridge_warm_pool{host=\"%V\"} %ui\n", &name, size);
     }
 }
 

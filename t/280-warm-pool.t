@@ -27,9 +27,11 @@ plan skip_all => "environment incomplete (@missing); run through make test"
 my $port   = $ENV{TEST_NGINX_REDIS_PORT};
 my $prefix = 't280:';
 
+my $metrics = "\n        location = /metrics { sandbox_metrics; }";
 my %conf = (prefix => $prefix,
-            http_extra => 'sandbox_reaper_interval 1s;',
-            server_extra => 'sandbox_warm_pool 2;');
+            http_extra => "sandbox_reaper_interval 1s;\n"
+                          . '    sandbox_metrics_zone t280 1m;',
+            server_extra => "sandbox_warm_pool 2;$metrics");
 my $ng = SandboxBridge::Scenario::Nginx->new(name => 't280', %conf);
 $ng->start;
 
@@ -80,6 +82,17 @@ ok(wait_until(sub { $p = pool(); keys %$p == 2 && keys %{registered()} == 2 },
 my %before = %$p;
 my ($hash) = values %before;
 like($hash, qr/^[0-9a-f]{16}$/, "labelled paperclip.bridge.pool=<hash> ($hash)");
+
+my $health;
+ok(wait_until(sub {
+       $health = $ng->api(GET => '/health')->{json};
+       ($health->{warmPool}[0]{ready} // -1) == 2 }, 30, 0.2),
+   '/health shows the pool per host') or diag explain $health;
+is_deeply($health->{warmPool}, [{ host => '/_docker', target => 2, ready => 2 }],
+          'warmPool: host, target, ready');
+like($ng->request(GET => '/metrics')->{body},
+     qr/^sandbox_bridge_warm_pool\{host="\/_docker"\} 2$/m,
+     'and /metrics the sandbox_bridge_warm_pool gauge');
 
 # ---------------------------------------------------------------- claim
 
@@ -158,7 +171,7 @@ $ng2->stop;
 
 ok(wait_until(sub { keys %{pool()} == 2 }, 60, 0.2), 'pool full again');
 my %old = %{pool()};
-$ng->reload(server_extra => "sandbox_warm_pool 2;\n        sandbox_memory 300m;");
+$ng->reload(server_extra => "sandbox_warm_pool 2;\n        sandbox_memory 300m;$metrics");
 ok(wait_until(sub { $p = pool(); keys %$p == 2 && !grep { $old{$_} } keys %$p },
               60, 0.2),
    'after a memory limit change the old pool containers are replaced')
@@ -174,13 +187,15 @@ is($ng->api(DELETE => '/leases/pc-env-t280-c')->{status}, 200, 'release');
 
 # ---------------------------------------------------------------- off
 
-$ng->reload(server_extra => '');
+$ng->reload(server_extra => $metrics);
 ok(wait_until(sub { !docker_ids("paperclip.bridge.prefix=$prefix") }, 60, 0.2),
    'sandbox_warm_pool 0 clears the pool away');
 ok(wait_until(sub { !grep { !/:lock:/ } redis_keys($port, "${prefix}pool:*") },
               30, 0.2), 'and its Redis keys')
     or diag explain [redis_keys($port, "${prefix}pool:*")];
 
+ok(!exists $ng->api(GET => '/health')->{json}{warmPool},
+   '/health has no warmPool without a pool');
 unlike($ng->error_log, qr/\[(?:alert|crit|emerg)\]/, 'no alert in the error log');
 $ng->cleanup;
 $ng2->cleanup;
