@@ -185,6 +185,23 @@ ok($c && !$old{$c->{Id}}, 'never gets a container of the old configuration');
 is($c->{HostConfig}{Memory}, 300 * 1024 * 1024, 'it has the new memory limit');
 is($ng->api(DELETE => '/leases/pc-env-t280-c')->{status}, 200, 'release');
 
+# ---------------------------------------------------------------- lost
+
+# Redis loses this deployment's data: a claimed pool container's labels
+# do not name its owner, so its record cannot be rebuilt; it is removed
+# once the deployment marker is back, and the pool is rebuilt.
+$r = acquire($ng, 't280-d');
+is($r->{status}, 200, 'acquire') or diag explain $r;
+$c = inspect('t280-pc-env-t280-d');
+ok($c && $c->{Config}{Labels}{'paperclip.bridge.pool'}, 'from the pool');
+redis_cli($port, 'DEL', $_) for redis_keys($port, "${prefix}*");
+ok(wait_until(sub { !inspect('t280-pc-env-t280-d') }, 60, 0.2),
+   'after the data loss the claimed pool container is removed, not adopted');
+is(redis_cli($port, 'EXISTS', "${prefix}lease:{pc-env-t280-d}"), '(integer) 0',
+   'no record was rebuilt for it');
+ok(wait_until(sub { keys %{pool()} == 2 && keys %{registered()} == 2 }, 90, 0.2),
+   'the pool is registered and full again') or diag explain [pool(), registered()];
+
 # ---------------------------------------------------------------- off
 
 $ng->reload(server_extra => $metrics);
