@@ -16,6 +16,9 @@
 #   BRIDGE_SANDBOX      agent: sandbox_image is the agent image psb-agent:local
 #                       (util/sandbox-image.sh; AGENT_NPM_PACKAGES adds agent
 #                       CLIs; instance "run-agent"; README "Agent sandbox image")
+#   BRIDGE_WARM_POOL    started containers kept ready for acquires (README
+#                       "Warm pool"; default 2, 0 turns the pool off); the
+#                       unclaimed ones are removed when run.sh stops
 #   BRIDGE_EGRESS       1: lease containers on the network psb-egress
 #                       (util/egress.sh: egress, no lease to lease, no host
 #                       services), config `sandbox_network psb-egress;`
@@ -28,7 +31,7 @@
 # Template placeholders (util/render-conf, ${BRIDGE_*} only): BRIDGE_PORT,
 # BRIDGE_MODULE, BRIDGE_TOKEN_FILE, BRIDGE_REDIS, BRIDGE_DOCKER_SOCKET,
 # BRIDGE_IMAGE, BRIDGE_PREFIX (nginx runtime dir: logs, temp paths),
-# BRIDGE_RUNTIME and BRIDGE_NETWORK (optional lines "#?BRIDGE_X ..."), and also
+# BRIDGE_RUNTIME, BRIDGE_NETWORK and BRIDGE_WARM_POOL (optional lines "#?BRIDGE_X ..."), and also
 # BRIDGE_USER (the current user, for a `user` directive) if the template wants it.
 # The template must not contain `daemon`; nginx runs with -g 'daemon off;'.
 #
@@ -65,6 +68,7 @@ case "${BRIDGE_EGRESS:-0}" in
     *) echo "run.sh: error: BRIDGE_EGRESS must be 0 or 1" >&2; exit 1 ;;
 esac
 export BRIDGE_PORT=${BRIDGE_PORT:-8080}
+export BRIDGE_WARM_POOL=${BRIDGE_WARM_POOL:-2}
 SO=$ROOT/build/module/$MODNAME.so
 
 die() { echo "run.sh: error: $*" >&2; exit 1; }
@@ -74,6 +78,9 @@ die() { echo "run.sh: error: $*" >&2; exit 1; }
 [ -f "$SO" ] || die "$SO missing: run make build"
 [ -f "$TEMPLATE" ] || die "config template $TEMPLATE not found"
 case "$BRIDGE_PORT" in ''|*[!0-9]*) die "BRIDGE_PORT must be a number" ;; esac
+case "$BRIDGE_WARM_POOL" in
+    *[!0-9]*) die "BRIDGE_WARM_POOL must be a number" ;;
+esac
 psb_port_free "$BRIDGE_PORT" \
     || die "port $BRIDGE_PORT is already in use (set BRIDGE_PORT)"
 
@@ -88,6 +95,19 @@ cleanup() {
     if [ -n "$nginx_pid" ] && kill -0 "$nginx_pid" 2>/dev/null; then
         echo "run.sh: stopping nginx" >&2
         psb_stop_nginx "$nginx_pid"
+    fi
+    if [ "$BRIDGE_WARM_POOL" != 0 ] && [ -n "${BRIDGE_DOCKER_SOCKET:-}" ]; then
+        # the unclaimed warm pool containers (named psb-pool_...)
+        local ids
+        ids=$(DOCKER_HOST=unix://$BRIDGE_DOCKER_SOCKET docker ps -aq \
+              --filter label=paperclip.bridge.prefix=psb: \
+              --filter label=paperclip.bridge.pool \
+              --filter name=^psb-pool_ 2>/dev/null) || ids=
+        if [ -n "$ids" ]; then
+            # shellcheck disable=SC2086
+            DOCKER_HOST=unix://$BRIDGE_DOCKER_SOCKET docker rm -f $ids \
+                >/dev/null || rc=1
+        fi
     fi
     if [ "$egress_up" = 1 ]; then
         DOCKER_HOST=unix://$BRIDGE_DOCKER_SOCKET \
@@ -153,6 +173,7 @@ cat <<INFO
   redis:           $BRIDGE_REDIS
   docker:          unix://$BRIDGE_DOCKER_SOCKET  (image $BRIDGE_IMAGE)
   sandbox network: ${BRIDGE_NETWORK:-none}
+  warm pool:       $BRIDGE_WARM_POOL per Docker host
   token file:      $BRIDGE_TOKEN_FILE
 
 bridgeBaseUrl: http://127.0.0.1:$BRIDGE_PORT/api/paperclip-sandbox/v1
