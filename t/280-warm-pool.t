@@ -217,4 +217,17 @@ unlike($ng->error_log, qr/\[(?:alert|crit|emerg)\]/, 'no alert in the error log'
 $ng->cleanup;
 $ng2->cleanup;
 
+# ---------------------------------------------------------------- conf
+
+for my $bad ('1001', '-1', 'two') {
+    my $t = SandboxBridge::Scenario::Nginx->new(name => 't280c', %conf,
+                server_extra => "sandbox_warm_pool $bad;");
+    $t->write_conf;
+    my ($rc, $out) = SandboxBridge::Scenario::nginx_t($t->nginx_cmd('-t'));
+    isnt($rc, 0, "nginx -t refuses sandbox_warm_pool $bad");
+    like($out, qr/"sandbox_warm_pool" directive/, 'naming the directive')
+        or diag($out);
+    $t->cleanup;
+}
+
 done_testing();
