@@ -1,20 +1,20 @@
 #!/usr/bin/env bash
 # bench/run-all.sh [NAME...] -- run the benchmarks one after the other
-# (default: health lease stream idle-streams first-byte) and collect their
-# summaries in bench/results/run-all-<UTC time>.txt.
+# (default: health lease stream idle-streams first-byte warm-acquire) and
+# collect their summaries in bench/results/run-all-<UTC time>.txt.
 #
 # The private services (util/services.sh, PSB_INSTANCE=bench) are started
 # once for the whole run and stopped at the end, unless they were already
 # running, and the module is built once and copied, so that every
 # benchmark tests the same .so.  Each benchmark starts and stops its own nginx, removes its
 # containers and Redis keys, and is bounded in time (see bench/lib.sh); a
-# failing benchmark is reported and the others still run.  About 5 minutes.
+# failing benchmark is reported and the others still run.  About 6 minutes.
 set -uo pipefail
 
 BENCH_DIR=$(cd "$(dirname "$0")" && pwd -P)
 ROOT=$(cd "$BENCH_DIR/.." && pwd -P)
 export PSB_INSTANCE=${PSB_INSTANCE:-bench}
-NAMES=(health lease stream idle-streams first-byte)
+NAMES=(health lease stream idle-streams first-byte warm-acquire)
 [ $# -gt 0 ] && NAMES=("$@")
 
 started=0

@@ -167,17 +167,21 @@ static ngx_int_t ngx_http_sandbox_bridge_fill_created(
 
 /*
  * The containers of this bridge's configuration, and the hash naming it:
- * everything the container is made with but the lease's own labels.
+ * everything the container is made with but the lease's own labels, and
+ * the pool's size (bridges of other sizes keep pools of their own).
  */
 
 static json_t *
 ngx_http_sandbox_bridge_pool_spec(ngx_http_request_t *r, u_char *hash)
 {
-    char                            *text;
-    json_t                          *body, *labels;
-    unsigned int                     n;
-    ngx_http_sandbox_bridge_spec_t   s;
-    u_char                           md[EVP_MAX_MD_SIZE];
+    char                                *text;
+    json_t                              *body, *labels;
+    unsigned int                         n;
+    ngx_http_sandbox_bridge_spec_t       s;
+    ngx_http_sandbox_bridge_loc_conf_t  *lcf;
+    u_char                               md[EVP_MAX_MD_SIZE];
+
+    lcf = ngx_http_get_module_loc_conf(r, ngx_http_sandbox_bridge_module);
 
     ngx_memzero(&s, sizeof(ngx_http_sandbox_bridge_spec_t));
     ngx_str_set(&s.id, "pool");
@@ -191,6 +195,14 @@ ngx_http_sandbox_bridge_pool_spec(ngx_http_request_t *r, u_char *hash)
     }
 
     json_object_del(labels, "paperclip.bridge.lease");
+
+    if (json_object_set_new(labels, "paperclip.bridge.pool",
+                            json_integer(lcf->warm_pool))
+        != 0)
+    {
+        json_decref(body);
+        return NULL;
+    }
 
     text = json_dumps(body, JSON_COMPACT | JSON_SORT_KEYS);
 
