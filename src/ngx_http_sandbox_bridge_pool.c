@@ -96,7 +96,8 @@ typedef struct {
     ngx_http_sandbox_bridge_host_t       *h;
     ngx_str_t                             host;
     ngx_str_t                             location;
-    u_char                                hash[NGX_HTTP_SANDBOX_BRIDGE_POOL_HASH_LEN];
+    u_char                                hash[
+                                       NGX_HTTP_SANDBOX_BRIDGE_POOL_HASH_LEN];
     ngx_str_t                             set;
     ngx_str_t                             lock;
     ngx_str_t                             any;
@@ -312,7 +313,8 @@ ngx_http_sandbox_bridge_pool_claim(ngx_http_sandbox_bridge_op_t *parent,
     ngx_http_sandbox_bridge_claim_t      *cl;
     ngx_http_sandbox_bridge_loc_conf_t   *lcf;
     ngx_http_sandbox_bridge_main_conf_t  *mcf;
-    u_char                                hash[NGX_HTTP_SANDBOX_BRIDGE_POOL_HASH_LEN];
+    u_char                                hash[
+                                       NGX_HTTP_SANDBOX_BRIDGE_POOL_HASH_LEN];
 
     r = parent->request;
     lcf = ngx_http_get_module_loc_conf(r, ngx_http_sandbox_bridge_module);
@@ -1335,18 +1337,23 @@ ngx_http_sandbox_bridge_pool_health(ngx_http_request_t *r, json_t *body)
 }
 
 
-/* sandbox_bridge_warm_pool{host}: the n-th host with a known size */
+/*
+ * sandbox_bridge_warm_pool{host}: the n-th host name with a known size;
+ * the sizes of the pools of several bridges on one host add up
+ */
 
 ngx_int_t
 ngx_http_sandbox_bridge_pool_gauge(ngx_http_sandbox_bridge_main_conf_t *mcf,
     ngx_uint_t n, ngx_str_t *name, ngx_uint_t *size)
 {
-    ngx_uint_t                           i, k, j;
-    ngx_http_sandbox_bridge_host_t      *h;
+    ngx_uint_t                           i, k, j, b, c, seen;
+    ngx_http_sandbox_bridge_host_t      *h, *o;
     ngx_http_sandbox_bridge_loc_conf_t  **bridges;
 
     bridges = mcf->bridges.elts;
     j = 0;
+    name->len = 0;
+    *size = 0;
 
     for (i = 0; i < mcf->bridges.nelts; i++) {
         if (bridges[i]->hosts == NULL || bridges[i]->warm_pool == 0) {
@@ -1356,13 +1363,52 @@ ngx_http_sandbox_bridge_pool_gauge(ngx_http_sandbox_bridge_main_conf_t *mcf,
         h = bridges[i]->hosts->hosts.elts;
 
         for (k = 0; k < bridges[i]->hosts->hosts.nelts; k++) {
-            if (h[k].pool_known && j++ == n) {
+            if (!h[k].pool_known) {
+                continue;
+            }
+
+            if (name->len) {
+                /* a later pool on the chosen host */
+                if (h[k].name.len == name->len
+                    && ngx_strncmp(h[k].name.data, name->data, name->len)
+                       == 0)
+                {
+                    *size += h[k].pool_size;
+                }
+
+                continue;
+            }
+
+            /* a host name counts once, where it first appears */
+            seen = 0;
+
+            for (b = 0; b <= i && !seen; b++) {
+                if (bridges[b]->hosts == NULL || bridges[b]->warm_pool == 0) {
+                    continue;
+                }
+
+                o = bridges[b]->hosts->hosts.elts;
+
+                for (c = 0; c < (b == i ? k : bridges[b]->hosts->hosts.nelts);
+                     c++)
+                {
+                    if (o[c].pool_known && o[c].name.len == h[k].name.len
+                        && ngx_strncmp(o[c].name.data, h[k].name.data,
+                                       h[k].name.len)
+                           == 0)
+                    {
+                        seen = 1;
+                        break;
+                    }
+                }
+            }
+
+            if (!seen && j++ == n) {
                 *name = h[k].name;
                 *size = h[k].pool_size;
-                return NGX_OK;
             }
         }
     }
 
-    return NGX_DONE;
+    return name->len ? NGX_OK : NGX_DONE;
 }
