@@ -873,19 +873,31 @@ ngx_http_sandbox_bridge_fill_cmd(ngx_http_sandbox_bridge_fill_t *f,
 static ngx_int_t
 ngx_http_sandbox_bridge_fill_list(ngx_http_sandbox_bridge_fill_t *f)
 {
-    u_char     *p;
+    u_char     *p, *raw;
     size_t      i, n;
+    json_t     *j;
     ngx_str_t   filter;
-    u_char      raw[1024];
+    u_char      buf[1024];
 
     static u_char  hex[] = "0123456789ABCDEF";
 
-    n = ngx_snprintf(raw, sizeof(raw),
-                     "{\"label\":[\"paperclip.bridge.prefix=%V\","
-                     "\"paperclip.bridge.pool\"]}", &f->mcf->redis_prefix)
-        - raw;
+    /* this deployment's pool containers made for this host name */
+    j = json_pack("{s:[s%,s%]}", "label",
+                  (char *) buf,
+                  (size_t) (ngx_snprintf(buf, 512, "paperclip.bridge.prefix=%V",
+                                         &f->mcf->redis_prefix)
+                            - buf),
+                  (char *) buf + 512,
+                  (size_t) (ngx_snprintf(buf + 512, 512,
+                                         "paperclip.bridge.pool-host=%V",
+                                         &f->host)
+                            - buf - 512));
 
-    if (n == sizeof(raw)) {
+    raw = j ? ngx_http_sandbox_bridge_json_dump(f->op.request->pool, j, &n)
+            : NULL;
+    json_decref(j);
+
+    if (raw == NULL) {
         return NGX_ERROR;
     }
 
@@ -1211,7 +1223,14 @@ ngx_http_sandbox_bridge_fill_create(ngx_http_sandbox_bridge_fill_t *f)
     }
 
     body = ngx_http_sandbox_bridge_pool_spec(f->op.request, hash);
-    if (body == NULL) {
+
+    if (body == NULL
+        || json_object_set_new(json_object_get(body, "Labels"),
+                               "paperclip.bridge.pool-host",
+                               ngx_http_sandbox_bridge_json_strn(&f->host))
+           != 0)
+    {
+        json_decref(body);
         return NGX_ERROR;
     }
 
