@@ -117,6 +117,13 @@ is($r->{status}, 200, 'exec in the claimed container') or diag explain $r;
 is($r->{json}{stdout}, "$cwd\nhi\n",
    "in the lease's workspace ($cwd), which is writable");
 
+# a reused lease keeps its container: the pool is not touched
+my %pool_now = %{registered()};
+$r = acquire($ng, 't280-a');
+is($r->{status}, 200, 'the same reusable lease again') or diag explain $r;
+is(inspect('t280-pc-env-t280-a')->{Id}, $c->{Id}, 'keeps its container');
+is_deeply(registered(), \%pool_now, 'and claims nothing from the pool');
+
 # ---------------------------------------------------------------- reaper
 
 my %unclaimed = %{pool()};
