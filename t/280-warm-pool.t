@@ -15,6 +15,7 @@ use FindBin ();
 use lib "$FindBin::Bin/helpers";
 
 use Test::More;
+use JSON::PP ();
 use Time::HiRes qw(sleep time);
 
 use SandboxBridge::Scenario qw(docker_cmd docker_ids redis_cli redis_keys
@@ -90,6 +91,20 @@ ok(wait_until(sub {
    '/health shows the pool per host') or diag explain $health;
 is_deeply($health->{warmPool}, [{ host => '/_docker', target => 2, ready => 2 }],
           'warmPool: host, target, ready');
+{
+    # the answer fits docs/openapi.json (t/helpers/openapi_check.py)
+    my $res = $ng->api(GET => '/health');
+    my $cases = "$FindBin::Bin/servroot-t280/openapi-cases.json";
+    open my $fh, '>', $cases or die "$cases: $!";
+    print $fh JSON::PP->new->encode([{ name => 'health with a pool',
+        method => 'GET', path => '/health', status => $res->{status},
+        type => $res->{headers}{'content-type'} // '', body => $res->{body} }]);
+    close $fh;
+    my $out = `/usr/bin/python3 $FindBin::Bin/helpers/openapi_check.py responses $FindBin::Bin/../docs/openapi.json $cases 2>&1`;
+    like($out, qr/^ok GET \/health 200 \(health with a pool\)/m, '/health with warmPool fits the OpenAPI document')
+        or diag($out);
+    unlike($out, qr/^not ok/m, 'every check of it passes') or diag($out);
+}
 like($ng->request(GET => '/metrics')->{body},
      qr/^sandbox_bridge_warm_pool\{host="\/_docker"\} 2$/m,
      'and /metrics the sandbox_bridge_warm_pool gauge');
