@@ -873,25 +873,22 @@ ngx_http_sandbox_bridge_fill_cmd(ngx_http_sandbox_bridge_fill_t *f,
 static ngx_int_t
 ngx_http_sandbox_bridge_fill_list(ngx_http_sandbox_bridge_fill_t *f)
 {
-    u_char     *p, *raw;
+    u_char     *p, *raw, *e1, *e2;
     size_t      i, n;
     json_t     *j;
     ngx_str_t   filter;
-    u_char      buf[1024];
+    u_char      l1[512], l2[512];
 
     static u_char  hex[] = "0123456789ABCDEF";
 
     /* this deployment's pool containers made for this host name */
-    j = json_pack("{s:[s%,s%]}", "label",
-                  (char *) buf,
-                  (size_t) (ngx_snprintf(buf, 512, "paperclip.bridge.prefix=%V",
-                                         &f->mcf->redis_prefix)
-                            - buf),
-                  (char *) buf + 512,
-                  (size_t) (ngx_snprintf(buf + 512, 512,
-                                         "paperclip.bridge.pool-host=%V",
-                                         &f->host)
-                            - buf - 512));
+    e1 = ngx_snprintf(l1, sizeof(l1), "paperclip.bridge.prefix=%V",
+                      &f->mcf->redis_prefix);
+    e2 = ngx_snprintf(l2, sizeof(l2), "paperclip.bridge.pool-host=%V",
+                      &f->host);
+
+    j = json_pack("{s:[s%,s%]}", "label", (char *) l1, (size_t) (e1 - l1),
+                  (char *) l2, (size_t) (e2 - l2));
 
     raw = j ? ngx_http_sandbox_bridge_json_dump(f->op.request->pool, j, &n)
             : NULL;
