@@ -76,6 +76,12 @@ sub acquire {
 
 # ---------------------------------------------------------------- filled
 
+# at once: before the first refill pass (the cached body must follow)
+my $h0 = $ng->api(GET => '/health')->{json};
+ok($h0->{warmPool}, '/health has warmPool from the start')
+    or diag explain $h0;
+diag('ready at start: ' . ($h0->{warmPool}[0]{ready} // 'null'));
+
 my $p;
 ok(wait_until(sub { $p = pool(); keys %$p == 2 && keys %{registered()} == 2 },
               60, 0.2), 'the pool is filled to 2 started containers')
