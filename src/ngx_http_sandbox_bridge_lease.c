@@ -13,7 +13,7 @@
 #include "ngx_http_sandbox_bridge_util.h"
 #include "ngx_http_sandbox_bridge_hosts.h"
 #include "ngx_http_sandbox_bridge_workspace.h"
-#include "ngx_http_sandbox_bridge_pool.h"
+#include "ngx_http_sandbox_bridge_claim.h"
 
 
 /*
@@ -215,7 +215,7 @@ ngx_http_sandbox_bridge_lease_run(ngx_http_sandbox_bridge_lease_op_t *lo)
     case NGX_HTTP_SANDBOX_BRIDGE_LEASE_BEGUN:
         if (ngx_http_sandbox_bridge_lease_reply(lo) == NGX_OK
             && (lo->spec.kind != NGX_HTTP_SANDBOX_BRIDGE_ACQUIRE
-                || ngx_http_sandbox_bridge_pool_claim(&lo->op, lo->op.reply,
+                || ngx_http_sandbox_bridge_claim(&lo->op, lo->op.reply,
                                       &lo->location, &s->container,
                                       &lo->pooled,
                                       NGX_HTTP_SANDBOX_BRIDGE_LEASE_CLAIMED)

@@ -12,7 +12,7 @@
 #include "ngx_http_sandbox_bridge_hmac.h"
 #include "ngx_http_sandbox_bridge_metrics.h"
 #include "ngx_http_sandbox_bridge_prom.h"
-#include "ngx_http_sandbox_bridge_pool.h"
+#include "ngx_http_sandbox_bridge_refill.h"
 #include "ngx_http_sandbox_bridge_reaper.h"
 #include "ngx_http_sandbox_bridge_router.h"
 #include "ngx_http_sandbox_bridge_store.h"
@@ -716,7 +716,7 @@ ngx_http_sandbox_bridge_init_process(ngx_cycle_t *cycle)
         return NGX_ERROR;
     }
 
-    if (ngx_http_sandbox_bridge_pool_init(cycle, mcf) != NGX_OK) {
+    if (ngx_http_sandbox_bridge_refill_init(cycle, mcf) != NGX_OK) {
         return NGX_ERROR;
     }
 
@@ -737,7 +737,7 @@ ngx_http_sandbox_bridge_exit_process(ngx_cycle_t *cycle)
     }
 
     ngx_http_sandbox_bridge_reaper_exit();
-    ngx_http_sandbox_bridge_pool_exit();
+    ngx_http_sandbox_bridge_refill_exit();
     ngx_http_sandbox_bridge_census_exit();
     ngx_http_sandbox_bridge_redis_exit_worker(mcf);
 }

@@ -11,14 +11,20 @@
 #include "ngx_http_sandbox_bridge_request.h"
 
 
-ngx_int_t ngx_http_sandbox_bridge_pool_init(ngx_cycle_t *cycle,
-    ngx_http_sandbox_bridge_main_conf_t *mcf);
-void ngx_http_sandbox_bridge_pool_exit(void);
+#define NGX_HTTP_SANDBOX_BRIDGE_POOL_HASH_LEN  16
 
-ngx_int_t ngx_http_sandbox_bridge_pool_claim(
-    ngx_http_sandbox_bridge_op_t *parent, redisReply *begun,
-    ngx_str_t *location, ngx_str_t *container, ngx_uint_t *claimed,
-    ngx_uint_t next);
+
+json_t *ngx_http_sandbox_bridge_pool_spec(ngx_http_request_t *r,
+    u_char *hash);
+ngx_int_t ngx_http_sandbox_bridge_pool_key(ngx_pool_t *pool,
+    ngx_http_sandbox_bridge_main_conf_t *mcf, const char *kind,
+    ngx_str_t *host, u_char *hash, ngx_str_t *key);
+ngx_uint_t ngx_http_sandbox_bridge_pool_unclaimed(
+    ngx_http_sandbox_bridge_main_conf_t *mcf, ngx_str_t *name);
+ngx_int_t ngx_http_sandbox_bridge_pool_lease(
+    ngx_http_sandbox_bridge_main_conf_t *mcf, json_t *labels,
+    ngx_str_t *name, ngx_str_t *id);
+
 json_t *ngx_http_sandbox_bridge_pool_health(ngx_http_request_t *r,
     json_t *body);
 u_char *ngx_http_sandbox_bridge_pool_health_key(ngx_http_request_t *r,
@@ -26,9 +32,6 @@ u_char *ngx_http_sandbox_bridge_pool_health_key(ngx_http_request_t *r,
 ngx_int_t ngx_http_sandbox_bridge_pool_gauge(
     ngx_http_sandbox_bridge_main_conf_t *mcf, ngx_uint_t n, ngx_str_t *name,
     ngx_uint_t *size);
-ngx_int_t ngx_http_sandbox_bridge_pool_lease(
-    ngx_http_sandbox_bridge_main_conf_t *mcf, json_t *labels,
-    ngx_str_t *name, ngx_str_t *id);
 
 
 #endif /* _NGX_HTTP_SANDBOX_BRIDGE_POOL_H_INCLUDED_ */
