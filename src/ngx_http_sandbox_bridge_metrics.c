@@ -5,7 +5,6 @@
 
 
 #include "ngx_http_sandbox_bridge_metrics.h"
-#include "ngx_http_sandbox_bridge_prom.h"
 
 
 

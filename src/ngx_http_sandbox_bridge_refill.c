@@ -250,6 +250,8 @@ ngx_http_sandbox_bridge_fill_step(ngx_http_sandbox_bridge_fill_t *f)
     ngx_http_sandbox_bridge_args_t   args;
     u_char                           px[NGX_INT_T_LEN];
 
+    static ngx_str_t  week = ngx_string("604800000");
+
     reply = f->op.reply;
 
     switch ((ngx_http_sandbox_bridge_fill_state_e) f->op.state) {
@@ -317,12 +319,10 @@ ngx_http_sandbox_bridge_fill_step(ngx_http_sandbox_bridge_fill_t *f)
                                           "SET", &key, &v);
 
     case NGX_HTTP_SANDBOX_BRIDGE_FILL_LIVE:
-        v.data = px;
-        v.len = ngx_sprintf(px, "%d", 604800000) - px;
-
+        /* a week, as the reaper's keys */
         return ngx_http_sandbox_bridge_fill_cmd(f,
                                         NGX_HTTP_SANDBOX_BRIDGE_FILL_ANY_SET,
-                                        "SET", &f->any, &v);
+                                        "SET", &f->any, &week);
 
     case NGX_HTTP_SANDBOX_BRIDGE_FILL_ANY_SET:
         return ngx_http_sandbox_bridge_fill_list(f);
