@@ -312,7 +312,7 @@ ngx_http_sandbox_bridge_hosts_refused(ngx_http_sandbox_bridge_op_t *op,
     ngx_str_t  host;
 
     if (reply == NULL || reply->type != REDIS_REPLY_ARRAY
-        || reply->elements != 2
+        || reply->elements < 2
         || reply->element[0]->type != REDIS_REPLY_INTEGER
         || reply->element[0]->integer > -2)
     {
@@ -365,7 +365,7 @@ ngx_http_sandbox_bridge_hosts_named(ngx_http_sandbox_bridge_loc_conf_t *lcf,
     ngx_str_t  name;
 
     if (reply == NULL || reply->type != REDIS_REPLY_ARRAY
-        || reply->elements != 2
+        || reply->elements < 2
         || reply->element[1]->type != REDIS_REPLY_STRING)
     {
         return NULL;

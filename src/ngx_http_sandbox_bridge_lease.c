@@ -49,6 +49,8 @@ static void ngx_http_sandbox_bridge_lease_inspected(
     ngx_http_sandbox_bridge_lease_op_t *lo);
 static void ngx_http_sandbox_bridge_lease_prepare(
     ngx_http_sandbox_bridge_lease_op_t *lo);
+static void ngx_http_sandbox_bridge_lease_prepared(
+    ngx_http_sandbox_bridge_lease_op_t *lo);
 static void ngx_http_sandbox_bridge_lease_start(
     ngx_http_sandbox_bridge_lease_op_t *lo);
 static void ngx_http_sandbox_bridge_lease_commit(
@@ -160,7 +162,7 @@ ngx_http_sandbox_bridge_lease_run(ngx_http_sandbox_bridge_lease_op_t *lo)
         if (ngx_http_sandbox_bridge_lease_reply(lo) == NGX_OK
             && (lo->spec.kind != NGX_HTTP_SANDBOX_BRIDGE_ACQUIRE
                 || ngx_http_sandbox_bridge_claim(&lo->op, lo->op.reply,
-                                      &lo->location, &s->container,
+                                      &lo->location, s, &lo->call,
                                       &lo->pooled,
                                       NGX_HTTP_SANDBOX_BRIDGE_LEASE_CLAIMED)
                    != NGX_OK))
@@ -171,15 +173,22 @@ ngx_http_sandbox_bridge_lease_run(ngx_http_sandbox_bridge_lease_op_t *lo)
         return;
 
     case NGX_HTTP_SANDBOX_BRIDGE_LEASE_CLAIMED:
-        /* a pool container, renamed: prepared and started (304) */
-        if (lo->pooled) {
-            ngx_http_sandbox_bridge_lease_prepare(lo);
+        /* a pool container, renamed, its workspace uploaded meanwhile */
+        switch (lo->pooled) {
 
-        } else {
+        case NGX_HTTP_SANDBOX_BRIDGE_CLAIM_UPLOADED:
+            ngx_http_sandbox_bridge_lease_prepared(lo);
+            return;
+
+        case NGX_HTTP_SANDBOX_BRIDGE_CLAIM_RENAMED:
+            /* the start answers 304; the workspace by commands */
+            ngx_http_sandbox_bridge_lease_start(lo);
+            return;
+
+        default:
             ngx_http_sandbox_bridge_lease_create(lo);
+            return;
         }
-
-        return;
 
     case NGX_HTTP_SANDBOX_BRIDGE_LEASE_TOUCHED:
         if (ngx_http_sandbox_bridge_lease_reply(lo) != NGX_OK) {
@@ -210,14 +219,7 @@ ngx_http_sandbox_bridge_lease_run(ngx_http_sandbox_bridge_lease_op_t *lo)
         return;
 
     case NGX_HTTP_SANDBOX_BRIDGE_LEASE_PREPARED:
-        if (lo->call.status != NGX_HTTP_OK) {
-            ngx_http_sandbox_bridge_lease_docker_fail(lo,
-                                                      "prepare workspace");
-            return;
-        }
-
-        lo->prepared = 1;
-        ngx_http_sandbox_bridge_lease_start(lo);
+        ngx_http_sandbox_bridge_lease_prepared(lo);
         return;
 
     case NGX_HTTP_SANDBOX_BRIDGE_LEASE_INSPECTED:
@@ -354,6 +356,11 @@ ngx_http_sandbox_bridge_lease_run(ngx_http_sandbox_bridge_lease_op_t *lo)
             return;
         }
 
+        /* the pool refills once the claim's own calls are done */
+        if (lo->pooled != NGX_HTTP_SANDBOX_BRIDGE_CLAIM_NONE) {
+            ngx_http_sandbox_bridge_claim_refill(lo->op.request);
+        }
+
         ngx_http_sandbox_bridge_lease_respond(lo);
         return;
 
@@ -406,6 +413,16 @@ ngx_http_sandbox_bridge_lease_parse(ngx_http_sandbox_bridge_lease_op_t *lo)
 static void
 ngx_http_sandbox_bridge_lease_begin(ngx_http_sandbox_bridge_lease_op_t *lo)
 {
+    /* a new lease's acquire may take a pool container (claim.c) */
+    if (lo->spec.kind == NGX_HTTP_SANDBOX_BRIDGE_ACQUIRE
+        && ngx_http_sandbox_bridge_claim_hash(lo->op.request, &lo->spec.pool)
+           != NGX_OK)
+    {
+        ngx_http_sandbox_bridge_fail(&lo->op,
+                                     NGX_HTTP_SANDBOX_BRIDGE_ERR_NOMEM);
+        return;
+    }
+
     if (ngx_http_sandbox_bridge_store_begin(&lo->op, &lo->spec,
                                         NGX_HTTP_SANDBOX_BRIDGE_LEASE_BEGUN)
         != NGX_OK)
@@ -599,6 +616,7 @@ ngx_http_sandbox_bridge_lease_prepare(ngx_http_sandbox_bridge_lease_op_t *lo)
 
     rc = ngx_http_sandbox_bridge_workspace_upload(&lo->op, &lo->call,
                                       &lo->location, &lo->spec,
+                                      &lo->spec.container,
                                       NGX_HTTP_SANDBOX_BRIDGE_LEASE_PREPARED);
 
     if (rc == NGX_OK) {
@@ -612,6 +630,21 @@ ngx_http_sandbox_bridge_lease_prepare(ngx_http_sandbox_bridge_lease_op_t *lo)
     }
 
     ngx_http_sandbox_bridge_lease_docker_fail(lo, "prepare workspace");
+}
+
+
+/* the workspace upload answered: the start follows */
+
+static void
+ngx_http_sandbox_bridge_lease_prepared(ngx_http_sandbox_bridge_lease_op_t *lo)
+{
+    if (lo->call.status != NGX_HTTP_OK) {
+        ngx_http_sandbox_bridge_lease_docker_fail(lo, "prepare workspace");
+        return;
+    }
+
+    lo->prepared = 1;
+    ngx_http_sandbox_bridge_lease_start(lo);
 }
 
 

@@ -8,6 +8,7 @@
 #define _NGX_HTTP_SANDBOX_BRIDGE_LEASE_END_H_INCLUDED_
 
 
+#include "ngx_http_sandbox_bridge_claim.h"
 #include "ngx_http_sandbox_bridge_dexec.h"
 #include "ngx_http_sandbox_bridge_hosts.h"
 #include "ngx_http_sandbox_bridge_spec.h"
@@ -45,7 +46,7 @@ typedef struct {
     ngx_http_sandbox_bridge_spec_t        spec;
     ngx_str_t                             location;
     ngx_uint_t                            retries;
-    ngx_uint_t                            pooled;
+    ngx_http_sandbox_bridge_claim_e       pooled;
     const char                           *action;
     ngx_str_t                            *action_path;
     ngx_uint_t                            resp_status;

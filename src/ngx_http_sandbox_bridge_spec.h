@@ -43,6 +43,9 @@ typedef struct {
     ngx_str_t                        run_id;
     ngx_str_t                        issue_id;
 
+    /* an acquire's warm pool configuration (README "Warm pool"), or "" */
+    ngx_str_t                        pool;
+
     /* the lease utilities' command lines */
     ngx_str_t                        mkdir_script;
     ngx_str_t                        check_script;

@@ -279,6 +279,14 @@ ngx_http_sandbox_bridge_store_begin(ngx_http_sandbox_bridge_op_t *op,
 
     ngx_http_sandbox_bridge_arg_str(&args, &mcf->redis_prefix);
 
+    /* a new lease's acquire takes a pool container here, if any */
+    if (s->pool.len) {
+        ngx_http_sandbox_bridge_arg_str(&args, &s->pool);
+
+    } else {
+        ngx_http_sandbox_bridge_arg_lit(&args, "");
+    }
+
     ngx_http_sandbox_bridge_field(&args, "id", &s->id);
     ngx_http_sandbox_bridge_arg_lit(&args, "driver");
     ngx_http_sandbox_bridge_arg_lit(&args, "docker");

@@ -9,8 +9,9 @@
 
 
 /*
- * The workspace of a container just created, before its start (README
- * "Workspace and sentinel"): the sentinel file as a tar archive that the
+ * The workspace of a container just created, before its start, or of a
+ * pool container being claimed (README "Workspace and sentinel", "Warm
+ * pool"): the sentinel file as a tar archive that the
  * Docker host unpacks, instead of commands in the container (a probe's
  * container, removed after, gets it too). The engine makes the missing
  * directories, root's with mode 0755, as "mkdir -p" of root does; it
@@ -31,7 +32,7 @@ static void ngx_http_sandbox_bridge_workspace_base(
 ngx_int_t
 ngx_http_sandbox_bridge_workspace_upload(ngx_http_sandbox_bridge_op_t *op,
     ngx_http_sandbox_bridge_call_t *call, ngx_str_t *location,
-    ngx_http_sandbox_bridge_spec_t *s, ngx_uint_t next)
+    ngx_http_sandbox_bridge_spec_t *s, ngx_str_t *container, ngx_uint_t next)
 {
     ngx_str_t                            base, name, text;
     ngx_http_sandbox_bridge_tar_t        tar;
@@ -77,7 +78,7 @@ ngx_http_sandbox_bridge_workspace_upload(ngx_http_sandbox_bridge_op_t *op,
                                    location, "application/x-tar",
                                    tar.out, tar.len,
                                    "/containers/%V/archive?path=%V",
-                                   &s->container, &base);
+                                   container, &base);
 }
 
 

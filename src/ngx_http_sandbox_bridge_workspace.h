@@ -19,7 +19,8 @@
  */
 ngx_int_t ngx_http_sandbox_bridge_workspace_upload(
     ngx_http_sandbox_bridge_op_t *op, ngx_http_sandbox_bridge_call_t *call,
-    ngx_str_t *location, ngx_http_sandbox_bridge_spec_t *s, ngx_uint_t next);
+    ngx_str_t *location, ngx_http_sandbox_bridge_spec_t *s,
+    ngx_str_t *container, ngx_uint_t next);
 
 
 #endif /* _NGX_HTTP_SANDBOX_BRIDGE_WORKSPACE_H_INCLUDED_ */

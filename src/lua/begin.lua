@@ -2,12 +2,14 @@
 -- KEYS[1] lease; ARGV now, ttl_ms ("0" persists), credential, admin
 -- ("1"), the bridge's hosts (a line "name\tweight\tmax\tup" each),
 -- placement ("0": one plain location, which takes every lease as
--- before), the key prefix, then field/value pairs. With placement a
--- new lease goes to the host that is up with the lowest leases/weight
--- below its max (ties: the first; leases counted in a set per host,
--- pruned of records gone or moved), an existing one stays on its host.
--- Returns {previous state or "", host}; -1 when another credential owns
--- the lease; {-2, ""} when every host that is up is full, {-3, ""} when
+-- before), the key prefix, the warm pool configuration ("" for none),
+-- then field/value pairs. With placement a new lease goes to the host
+-- that is up with the lowest leases/weight below its max (ties: the
+-- first; leases counted in a set per host, pruned of records gone or
+-- moved), an existing one stays on its host. A new lease takes (SPOP) a
+-- container of its host's warm pool of that configuration, if any.
+-- Returns {previous state or "", host, pool container id or ""}; -1 when
+-- another credential owns the lease; {-2, ""} when every host that is up is full, {-3, ""} when
 -- none is up; {-4, host} when the lease's host is not one of ours,
 -- {-5, host} when it is down (the record is untouched).
 local hosts, byname = {}, {}
@@ -30,7 +32,7 @@ local function leases(h)
   return redis.call('SCARD', set)
 end
 local prev = redis.call('HGET', KEYS[1], 'state')
-local host
+local host, popped = nil, ''
 if prev then
   if redis.call('HGET', KEYS[1], 'cred') ~= ARGV[3] and ARGV[4] ~= '1' then
     return -1
@@ -62,8 +64,12 @@ else
   host = best.name
   redis.call('HSET', KEYS[1], 'created', ARGV[1], 'state', 'creating',
              'cred', ARGV[3], 'docker', host)
+  if ARGV[8] ~= '' then
+    popped = redis.call('SPOP', ARGV[7] .. 'pool:{' .. host .. '}:' ..
+                        ARGV[8]) or ''
+  end
 end
-for i = 8, #ARGV, 2 do
+for i = 9, #ARGV, 2 do
   redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
 end
 redis.call('HSET', KEYS[1], 'last_used', ARGV[1])
@@ -76,4 +82,4 @@ if track then
   redis.call('SADD', ARGV[7] .. 'hostleases:' .. host,
              redis.call('HGET', KEYS[1], 'id'))
 end
-return {prev or '', host}
+return {prev or '', host, popped}
