@@ -8,7 +8,10 @@
 # N rounds, 1 s apart (the pool refills in between): a warm acquire, its
 # release, a cold acquire, its release. Only the acquires are timed (curl
 # %{time_total}); each warm lease's container is checked for the pool
-# label, so the summary says how many acquires the pool served.
+# label, so the summary says how many acquires the pool served. Each round
+# ends with the floor of a warm acquire: an upload of a workspace archive
+# of the same shape straight into a running container (Docker unpacks
+# archives in a helper process of its own).
 # Knobs: N (default 50), POOL (default 4), GAP (seconds, default 1).
 . "$(dirname "$0")/lib.sh"
 
@@ -53,10 +56,21 @@ timed_acquire() {
     perl -e 'printf "%.3f %s\n", $ARGV[0] * 1000, $ARGV[1]' "${a#* }" "$id"
 }
 
+# the floor of a warm acquire: the workspace upload alone, an archive of
+# the same shape PUT straight into a running container, once per round
+mkdir -p "$RESULTS/tar/workspace/paperclip"
+head -c 300 /dev/zero | tr '\0' x > "$RESULTS/tar/workspace/paperclip/.paperclip-lease.json"
+tar -C "$RESULTS/tar" --owner=0 --group=0 -cf "$RESULTS/upload.tar" workspace
+floor=psbbench-floor-$$
+dk POST "/containers/create?name=$floor" \
+   "{\"Image\":\"$TEST_NGINX_SANDBOX_IMAGE\",\"Cmd\":[\"sleep\",\"3600\"],\"Labels\":{\"psb.bench\":\"1\"},\"HostConfig\":{\"NetworkMode\":\"none\"}}" >/dev/null
+dk POST "/containers/$floor/start" >/dev/null
+: > "$RESULTS/upload.txt"
+
 : > "$RESULTS/warm.txt"
 : > "$RESULTS/cold.txt"
 claimed=0
-log "$N rounds, $GAP s apart: warm acquire, release, cold acquire, release"
+log "$N rounds, $GAP s apart: warm acquire, release, cold acquire, release, direct upload"
 for i in $(seq 1 "$N"); do
     read -r ms id < <(timed_acquire /warm "warm-$i")
     echo "$ms" >> "$RESULTS/warm.txt"
@@ -68,8 +82,16 @@ for i in $(seq 1 "$N"); do
     read -r ms id < <(timed_acquire "" "cold-$i")
     echo "$ms" >> "$RESULTS/cold.txt"
     release "$id"
+    curl -sS --max-time 60 --unix-socket "$TEST_NGINX_DOCKER_SOCKET" -X PUT \
+         -H 'Content-Type: application/x-tar' --data-binary @"$RESULTS/upload.tar" \
+         -o /dev/null -w '%{time_total}\n' \
+         "http://docker/v1.41/containers/$floor/archive?path=/" \
+        | perl -ne 'printf "%.3f\n", $_ * 1000' >> "$RESULTS/upload.txt"
     sleep "$GAP"
 done
+dk DELETE "/containers/$floor?force=true&v=true" >/dev/null
+
+read -r um up90 umean _ < <(stats < "$RESULTS/upload.txt")
 
 read -r wm wp90 wmean _ < <(stats < "$RESULTS/warm.txt")
 read -r cm cp90 cmean _ < <(stats < "$RESULTS/cold.txt")
@@ -79,7 +101,9 @@ say "N=$N acquires each, $GAP s apart, alternating; pool of $POOL; times in ms (
 say "$(printf '%-36s %9s %9s %9s' '' median p90 mean)"
 say "$(printf '%-36s %9s %9s %9s' 'warm acquire (sandbox_warm_pool)' "$wm" "$wp90" "$wmean")"
 say "$(printf '%-36s %9s %9s %9s' 'cold acquire (create + start)' "$cm" "$cp90" "$cmean")"
+say "$(printf '%-36s %9s %9s %9s' 'direct upload (the floor)' "$um" "$up90" "$umean")"
 say "ratio warm/cold: median $(ratio "$wm" "$cm"), p90 $(ratio "$wp90" "$cp90")"
+say "ratio warm/direct upload: median $(ratio "$wm" "$um")"
 say "warm acquires served by the pool: $claimed of $N"
 nginx_log_summary
 
