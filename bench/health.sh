@@ -2,6 +2,9 @@
 # bench/health.sh -- request overhead of the bridge on its cheapest route.
 #
 #   (a) location = /plain { return 200 "ok"; }          nginx core, baseline
+#   (c) location = /same { return 200 '<the health body>'; }  nginx core
+#       sending the same bytes as (b) (application/json): what the module
+#       itself adds, without the larger response
 #   (b) GET /api/paperclip-sandbox/v1/health             bearer auth (SHA-256,
 #       constant-time compare) + the worker's Redis connection state (no
 #       Redis round trip; the worker PINGs an idle connection once a
@@ -9,10 +12,10 @@
 #       for 1 s, so ~1 Docker call per second
 #
 # Same nginx, same run:
-#   1. wrk -t1 -c50 -d10s --latency, (a) then (b); then the sequential pair
+#   1. wrk -t1 -c50 -d10s --latency, (a), (c), then (b); then the sequential pair
 #      (-c1, 10 s each).  Both requests carry the Authorization header.
-#   2. The same four cases with bench/httpbench.c, in ROUNDS interleaved
-#      rounds (a,b,a,b,...; HB_DURATION s each): it records the latency of
+#   2. The same six cases with bench/httpbench.c, in ROUNDS interleaved
+#      rounds (a,c,b,a,c,b,...; HB_DURATION s each): it records the latency of
 #      every request.  wrk 4 "corrects" its histogram for requests it
 #      expected but did not see (its calibration records them at the
 #      maximum latency), which inflates its percentiles when the machine is
@@ -31,13 +34,23 @@ DURATION=${DURATION:-10s}
 ROUNDS=${ROUNDS:-3}
 HB_DURATION=${HB_DURATION:-3}
 
-bench_init 170
+bench_init 230
 bench_need wrk wrk
 bench_need redis-benchmark redis-tools
 build_httpbench
+# (c): nginx core sending the very bytes of (b): the health body below is
+# what this configuration answers (checked before the run)
+SAME_BODY='{"ok":true,"provider":"docker","bridgeVersion":"0.1.0","capabilities":{"reuseLease":true,"namedSessions":true,"previewUrls":false},"store":{"backend":"redis","reachable":true},"driver":{"name":"docker","reachable":true}}'
+NGX_EXTRA_SERVER="
+        location = /same {
+            default_type application/json;
+            return 200 '$SAME_BODY';
+        }
+"
 nginx_start
 W=$(worker_pid)
 PLAIN=http://127.0.0.1:$PORT/plain
+SAME=http://127.0.0.1:$PORT/same
 HEALTH=http://127.0.0.1:$PORT$API/health
 
 # sanity: both answer 200 with the expected body; no token -> 401
@@ -46,6 +59,7 @@ plain=$(curl -sS "$PLAIN")
 health=$(bridge GET "$API/health")
 case "$health" in '{"ok":true,'*) ;; *) die "health answered: $health" ;; esac
 say "health body: $health"
+[ "$health" = "$(curl -sS "$SAME")" ] || die "/same does not answer the health body; update SAME_BODY"
 code=$(curl -s -o /dev/null -w '%{http_code}' "$HEALTH")
 [ "$code" = 401 ] || die "health without a token answered $code, not 401"
 
@@ -86,8 +100,12 @@ say ""
 say "command: wrk -t1 -c{50,1} -d$DURATION --latency -H 'Authorization: Bearer <token>' URL"
 say "$(printf '%-18s %10s %9s %9s %8s %8s' case req/s p50_us p99_us non2xx sockerr)"
 for c in 50 1; do
-    for side in a b; do
-        if [ $side = a ]; then url=$PLAIN; name=plain; else url=$HEALTH; name=health; fi
+    for side in a c b; do
+        case $side in
+            a) url=$PLAIN; name=plain ;;
+            c) url=$SAME; name=same ;;
+            *) url=$HEALTH; name=health ;;
+        esac
         log "wrk -c$c $DURATION $name"
         read -r rps p50 p99 bad err < <(wrk_run "$name-c$c" "$c" "$url")
         eval "wrk_${side}_$c=\$rps wrk_${side}_p50_$c=\$p50"
@@ -97,6 +115,7 @@ for c in 50 1; do
 done
 say "wrk ratio b/a req/s: c50 $(ratio "$wrk_b_50" "$wrk_a_50"), c1 $(ratio "$wrk_b_1" "$wrk_a_1");" \
     "p50 b/a: c50 $(ratio "$wrk_b_p50_50" "$wrk_a_p50_50"), c1 $(ratio "$wrk_b_p50_1" "$wrk_a_p50_1")"
+say "wrk ratio b/c req/s: c50 $(ratio "$wrk_b_50" "$wrk_c_50"), c1 $(ratio "$wrk_b_1" "$wrk_c_1")"
 
 say ""
 say "command: build/bench/httpbench -c {50,1} -d $HB_DURATION -w 0.5 -H 'Authorization: Bearer <token>' URL; $ROUNDS interleaved rounds"
@@ -106,18 +125,21 @@ for c in 50 1; do
     for r in $(seq 1 "$ROUNDS"); do
         log "httpbench -c$c round $r"
         read -r arps ap50 ap90 ap99 ap999 amax abad aerr < <(hb_run "plain-c$c-r$r" "$c" "$PLAIN")
+        read -r crps cp50 cp90 cp99 cp999 cmax cbad cerr < <(hb_run "same-c$c-r$r" "$c" "$SAME")
         read -r brps bp50 bp90 bp99 bp999 bmax bbad berr < <(hb_run "health-c$c-r$r" "$c" "$HEALTH")
         say "$(printf '%-18s %10s %8s %8s %8s %8s %8s %7s %7s' "(a) plain c$c r$r" $arps $ap50 $ap90 $ap99 $ap999 $amax $abad $aerr)"
+        say "$(printf '%-18s %10s %8s %8s %8s %8s %8s %7s %7s' "(c) same c$c r$r" $crps $cp50 $cp90 $cp99 $cp999 $cmax $cbad $cerr)"
         say "$(printf '%-18s %10s %8s %8s %8s %8s %8s %7s %7s' "(b) health c$c r$r" $brps $bp50 $bp90 $bp99 $bp999 $bmax $bbad $berr)"
-        echo "$(ratio "$brps" "$arps") $(ratio "$bp50" "$ap50") $(ratio "$bp99" "$ap99") $((bp50 - ap50))" >> "$RESULTS/ratios-c$c.txt"
-        [ "$abad$aerr$bbad$berr" = 0000 ] || PROBLEMS=1
+        echo "$(ratio "$brps" "$arps") $(ratio "$bp50" "$ap50") $(ratio "$bp99" "$ap99") $((bp50 - ap50)) $(ratio "$brps" "$crps") $(ratio "$bp50" "$cp50")" >> "$RESULTS/ratios-c$c.txt"
+        [ "$abad$aerr$bbad$berr$cbad$cerr" = 000000 ] || PROBLEMS=1
     done
 done
 for c in 50 1; do
     f=$RESULTS/ratios-c$c.txt
     say "httpbench c$c, median of $ROUNDS rounds: req/s b/a $(cut -d' ' -f1 "$f" | stats | cut -d' ' -f1)," \
         "p50 b/a $(cut -d' ' -f2 "$f" | stats | cut -d' ' -f1), p99 b/a $(cut -d' ' -f3 "$f" | stats | cut -d' ' -f1)," \
-        "p50 b-a $(cut -d' ' -f4 "$f" | stats | cut -d' ' -f1 | cut -d. -f1) us"
+        "p50 b-a $(cut -d' ' -f4 "$f" | stats | cut -d' ' -f1 | cut -d. -f1) us;" \
+        "req/s b/c $(cut -d' ' -f5 "$f" | stats | cut -d' ' -f1), p50 b/c $(cut -d' ' -f6 "$f" | stats | cut -d' ' -f1)"
 done
 say "added worker time per request under load (wrk c50: 1/b - 1/a): $(perl -e 'printf "%.1f", 1e6/$ARGV[0] - 1e6/$ARGV[1]' "$wrk_b_50" "$wrk_a_50") us"
 
