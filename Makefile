@@ -137,10 +137,12 @@ test-valgrind: build deps-valgrind
 	    util/test.sh --valgrind
 
 # gVisor (README "gVisor"): these files with every lease container under
-# runsc.  The other files either bring their own bridge config (so the
+# runsc (scenario files too: Scenario.pm passes the runtime on).  The
+# other files either bring their own bridge config (so the
 # runtime would not reach them) or test nothing runtime-specific.
 RUNSC_T ?= t/050-leases.t t/052-cold-acquire.t t/070-exec.t t/080-stream.t \
-           t/140-hardening.t t/164-regress-kill-retry.t t/172-gvisor.t
+           t/140-hardening.t t/164-regress-kill-retry.t t/172-gvisor.t \
+           t/280-warm-pool.t
 
 test-runsc: build deps-runsc
 	@PSB_DOCKER_RUNTIME=runsc PSB_INSTANCE=runsc \
@@ -169,7 +171,8 @@ sandbox-image: deps
 
 # Podman (README "Podman"): the lease, exec and stream files against
 # `podman system service` instead of dockerd.
-PODMAN_T ?= t/050-leases.t t/070-exec.t t/080-stream.t t/270-podman.t
+PODMAN_T ?= t/050-leases.t t/070-exec.t t/080-stream.t t/270-podman.t \
+           t/280-warm-pool.t
 
 test-podman: build deps-podman
 	@PSB_ENGINE=podman PSB_INSTANCE=podman \

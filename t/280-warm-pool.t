@@ -124,6 +124,11 @@ my $c = inspect('t280-pc-env-t280-a');
 ok($c && $before{$c->{Id}}, 'the lease container is a pool container claimed '
    . 'and renamed (its id was in the pool)') or diag explain [$c && $c->{Id}, \%before];
 is($c->{Config}{Labels}{'paperclip.bridge.pool'}, $hash, 'of this configuration');
+SKIP: {
+    my $rt = $ENV{TEST_NGINX_SANDBOX_RUNTIME};
+    skip 'no sandbox_runtime (make test-runsc sets one)', 1 unless $rt;
+    is($c->{HostConfig}{Runtime}, $rt, "under the configured runtime ($rt)");
+}
 ok(!registered()->{$c->{Id}}, 'it is no longer in the Redis pool set');
 
 ok(wait_until(sub { $p = pool(); keys %$p == 2 && !$p->{$c->{Id}} }, 60, 0.2),
@@ -137,6 +142,14 @@ $r = $ng->api(POST => '/exec', { providerLeaseId => 'pc-env-t280-a',
 is($r->{status}, 200, 'exec in the claimed container') or diag explain $r;
 is($r->{json}{stdout}, "$cwd\nhi\n",
    "in the lease's workspace ($cwd), which is writable");
+$r = $ng->api(POST => '/exec', { providerLeaseId => 'pc-env-t280-a',
+                                 command => 'cat', cwd => $cwd,
+                                 args => ['.paperclip-lease.json'],
+                                 timeoutMs => 20000 });
+like($r->{json}{stdout} // '',
+     qr/\A\{\n  "provider": "docker",\n  "providerLeaseId": "pc-env-t280-a",\n.*"resumedLease": false,/s,
+     'the sentinel, uploaded while the container was renamed, names the lease')
+    or diag explain $r;
 
 # a reused lease keeps its container: the pool is not touched
 my %pool_now = %{registered()};

@@ -312,6 +312,10 @@ sub conf_text {
     my $mods = join '', map { "load_module $_;\n" } grep { length }
                split /\s+/, $self->{modules};
     my $gen = $self->{generation};
+    # make test-runsc: the scenario's containers under gVisor too
+    my $rt = $ENV{TEST_NGINX_SANDBOX_RUNTIME};
+    my $runtime = defined $rt && length $rt
+                  ? "        sandbox_runtime $rt;\n" : '';
     my $docker = $self->{docker_conf} // <<"EOF";
         sandbox_docker_location /_docker;
 
@@ -353,7 +357,7 @@ http {
         sandbox_auth bearer;
         sandbox_auth_token_file $sr/html/tokens;
         sandbox_image $self->{image};
-$docker
+$runtime$docker
         location /api/paperclip-sandbox/v1 { sandbox_bridge; }
 
         location = /_generation { return 200 "$gen"; }
