@@ -61,6 +61,7 @@ typedef struct {
                                        NGX_HTTP_SANDBOX_BRIDGE_POOL_HASH_LEN];
     ngx_str_t                             set;
     ngx_str_t                             lock;
+    u_char                                token[32];
     ngx_str_t                             any;
     json_t                               *list;
     ngx_uint_t                            next;

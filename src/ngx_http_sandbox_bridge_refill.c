@@ -38,6 +38,8 @@ static void ngx_http_sandbox_bridge_fill_cleanup(void *data);
 static void ngx_http_sandbox_bridge_fill_run(ngx_http_sandbox_bridge_op_t *op);
 static ngx_int_t ngx_http_sandbox_bridge_fill_step(
     ngx_http_sandbox_bridge_fill_t *f);
+static ngx_int_t ngx_http_sandbox_bridge_refill_unlock(
+    ngx_http_sandbox_bridge_fill_t *f);
 
 
 /* the refill timer: soon after start, then every reaper interval */
@@ -214,11 +216,7 @@ ngx_http_sandbox_bridge_fill_run(ngx_http_sandbox_bridge_op_t *op)
     if (f->locked) {
         f->locked = 0;
 
-        if (ngx_http_sandbox_bridge_fill_cmd(f,
-                                       NGX_HTTP_SANDBOX_BRIDGE_FILL_UNLOCKED,
-                                       "DEL", &f->lock, NULL)
-            == NGX_OK)
-        {
+        if (ngx_http_sandbox_bridge_refill_unlock(f) == NGX_OK) {
             return;
         }
     }
@@ -277,9 +275,16 @@ ngx_http_sandbox_bridge_fill_step(ngx_http_sandbox_bridge_fill_t *f)
         args.argc = 0;
         args.overflow = 0;
 
+        /* the token: only this job unlocks it (unlock.lua) */
+        if (ngx_http_sandbox_bridge_random_hex(f->token, sizeof(f->token))
+            != NGX_OK)
+        {
+            return NGX_DONE;
+        }
+
         ngx_http_sandbox_bridge_arg_lit(&args, "SET");
         ngx_http_sandbox_bridge_arg_str(&args, &f->lock);
-        ngx_http_sandbox_bridge_arg_lit(&args, "1");
+        ngx_http_sandbox_bridge_arg(&args, f->token, sizeof(f->token));
         ngx_http_sandbox_bridge_arg_lit(&args, "NX");
         ngx_http_sandbox_bridge_arg_lit(&args, "PX");
         ngx_http_sandbox_bridge_arg(&args, px,
@@ -405,4 +410,27 @@ ngx_http_sandbox_bridge_fill_step(ngx_http_sandbox_bridge_fill_t *f)
     }
 
     return NGX_DONE;
+}
+
+
+/*
+ * The lock by its token: a job that outlived the lock's expiry leaves
+ * alone the lock another job has taken since.
+ */
+
+static ngx_int_t
+ngx_http_sandbox_bridge_refill_unlock(ngx_http_sandbox_bridge_fill_t *f)
+{
+    ngx_http_sandbox_bridge_args_t  args;
+
+    args.argc = 0;
+    args.overflow = 0;
+
+    ngx_http_sandbox_bridge_arg_str(&args, &f->lock);
+    ngx_http_sandbox_bridge_arg(&args, f->token, sizeof(f->token));
+
+    return ngx_http_sandbox_bridge_redis_step(&f->op,
+                                        NGX_HTTP_SANDBOX_BRIDGE_SCRIPT_UNLOCK,
+                                        NGX_HTTP_SANDBOX_BRIDGE_FILL_UNLOCKED,
+                                        1, &args);
 }

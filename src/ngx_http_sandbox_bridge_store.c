@@ -34,6 +34,8 @@ ngx_http_sandbox_bridge_script_t  ngx_http_sandbox_bridge_scripts[] = {
       ngx_string(ngx_http_sandbox_bridge_lua_orphan), 0 },
     { ngx_string("leases"),
       ngx_string(ngx_http_sandbox_bridge_lua_leases), 0 },
+    { ngx_string("unlock"),
+      ngx_string(ngx_http_sandbox_bridge_lua_unlock), 0 },
 };
 
 

@@ -151,6 +151,26 @@ like($r->{json}{stdout} // '',
      'the sentinel, uploaded while the container was renamed, names the lease')
     or diag explain $r;
 
+# the refill's lock is its own: a refill that finds its lock taken over
+# (it expired, another refill took it) leaves that lock alone
+{
+    my $lock = "${prefix}pool:lock:{/_docker}:$hash";
+    $r = acquire($ng, 't280-l');
+    is($r->{status}, 200, 'a claim starts a refill') or diag explain $r;
+    my $taken = wait_until(sub {
+        redis_cli($port, 'SET', $lock, 'other', 'XX', 'PX', 60000) =~ /OK/
+    }, 30, 0.005);
+    ok($taken, 'caught the refill holding its lock; replaced its token');
+    ok(wait_until(sub { keys %{registered()} == 2 }, 60, 0.2),
+       'the refill still fills the pool');
+    sleep 0.5;
+    is(redis_cli($port, 'GET', $lock), '"other"',
+       'and, done, did not delete the lock it no longer holds');
+    redis_cli($port, 'DEL', $lock);
+    is($ng->api(DELETE => '/leases/pc-env-t280-l')->{status}, 200,
+       'DELETE that lease');
+}
+
 # a reused lease keeps its container: the pool is not touched
 my %pool_now = %{registered()};
 $r = acquire($ng, 't280-a');
