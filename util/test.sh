@@ -172,7 +172,9 @@ echo "test.sh: redis=${TEST_NGINX_REDIS_HOST:-}:${TEST_NGINX_REDIS_PORT:-}${CLUS
 rc=0
 # In the background + wait, so that SIGTERM/SIGINT run the trap at once
 # instead of after prove finishes; cleanup() then kills the prove tree.
-prove -r "${prove_flags[@]}" "${targets[@]}" </dev/null &
+# Under util/subreaper.pl the daemonized test nginx is reaped as soon as
+# it exits (see there: a second per block under openresty's harness).
+"$ROOT/util/subreaper.pl" prove -r "${prove_flags[@]}" "${targets[@]}" </dev/null &
 prove_pid=$!
 wait "$prove_pid" || rc=$?
 prove_pid=
