@@ -9,6 +9,7 @@ use lib "$FindBin::Bin/helpers";
 use Test::Nginx::Socket 'no_plan';
 $ENV{TEST_NGINX_HTML_DIR} ||= html_dir();
 use SandboxBridge::Ready;
+use SandboxBridge::Conf ();
 use SandboxBridge::Blocks qw(cleanup_prefix);
 use Time::HiRes ();
 
@@ -17,17 +18,7 @@ our $HttpConfig = <<'_EOC_';
     sandbox_reaper_interval 30s;
 _EOC_
 
-our $Config = <<'_EOC_';
-    sandbox_auth bearer;
-    sandbox_auth_token_file $TEST_NGINX_HTML_DIR/tokens;
-    sandbox_docker_location /_docker;
-    sandbox_image $TEST_NGINX_SANDBOX_IMAGE;
-    location /api/paperclip-sandbox/v1 { sandbox_bridge; }
-    location /_docker/ {
-        internal;
-        proxy_pass http://unix:$TEST_NGINX_DOCKER_SOCKET:/v1.41/;
-        proxy_read_timeout 1d;
-    }
+our $Config = SandboxBridge::Conf::base_server() . <<'_EOC_';
     # test-only: inspect Docker directly
     location /_inspect/ { proxy_pass http://unix:$TEST_NGINX_DOCKER_SOCKET:/v1.41/; }
 _EOC_

@@ -1,8 +1,9 @@
 package SandboxBridge::Conf;
 
-# Configuration tests (t/030, t/201, t/251): a complete, valid bridge
-# server that blocks add their mistake to, the block defaults those files
-# share, and the [emerg] line a mistake must produce.
+# Configuration tests (t/030, t/201, t/251; base_server also t/020 and
+# t/090): a complete, valid bridge server that blocks add their mistake
+# to, the block defaults those files share, and the [emerg] line a
+# mistake must produce.
 
 use strict;
 use warnings;
