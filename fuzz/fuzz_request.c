@@ -1480,10 +1480,10 @@ psb_field(int argc, const char **argv, const size_t *argvlen,
     int  i;
 
     /*
-     * KEYS[1], then now, ttl, cred, admin, hosts, placement, prefix, then
-     * name/value pairs
+     * KEYS[1], then now, ttl, cred, admin, hosts, placement, prefix, the
+     * warm pool configuration, then name/value pairs
      */
-    for (i = 8; i + 1 < argc; i += 2) {
+    for (i = 9; i + 1 < argc; i += 2) {
         if (psb_fuzz_eq(argv[i], argvlen[i], name, ngx_strlen(name))) {
             out->data = (u_char *) argv[i + 1];
             out->len = argvlen[i + 1];
