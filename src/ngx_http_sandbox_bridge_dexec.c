@@ -5,6 +5,7 @@
 
 
 #include "ngx_http_sandbox_bridge_dexec.h"
+#include "ngx_http_sandbox_bridge_apart.h"
 #include "ngx_http_sandbox_bridge_body.h"
 #include "ngx_http_sandbox_bridge_kill.h"
 #include "ngx_http_sandbox_bridge_orphan.h"
@@ -210,7 +211,8 @@ ngx_http_sandbox_bridge_dexec_create_exec(ngx_http_sandbox_bridge_dexec_t *ex)
                      "Cmd", "sh", "-lc", ex->script.data, ex->script.len,
                      "Env", env, "WorkingDir", "/");
 
-    if (ngx_http_sandbox_bridge_docker_json(&ex->op, &ex->call,
+    /* apart: a stream's pool keeps nothing of this call but the reply */
+    if (ngx_http_sandbox_bridge_docker_apart(&ex->op, &ex->call, ex->lcf,
                                        NGX_HTTP_POST,
                                        NGX_HTTP_SANDBOX_BRIDGE_DEXEC_CREATED,
                                        &ex->location, body,

@@ -177,6 +177,10 @@ ngx_http_sandbox_bridge_op_cleanup(void *data)
     if (op->sleep.timer_set) {
         ngx_del_timer(&op->sleep);
     }
+
+    if (op->sleep.posted) {
+        ngx_delete_posted_event(&op->sleep);
+    }
 }
 
 
@@ -269,6 +273,15 @@ ngx_http_sandbox_bridge_sleep(ngx_http_sandbox_bridge_op_t *op,
     op->reply = NULL;
 
     ngx_add_timer(&op->sleep, ms);
+}
+
+
+/* a step completed outside the request: the flow runs on from an event */
+
+void
+ngx_http_sandbox_bridge_op_resume(ngx_http_sandbox_bridge_op_t *op)
+{
+    ngx_post_event(&op->sleep, &ngx_posted_events);
 }
 
 

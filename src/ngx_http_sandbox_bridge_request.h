@@ -138,6 +138,7 @@ void ngx_http_sandbox_bridge_wake(ngx_http_request_t *r);
 
 void ngx_http_sandbox_bridge_sleep(ngx_http_sandbox_bridge_op_t *op,
     ngx_msec_t ms, ngx_uint_t next);
+void ngx_http_sandbox_bridge_op_resume(ngx_http_sandbox_bridge_op_t *op);
 ngx_int_t ngx_http_sandbox_bridge_redis_step(ngx_http_sandbox_bridge_op_t *op,
     ngx_int_t script, ngx_uint_t next, int nkeys,
     ngx_http_sandbox_bridge_args_t *args);
