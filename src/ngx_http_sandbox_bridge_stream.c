@@ -16,6 +16,9 @@
 #define NGX_HTTP_SANDBOX_BRIDGE_TAG                                           \
     (ngx_buf_tag_t) &ngx_http_sandbox_bridge_module
 
+/* the read buffer of a stream without output (README "Exec") */
+#define NGX_HTTP_SANDBOX_BRIDGE_IDLE_BUF  256
+
 
 static ngx_int_t ngx_http_sandbox_bridge_stream_payload(void *data,
     ngx_uint_t stream, u_char *p, size_t len);
@@ -27,6 +30,11 @@ static ngx_int_t ngx_http_sandbox_bridge_text_add(ngx_pool_t *pool,
 static u_char *ngx_http_sandbox_bridge_text_room(ngx_pool_t *pool,
     ngx_http_sandbox_bridge_text_t *text, size_t need);
 static void ngx_http_sandbox_bridge_stream_heartbeat(ngx_event_t *ev);
+static void ngx_http_sandbox_bridge_stream_buffer(
+    ngx_http_sandbox_bridge_stream_t *st, ngx_http_request_t *sr,
+    size_t total);
+static void ngx_http_sandbox_bridge_stream_shrink(
+    ngx_http_sandbox_bridge_stream_t *st, ngx_http_request_t *sr);
 
 
 static ngx_str_t  ngx_http_sandbox_bridge_keepalive =
@@ -157,6 +165,7 @@ ngx_http_sandbox_bridge_stream_body(ngx_http_request_t *sr,
     }
 
     if (!st->sse) {
+        ngx_http_sandbox_bridge_stream_buffer(st, sr, total);
         return NGX_OK;
     }
 
@@ -183,9 +192,112 @@ ngx_http_sandbox_bridge_stream_body(ngx_http_request_t *sr,
             hl->next = st->held_free;
             st->held_free = hl;
         }
+
+        ngx_http_sandbox_bridge_stream_buffer(st, sr, total);
     }
 
     return rc;
+}
+
+
+/*
+ * Nothing refers to the upstream's read buffer any more (total: the
+ * bytes just passed on). Docker's answer to the exec start has been
+ * read into a buffer of proxy_buffer_size; a command that prints
+ * nothing leaves it empty for as long as it runs. So the first call,
+ * which comes right after the header, swaps it for a small one, and
+ * output swaps the full size back in; nginx reads into whichever
+ * buffer u->buffer points to once the previous one is drained.
+ */
+
+static void
+ngx_http_sandbox_bridge_stream_buffer(ngx_http_sandbox_bridge_stream_t *st,
+    ngx_http_request_t *sr, size_t total)
+{
+    u_char               *p;
+    size_t                size;
+    ngx_http_upstream_t  *u;
+
+    u = sr->upstream;
+
+    if (u == NULL || u->buffer.start == NULL) {
+        return;
+    }
+
+    if (total == 0) {
+        if (!st->body_seen) {
+            st->body_seen = 1;
+            ngx_http_sandbox_bridge_stream_shrink(st, sr);
+        }
+
+        return;
+    }
+
+    st->body_seen = 1;
+    st->quiet = 0;
+
+    if (u->buffer.start != st->idle_buf) {
+        return;
+    }
+
+    size = u->conf->buffer_size;
+
+    p = ngx_palloc(sr->pool, size);
+    if (p == NULL) {
+        /* reading on with the small one is slower, not wrong */
+        return;
+    }
+
+    u->buffer.start = p;
+    u->buffer.pos = p;
+    u->buffer.last = p;
+    u->buffer.end = p + size;
+}
+
+
+/* the read buffer and the event buffers go back while nothing comes */
+
+static void
+ngx_http_sandbox_bridge_stream_shrink(ngx_http_sandbox_bridge_stream_t *st,
+    ngx_http_request_t *sr)
+{
+    ngx_chain_t          *cl;
+    ngx_http_upstream_t  *u;
+
+    for (cl = st->free; cl; cl = cl->next) {
+        if (cl->buf->start
+            && ngx_pfree(sr->pool, cl->buf->start) == NGX_OK)
+        {
+            cl->buf->start = NULL;
+            cl->buf->end = NULL;
+        }
+    }
+
+    u = sr->upstream;
+
+    if (u->buffer.start == st->idle_buf
+        || u->buffer.end - u->buffer.start <= NGX_HTTP_SANDBOX_BRIDGE_IDLE_BUF
+        || u->buffer.pos != u->buffer.last)
+    {
+        return;
+    }
+
+    if (st->idle_buf == NULL) {
+        st->idle_buf = ngx_pnalloc(sr->pool, NGX_HTTP_SANDBOX_BRIDGE_IDLE_BUF);
+        if (st->idle_buf == NULL) {
+            return;
+        }
+    }
+
+    /* only a buffer that really goes back is swapped */
+    if (ngx_pfree(sr->pool, u->buffer.start) != NGX_OK) {
+        return;
+    }
+
+    u->buffer.start = st->idle_buf;
+    u->buffer.pos = st->idle_buf;
+    u->buffer.last = st->idle_buf;
+    u->buffer.end = st->idle_buf + NGX_HTTP_SANDBOX_BRIDGE_IDLE_BUF;
 }
 
 
@@ -458,6 +570,15 @@ ngx_http_sandbox_bridge_stream_heartbeat(ngx_event_t *ev)
     active = c->data;
 
     ngx_add_timer(&st->heartbeat, st->heartbeat_ms);
+
+    /* quiet for a whole interval, everything sent: give buffers back */
+    if (st->quiet && st->body_seen && st->running && st->held == NULL
+        && st->sr && st->sr->upstream && st->sr->upstream->buffer.start)
+    {
+        ngx_http_sandbox_bridge_stream_shrink(st, st->sr);
+    }
+
+    st->quiet = 1;
 
     if (st->hb && st->hb->pos != st->hb->last) {
         /* the previous one is still queued: the client is slow */

@@ -53,10 +53,15 @@ typedef struct {
     ngx_chain_t                      *sse_out;
     ngx_chain_t                     **sse_last;
 
+    /* the Docker call's read buffer while no output comes */
+    u_char                           *idle_buf;
+
     unsigned                          sse:1;
     unsigned                          escaped:1;
     unsigned                          running:1;
     unsigned                          truncated:1;
+    unsigned                          body_seen:1;
+    unsigned                          quiet:1;
 } ngx_http_sandbox_bridge_stream_t;
 
 
