@@ -58,6 +58,8 @@ static ngx_int_t ngx_http_sandbox_bridge_exec_limits(
     ngx_http_sandbox_bridge_exec_op_t *op, json_t *body);
 static ngx_int_t ngx_http_sandbox_bridge_exec_prepare(
     ngx_http_sandbox_bridge_exec_op_t *op, json_t *body);
+static ngx_int_t ngx_http_sandbox_bridge_exec_drop_body(
+    ngx_http_sandbox_bridge_exec_op_t *op);
 static void ngx_http_sandbox_bridge_exec_touch(
     ngx_http_sandbox_bridge_exec_op_t *op);
 static void ngx_http_sandbox_bridge_exec_touched(
@@ -169,6 +171,12 @@ ngx_http_sandbox_bridge_exec_parse(ngx_http_sandbox_bridge_exec_op_t *op)
                                          NGX_HTTP_SANDBOX_BRIDGE_ERR_NOMEM);
         }
 
+        return;
+    }
+
+    if (ngx_http_sandbox_bridge_exec_drop_body(op) != NGX_OK) {
+        ngx_http_sandbox_bridge_fail(&op->op,
+                                     NGX_HTTP_SANDBOX_BRIDGE_ERR_NOMEM);
         return;
     }
 
@@ -303,6 +311,53 @@ ngx_http_sandbox_bridge_exec_prepare(ngx_http_sandbox_bridge_exec_op_t *op,
                            NGX_HTTP_SANDBOX_BRIDGE_SCRIPT_MAX - 1);
         return NGX_DECLINED;
     }
+
+    return NGX_OK;
+}
+
+
+/*
+ * The command line is built: the parsed body goes back now, not when a
+ * stream ends; the few strings still needed are copied first.
+ */
+
+static ngx_int_t
+ngx_http_sandbox_bridge_exec_drop_body(ngx_http_sandbox_bridge_exec_op_t *op)
+{
+    u_char                         *p;
+    size_t                          len;
+    ngx_pool_t                     *pool;
+    ngx_http_sandbox_bridge_ctx_t  *ctx;
+
+    pool = op->op.request->pool;
+
+    op->id.data = ngx_pstrdup(pool, &op->id);
+    op->session.data = ngx_pstrdup(pool, &op->session);
+
+    if (op->id.data == NULL || op->session.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (op->bad_key) {
+        len = ngx_strlen(op->bad_key) + 1;
+
+        p = ngx_pnalloc(pool, len);
+        if (p == NULL) {
+            return NGX_ERROR;
+        }
+
+        ngx_memcpy(p, op->bad_key, len);
+        op->bad_key = (const char *) p;
+    }
+
+    ngx_str_null(&op->command);
+    ngx_str_null(&op->cwd);
+
+    ctx = ngx_http_get_module_ctx(op->op.request,
+                                  ngx_http_sandbox_bridge_module);
+
+    json_decref(ctx->body);
+    ctx->body = NULL;
 
     return NGX_OK;
 }
