@@ -19,20 +19,36 @@
 #      would be a leak); then release every lease, nothing may remain.
 #
 # Knobs: STREAMS (default 200), LEASES (default 10; 1 puts every stream
-# in one container -- see bench/README.md before you do that), ROUNDS
-# (default 2).
+# in one container -- see bench/README.md before you do that; a
+# container runs at most sandbox_pids_limit, 512, processes), ROUNDS
+# (default 2), HOLD (seconds between the last header and the
+# measurement, default 2), SLEEP (the command's seconds, default 60),
+# BATCH (open the streams this many at a time, each batch once the
+# previous one has its headers; default all at once).
+# Many streams (bench/README.md "idle-10k"): the open-file limits are
+# raised here (as root) before the services start, so that dockerd gets
+# them too; the nginx worker gets worker_rlimit_nofile (lib.sh).
 . "$(dirname "$0")/lib.sh"
 
 STREAMS=${STREAMS:-200}
 LEASES=${LEASES:-10}
 ROUNDS=${ROUNDS:-2}
-SLEEP=60
+HOLD=${HOLD:-2}
+SLEEP=${SLEEP:-60}
+BATCH=${BATCH:-0}
 
-bench_init 170
+# nginx: client + Docker socket per stream and kills; dockerd: the
+# attached exec's connection and pipes; the client: one socket each
+need=$(( STREAMS * 6 + 4096 ))
+if [ "$(ulimit -Hn)" != unlimited ] && [ "$(ulimit -Hn)" -lt "$need" ]; then
+    ulimit -Hn "$need" 2>/dev/null || true
+fi
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+
+bench_init $(( 170 + STREAMS * ROUNDS / 10 ))
 # client + Docker connection per stream, plus one background request and
 # its Docker connection per kill
 NGX_WORKER_CONNECTIONS=$(( STREAMS * 4 + 256 ))
-ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 nginx_start
 W=$(worker_pid)
 
@@ -76,19 +92,31 @@ fds0=$(nfds)
 [ "$(count_sleeps)" = 0 ] || die "sleep $SLEEP processes already running?"
 
 el() { perl -e 'printf "%.2f", $ARGV[1] - $ARGV[0]' "$1" "$2"; }
+# dockerd of the services: its memory and fds next to the worker's
+DOCKERD_PID=$(cat "$(dirname "$TEST_NGINX_DOCKER_SOCKET")/docker.pid" 2>/dev/null || true)
+dockerd_state() {
+    [ -n "$DOCKERD_PID" ] && [ -d "/proc/$DOCKERD_PID" ] || { echo "dockerd: ?"; return; }
+    echo "dockerd VmRSS $(proc_kb "$DOCKERD_PID" VmRSS) kB, $(ls "/proc/$DOCKERD_PID/fd" | wc -l) fds" \
+         "(limit $(awk '/^Max open files/ {print $4}' "/proc/$DOCKERD_PID/limits"))"
+}
+ready_wait=$(( 60 + STREAMS / 10 ))
+running_wait=$(( 30 + STREAMS / 20 ))
+# the sleeps would end on their own SLEEP s after start
+kill_wait=40
+[ "$SLEEP" -gt 60 ] && kill_wait=$(( 40 + STREAMS / 100 ))
 say ""
-say "$STREAMS streaming execs of 'sleep $SLEEP' over $LEASES lease container(s) ($(( STREAMS / LEASES )) per container); worker_connections $NGX_WORKER_CONNECTIONS; $ROUNDS rounds"
-say "worker idle: VmRSS $rss0 kB, $fds0 fds"
+say "$STREAMS streaming execs of 'sleep $SLEEP' over $LEASES lease container(s) ($(( STREAMS / LEASES )) per container); worker_connections $NGX_WORKER_CONNECTIONS, worker_rlimit_nofile $(awk '/^Max open files/ {print $4}' "/proc/$W/limits"); $ROUNDS rounds$([ "$BATCH" -gt 0 ] && echo "; opened $BATCH at a time")"
+say "worker idle: VmRSS $rss0 kB, $fds0 fds; $(dockerd_state)"
 per_stream=()
 for round in $(seq 1 "$ROUNDS"); do
     log "round $round: opening $STREAMS streams"
     out=$RESULTS/client-r$round.out
     t_open=$(date +%s.%N)
-    "$CLIENT" idle 127.0.0.1 "$PORT" "$TOKEN" "$API/exec" "$STREAMS" "$SLEEP" "${ids[@]}" \
+    PSB_IDLE_BATCH=$BATCH "$CLIENT" idle 127.0.0.1 "$PORT" "$TOKEN" "$API/exec" "$STREAMS" "$SLEEP" "${ids[@]}" \
         > "$out" 2> "$RESULTS/client-r$round.err" &
     CLIENT_PID=$!
     BENCH_CHILD_PIDS=$CLIENT_PID
-    for i in $(seq 1 600); do
+    for i in $(seq 1 $(( ready_wait * 10 ))); do
         grep -q '^READY' "$out" && break
         kill -0 "$CLIENT_PID" 2>/dev/null || die "client exited: $(cat "$RESULTS/client-r$round.err")"
         sleep 0.1
@@ -96,18 +124,19 @@ for round in $(seq 1 "$ROUNDS"); do
     t_ready=$(date +%s.%N)
     ready=$(sed -n 's/^READY \([0-9]*\).*/\1/p' "$out")
     [ "$ready" = "$STREAMS" ] || say "PROBLEM: only $ready of $STREAMS streams got a response header"
-    for i in $(seq 1 300); do
+    for i in $(seq 1 $(( running_wait * 10 ))); do
         running=$(count_sleeps)
         [ "$running" -ge "$STREAMS" ] && break
         sleep 0.1
     done
     t_running=$(date +%s.%N)
     [ "$running" = "$STREAMS" ] || say "PROBLEM: $running of $STREAMS commands running"
-    sleep 2
+    sleep "$HOLD"
     rss1=$(rss_med)
     fds1=$(nfds)
     hwm1=$(proc_kb "$W" VmHWM)
     running1=$(count_sleeps)
+    say "round $round: with the streams: $(dockerd_state); load avg $(cut -d' ' -f1-3 /proc/loadavg)"
 
     log "round $round: closing the clients"
     kill -TERM "$CLIENT_PID"
@@ -116,8 +145,8 @@ for round in $(seq 1 "$ROUNDS"); do
     BENCH_CHILD_PIDS=
     left=$running1
     t_zero=
-    deadline=$(( $(date +%s) + 40 ))
-    while [ "$(date +%s)" -lt "$deadline" ]; do   # the sleeps would end on their own ~60 s after start
+    deadline=$(( $(date +%s) + kill_wait ))
+    while [ "$(date +%s)" -lt "$deadline" ]; do
         left=$(count_sleeps)
         if [ "$left" = 0 ]; then t_zero=$(date +%s.%N); break; fi
         sleep 0.1
@@ -136,7 +165,7 @@ for round in $(seq 1 "$ROUNDS"); do
     if [ -n "$t_zero" ]; then
         say "round $round: clients closed -> all $running1 commands killed within $(el "$t_close" "$t_zero") s; then VmRSS $rss2 kB, $fds2 fds"
     else
-        say "PROBLEM: round $round: $left of $running1 commands still running 40 s after the clients closed"
+        say "PROBLEM: round $round: $left of $running1 commands still running $kill_wait s after the clients closed"
     fi
     [ "$fds2" -le $(( fds0 + 2 )) ] || say "PROBLEM: the worker still holds $fds2 fds (idle: $fds0) after the clients left"
     kill -0 "$W" 2>/dev/null || { say "PROBLEM: the worker (pid $W) is gone"; break; }

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # bench/run-all.sh [NAME...] -- run the benchmarks one after the other
-# (default: health lease stream idle-streams first-byte warm-acquire) and
+# (default: health lease stream idle-streams first-byte warm-acquire
+# idle-10k) and
 # collect their summaries in bench/results/run-all-<UTC time>.txt.
 #
 # The private services (util/services.sh, PSB_INSTANCE=bench) are started
@@ -8,13 +9,14 @@
 # running, and the module is built once and copied, so that every
 # benchmark tests the same .so.  Each benchmark starts and stops its own nginx, removes its
 # containers and Redis keys, and is bounded in time (see bench/lib.sh); a
-# failing benchmark is reported and the others still run.  About 6 minutes.
+# failing benchmark is reported and the others still run.  About 6 minutes,
+# and 10-15 more for idle-10k (10 000 streams on one worker).
 set -uo pipefail
 
 BENCH_DIR=$(cd "$(dirname "$0")" && pwd -P)
 ROOT=$(cd "$BENCH_DIR/.." && pwd -P)
 export PSB_INSTANCE=${PSB_INSTANCE:-bench}
-NAMES=(health lease stream idle-streams first-byte warm-acquire)
+NAMES=(health lease stream idle-streams first-byte warm-acquire idle-10k)
 [ $# -gt 0 ] && NAMES=("$@")
 
 started=0
@@ -43,6 +45,10 @@ make -s -C "$ROOT" build >/dev/null || { echo "run-all: make build failed" >&2; 
 SO_COPY=$(mktemp /tmp/psb-bench-module.XXXXXX)
 cp -p "$ROOT/build/module/ngx_http_sandbox_bridge_module.so" "$SO_COPY"
 export BENCH_SO=$SO_COPY
+# idle-10k: dockerd, started here, needs ~3 fds per stream
+[ "$(ulimit -Hn)" = unlimited ] || [ "$(ulimit -Hn)" -ge 65536 ] \
+    || ulimit -Hn 65536 2>/dev/null || true
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 if ! "$ROOT/util/services.sh" status -q 2>/dev/null; then
     "$ROOT/util/services.sh" start -q || { echo "run-all: util/services.sh start failed" >&2; exit 1; }
     started=1
