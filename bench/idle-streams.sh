@@ -24,7 +24,9 @@
 # (default 2), HOLD (seconds between the last header and the
 # measurement, default 2), SLEEP (the command's seconds, default 60),
 # BATCH (open the streams this many at a time, each batch once the
-# previous one has its headers; default all at once).
+# previous one has its headers; default all at once), DOCKERDS (Docker
+# hosts, default 1: more start extra dockerds, PSB_INSTANCE=<instance>-dN,
+# as hosts of the bridge; one dockerd holds ~5 fds per attached exec).
 # Many streams (bench/README.md "idle-10k"): the open-file limits are
 # raised here (as root) before the services start, so that dockerd gets
 # them too; the nginx worker gets worker_rlimit_nofile (lib.sh).
@@ -36,6 +38,7 @@ ROUNDS=${ROUNDS:-2}
 HOLD=${HOLD:-2}
 SLEEP=${SLEEP:-60}
 BATCH=${BATCH:-0}
+DOCKERDS=${DOCKERDS:-1}
 
 # nginx: client + Docker socket per stream and kills; dockerd: the
 # attached exec's connection and pipes; the client: one socket each
@@ -46,6 +49,54 @@ fi
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
 bench_init $(( 170 + STREAMS * ROUNDS / 10 ))
+[ -z "${IDLE_NOTE:-}" ] || say "note: $IDLE_NOTE"
+# more Docker hosts: dockerd only (no Redis), the bridge's hosts d1..dN
+# (PSB_RUNTIME, exported by the main services' env, would name theirs)
+SOCKS=("$TEST_NGINX_DOCKER_SOCKET")
+extra_dockerds_stop() {
+    local i s ids rc=0
+    for i in $(seq 2 "$DOCKERDS"); do
+        s=${SOCKS[$((i - 1))]:-}
+        if [ -n "$s" ]; then
+            ids=$(curl -sS --max-time 30 --unix-socket "$s" -G --data-urlencode all=1 \
+                      --data-urlencode "filters={\"label\":[\"paperclip.bridge.prefix=$KEY_PREFIX\"]}" \
+                      http://docker/v1.41/containers/json 2>/dev/null \
+                  | perl -MJSON::PP -e 'my $j = eval { decode_json(join "", <STDIN>) };
+                                      print "$_->{Id}\n" for ref $j eq "ARRAY" ? @$j : ()')
+            [ -z "$ids" ] || log "removing $(echo $ids | wc -w) leftover container(s) on dockerd $i"
+            for c in $ids; do
+                curl -sS --max-time 60 --unix-socket "$s" -X DELETE \
+                     "http://docker/v1.41/containers/$c?force=true&v=true" >/dev/null 2>&1 || rc=1
+            done
+        fi
+        PSB_RUNTIME= PSB_NO_REDIS=1 PSB_INSTANCE=$PSB_INSTANCE-d$i "$ROOT/util/services.sh" stop -q \
+            >/dev/null 2>&1 || rc=1
+    done
+    return $rc
+}
+if [ "$DOCKERDS" -gt 1 ]; then
+    BENCH_CLEANUP_HOOK=extra_dockerds_stop
+    NGX_DOCKER_LOCATIONS="sandbox_docker_location /_docker name=d1;"
+    NGX_EXTRA_SERVER=
+    for i in $(seq 2 "$DOCKERDS"); do
+        log "starting dockerd $i (PSB_INSTANCE=$PSB_INSTANCE-d$i)"
+        PSB_RUNTIME= PSB_NO_REDIS=1 PSB_INSTANCE=$PSB_INSTANCE-d$i "$ROOT/util/services.sh" start -q \
+            > "$RESULTS/services-d$i.log" 2>&1 || die "dockerd $i did not start"
+        s=$(. "$(PSB_RUNTIME= PSB_INSTANCE=$PSB_INSTANCE-d$i "$ROOT/util/services.sh" env)"; echo "$TEST_NGINX_DOCKER_SOCKET")
+        SOCKS+=("$s")
+        NGX_DOCKER_LOCATIONS="$NGX_DOCKER_LOCATIONS sandbox_docker_location /_docker$i name=d$i;"
+        NGX_EXTRA_SERVER="$NGX_EXTRA_SERVER
+        location /_docker$i/ {
+            internal;
+            proxy_pass http://unix:$s:/v1.41/;
+            proxy_http_version 1.0;
+            proxy_buffering off;
+            proxy_read_timeout 1d;
+            proxy_send_timeout 1h;
+        }"
+    done
+fi
+
 # client + Docker connection per stream, plus one background request and
 # its Docker connection per kill
 NGX_WORKER_CONNECTIONS=$(( STREAMS * 4 + 256 ))
@@ -58,7 +109,13 @@ log "acquiring $LEASES lease(s)"
 for i in $(seq 1 "$LEASES"); do
     id=$(acquire "idle-$i")
     ids+=("$id")
-    cids+=("$(container_id "$CONTAINER_PREFIX$id")")
+    for s in "${SOCKS[@]}"; do
+        c=$(curl -sS --max-time 60 --unix-socket "$s" "http://docker/v1.41/containers/$CONTAINER_PREFIX$id/json" \
+            | perl -MJSON::PP -e 'print eval { decode_json(join "", <STDIN>)->{Id} } // ""')
+        [ -n "$c" ] && break
+    done
+    [ -n "$c" ] || die "lease $id: no container on any dockerd"
+    cids+=("$c")
 done
 printf '%s\n' "${cids[@]}" > "$RESULTS/containers.txt"
 
@@ -93,11 +150,18 @@ fds0=$(nfds)
 
 el() { perl -e 'printf "%.2f", $ARGV[1] - $ARGV[0]' "$1" "$2"; }
 # dockerd of the services: its memory and fds next to the worker's
-DOCKERD_PID=$(cat "$(dirname "$TEST_NGINX_DOCKER_SOCKET")/docker.pid" 2>/dev/null || true)
 dockerd_state() {
-    [ -n "$DOCKERD_PID" ] && [ -d "/proc/$DOCKERD_PID" ] || { echo "dockerd: ?"; return; }
-    echo "dockerd VmRSS $(proc_kb "$DOCKERD_PID" VmRSS) kB, $(ls "/proc/$DOCKERD_PID/fd" | wc -l) fds" \
-         "(limit $(awk '/^Max open files/ {print $4}' "/proc/$DOCKERD_PID/limits"))"
+    local s p n=0 out=
+    for s in "${SOCKS[@]}"; do
+        n=$((n + 1))
+        p=$(cat "$(dirname "$s")/docker.pid" 2>/dev/null || true)
+        if [ -n "$p" ] && [ -d "/proc/$p" ]; then
+            out="$out${out:+; }dockerd${DOCKERDS:+ $n} VmRSS $(proc_kb "$p" VmRSS) kB, $(ls "/proc/$p/fd" | wc -l) fds (limit $(awk '/^Max open files/ {print $4}' "/proc/$p/limits"))"
+        else
+            out="$out${out:+; }dockerd $n: ?"
+        fi
+    done
+    echo "$out"
 }
 ready_wait=$(( 60 + STREAMS / 10 ))
 running_wait=$(( 30 + STREAMS / 20 ))

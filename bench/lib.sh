@@ -159,8 +159,9 @@ free_port() {
 }
 
 # nginx_start: uses NGX_WORKER_CONNECTIONS, NGX_EXTRA_SERVER (server-level
-# text; @PFX@ becomes the nginx prefix) and NGX_EXTRA_MAIN (main-level
-# text) when set
+# text; @PFX@ becomes the nginx prefix), NGX_EXTRA_MAIN (main-level
+# text) and NGX_DOCKER_LOCATIONS (the server's sandbox_docker_location
+# lines instead of /_docker alone) when set
 nginx_start() {
     NGX_PFX=$(mktemp -d /tmp/psb-bench-nginx.XXXXXX)
     mkdir -p "$NGX_PFX"/{conf,logs,tmp}
@@ -201,7 +202,7 @@ http {
     server {
         listen 127.0.0.1:$PORT;
 
-        sandbox_docker_location /_docker;
+        ${NGX_DOCKER_LOCATIONS:-sandbox_docker_location /_docker;}
         sandbox_image $TEST_NGINX_SANDBOX_IMAGE;
         ${BENCH_RUNTIME:+sandbox_runtime $BENCH_RUNTIME;}
 
@@ -355,6 +356,10 @@ bench_cleanup() {
         fi
         keys=$(redis-cli -p "$TEST_NGINX_REDIS_PORT" --scan --pattern "$KEY_PREFIX*" 2>/dev/null || true)
         [ -z "$keys" ] || { log "redis keys still present: $keys"; rc=1; }
+    fi
+    # a script's own extra services (idle-streams.sh DOCKERDS)
+    if [ -n "${BENCH_CLEANUP_HOOK:-}" ]; then
+        "$BENCH_CLEANUP_HOOK" || rc=1
     fi
     if [ "$OWN_SERVICES" = 1 ]; then
         "$ROOT/util/services.sh" stop -q >/dev/null 2>&1 || { log "services stop failed"; rc=1; }
