@@ -227,6 +227,17 @@ ngx_http_sandbox_bridge_lease_run(ngx_http_sandbox_bridge_lease_op_t *lo)
         return;
 
     case NGX_HTTP_SANDBOX_BRIDGE_LEASE_STARTED:
+        /* a container found, not made, whose removal began since: anew */
+        if (lo->call.status == NGX_HTTP_CONFLICT && !lo->prepared
+            && lo->pooled == NGX_HTTP_SANDBOX_BRIDGE_CLAIM_NONE
+            && lo->spec.kind == NGX_HTTP_SANDBOX_BRIDGE_ACQUIRE
+            && lo->retries++ < NGX_HTTP_SANDBOX_BRIDGE_CREATE_RETRIES)
+        {
+            ngx_http_sandbox_bridge_sleep(&lo->op, 20,
+                                          NGX_HTTP_SANDBOX_BRIDGE_LEASE_CREATE);
+            return;
+        }
+
         /* 304: it was running already */
         if (lo->call.status != NGX_HTTP_NO_CONTENT
             && lo->call.status != NGX_HTTP_NOT_MODIFIED)
@@ -552,7 +563,7 @@ ngx_http_sandbox_bridge_lease_inspect(ngx_http_sandbox_bridge_lease_op_t *lo)
 static void
 ngx_http_sandbox_bridge_lease_inspected(ngx_http_sandbox_bridge_lease_op_t *lo)
 {
-    json_t                               *reply, *owner;
+    json_t                               *reply, *owner, *state;
     ngx_uint_t                            ours;
     ngx_http_sandbox_bridge_main_conf_t  *mcf;
 
@@ -582,6 +593,21 @@ ngx_http_sandbox_bridge_lease_inspected(ngx_http_sandbox_bridge_lease_op_t *lo)
                                         ngx_http_sandbox_bridge_module);
 
     reply = ngx_http_sandbox_bridge_docker_reply(&lo->call);
+
+    /* a release's (or reaper's) removal of the old one is under way */
+    state = json_object_get(json_object_get(reply, "State"), "Status");
+
+    if (json_is_string(state)
+        && ngx_strcmp(json_string_value(state), "removing") == 0
+        && lo->spec.kind != NGX_HTTP_SANDBOX_BRIDGE_RESUME
+        && lo->retries++ < NGX_HTTP_SANDBOX_BRIDGE_CREATE_RETRIES)
+    {
+        json_decref(reply);
+        ngx_http_sandbox_bridge_sleep(&lo->op, 20,
+                                      NGX_HTTP_SANDBOX_BRIDGE_LEASE_CREATE);
+        return;
+    }
+
     owner = json_object_get(json_object_get(json_object_get(reply, "Config"),
                                             "Labels"),
                             "paperclip.bridge.prefix");

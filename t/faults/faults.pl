@@ -276,15 +276,22 @@ if (want('soak')) {
     my $cycle = sub {
         my ($c, $n) = @_;
         my $fail = 0;
+        # a failure says which step, with the answer
+        my $bad = sub {
+            my ($what, $r) = @_;
+            $fail++;
+            diag("soak client $c: $what answered $r->{status}: "
+                 . ($r->{body} // ''));
+        };
         for my $i (1 .. $n) {
             my $env = "tfault-soak-$c";
             my $r = acquire($env, keepAlive => \0);
-            $fail++, next unless $r->{status} == 200;
+            $bad->('acquire', $r), next unless $r->{status} == 200;
             my $id = $r->{json}{providerLeaseId};
-            $fail++ unless run_in($id, 'echo', $i)->{status} == 200;
-            $fail++ unless $ng->api(POST => '/leases/release',
-                                    { providerLeaseId => $id })->{status}
-                           == 200;
+            $r = run_in($id, 'echo', $i);
+            $bad->("exec in $id", $r) unless $r->{status} == 200;
+            $r = $ng->api(POST => '/leases/release', { providerLeaseId => $id });
+            $bad->("release $id", $r) unless $r->{status} == 200;
         }
         return $fail;
     };
