@@ -146,6 +146,11 @@ $res = $ng->api(POST => '/leases/acquire', { environmentId => 't213-r',
                 runId => 'r', reuseLease => JSON::PP::true(),
                 keepAlive => JSON::PP::true() });
 is($res->{status}, 200, 'acquire pc-env-t213-r');
+# a missing record is reaped only once a pass has set the deployment
+# marker; before that it reads as Redis data loss (README "Lease records and the reaper")
+ok(wait_until(sub {
+       redis_cli($Redis, 'EXISTS', "${Prefix}deployment:{/_docker}") =~ /1/
+   }, 30), 'a reaper pass has set the deployment marker');
 redis_cli($Redis, 'DEL', "${Prefix}lease:{pc-env-t213-r}");
 line_like(qr/\[info\] .*sandbox bridge: lease reaped id=pc-env-t213-r credential=- host=\/_docker\b/,
           'info: lease reaped, no credential');
